@@ -1,0 +1,64 @@
+"""minidl: a small, readable deep-learning framework on NumPy.
+
+Every layer has a hand-written backward pass next to its formula, every gradient is checked
+numerically (:func:`minidl.gradcheck`), and all randomness flows from explicit seeds.
+"""
+
+from . import init
+from .activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .containers import RecursiveMLP, Sequential, build_layer, layer_config
+from .errors import (
+    BackwardBeforeForward,
+    GradcheckError,
+    MinidlError,
+    NonFiniteError,
+    ShapeError,
+    StateDictError,
+)
+from .gradcheck import gradcheck
+from .layer import Layer
+from .layers import BatchNorm1d, Dense, Dropout, Flatten
+from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
+from .parameter import Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MSE",
+    "SGD",
+    "Activation",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "BackwardBeforeForward",
+    "BatchNorm1d",
+    "BinaryCrossEntropy",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "GradcheckError",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "Loss",
+    "MinidlError",
+    "NonFiniteError",
+    "Optimizer",
+    "Parameter",
+    "RMSProp",
+    "ReLU",
+    "RecursiveMLP",
+    "Sequential",
+    "ShapeError",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "StateDictError",
+    "Tanh",
+    "__version__",
+    "build_layer",
+    "gradcheck",
+    "init",
+    "layer_config",
+]

@@ -1,0 +1,132 @@
+"""Activations: parameter-free layers applied element by element (Softmax: along one axis).
+
+A subclass of :class:`Activation` writes only its maths: ``function(x)`` and
+``derivative(x, y, grad_out)`` returning dL/dx given y = function(x) and dL/dy. The base class
+caches x and y, checks shapes and raises if backward comes before forward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import Layer, as_float_array
+
+
+class Activation(Layer):
+    """A parameter-free layer. Subclasses implement ``function`` and ``derivative``."""
+
+    def __init__(self):
+        super().__init__()
+        self._x = None
+        self._y = None
+
+    def function(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, x: np.ndarray, y: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def forward(self, x):
+        x = as_float_array(x, None, self)
+        y = self.function(x)
+        self._x, self._y = x, y
+        return y
+
+    def backward(self, grad_out):
+        x = self._cache("_x")
+        g = self._check_grad_out(grad_out, x.shape)
+        return self.derivative(x, self._y, g)
+
+
+class Identity(Activation):
+    """y = x;  dy/dx = 1."""
+
+    def function(self, x):
+        return x
+
+    def derivative(self, x, y, grad_out):
+        return grad_out
+
+
+class Tanh(Activation):
+    """y = tanh(x);  dy/dx = 1 - y^2."""
+
+    def function(self, x):
+        return np.tanh(x)
+
+    def derivative(self, x, y, grad_out):
+        return grad_out * (1 - y * y)
+
+
+class ReLU(Activation):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0 (0 at the kink, as PyTorch)."""
+
+    def function(self, x):
+        return np.maximum(x, 0)
+
+    def derivative(self, x, y, grad_out):
+        return grad_out * (x > 0)
+
+
+class LeakyReLU(Activation):
+    """y = x where x > 0, else negative_slope * x;  dy/dx = 1 or negative_slope."""
+
+    _config_keys = ("negative_slope",)
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def function(self, x):
+        return np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+
+    def derivative(self, x, y, grad_out):
+        return grad_out * np.where(x > 0, 1, self.negative_slope).astype(grad_out.dtype)
+
+
+class Sigmoid(Activation):
+    """y = 1 / (1 + exp(-x)), computed without overflow;  dy/dx = y (1 - y)."""
+
+    def function(self, x):
+        return sigmoid(x)
+
+    def derivative(self, x, y, grad_out):
+        return grad_out * y * (1 - y)
+
+
+class Softmax(Activation):
+    """y_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis`` (numerically stable).
+
+    Backward: dx = y * (g - sum(g * y, axis)).
+    """
+
+    _config_keys = ("axis",)
+
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = int(axis)
+
+    def function(self, x):
+        return softmax(x, self.axis)
+
+    def derivative(self, x, y, grad_out):
+        return y * (grad_out - np.sum(grad_out * y, axis=self.axis, keepdims=True))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function, exact for large |x| (no overflow warning)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return z / np.sum(z, axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+__all__ = ["Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]

@@ -1,0 +1,198 @@
+"""Containers: ``Sequential`` (layers in a row) and ``RecursiveMLP`` (a recursive MLP)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Tanh
+from .init import INITIALIZERS, as_generator
+from .layer import LAYER_REGISTRY, Layer
+from .layers.dense import Dense
+
+
+class Sequential(Layer):
+    """Layers applied one after the other; backward runs them in reverse.
+
+    Sub-layers are named ``"0"``, ``"1"``, ... in the state dict (``"0.weight"``).
+    """
+
+    def __init__(self, *layers: Layer):
+        super().__init__()
+        self._size = 0
+        for layer in layers:
+            self.append(layer)
+
+    def append(self, layer: Layer) -> Sequential:
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"Sequential: item {self._size} is {type(layer).__name__}, not a Layer"
+                + (" (pass an instance, e.g. Tanh(), not the class)"
+                   if isinstance(layer, type) else "")
+            )
+        setattr(self, str(self._size), layer)
+        self._size += 1
+        return self
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, index: int) -> Layer:
+        if not -self._size <= index < self._size:
+            raise IndexError(f"Sequential has {self._size} layers, no index {index}")
+        return getattr(self, str(index % self._size))
+
+    def __iter__(self):
+        return iter(list(self.children()))
+
+    def forward(self, x):
+        for layer in self.children():
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out):
+        for layer in reversed(list(self.children())):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def get_config(self):
+        return {"layers": [layer_config(layer) for layer in self.children()]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*(build_layer(c) for c in config["layers"]))
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({i}): {layer!r}".replace("\n", "\n  ")
+                          for i, layer in enumerate(self.children()))
+        return f"Sequential(\n{inner}\n)"
+
+
+class RecursiveMLP(Layer):
+    """A multi-layer perceptron defined recursively: one Dense layer, its activation, then the
+    RecursiveMLP of the remaining sizes.
+
+    ``RecursiveMLP([n0, n1, ..., nk])`` is ``Dense(n0, n1) -> activation -> RecursiveMLP([n1,
+    ..., nk])``; with two sizes the rest is empty. Forward hands the activation to the rest;
+    backward takes the rest's input gradient and carries it back through this level::
+
+        forward(x)  = rest.forward(act(dense(x)))
+        backward(g) = dense.backward(act.backward(rest.backward(g)))
+
+    ``activation`` (a class such as ``Tanh``, or an instance that is copied) follows every hidden
+    layer; ``output_activation`` follows the last one: ``"same"`` (default) reuses
+    ``activation``, ``None`` leaves the output linear. It gives the same numbers as the
+    equivalent ``Sequential`` built from the same ``rng``: weights are drawn level by level.
+
+    The QA study's models::
+
+        RecursiveMLP([2049, 64, 1], activation=Tanh, bias=False, init="lecun_normal", rng=seed)
+        RecursiveMLP([2049, 1], activation=Tanh, bias=False, init="lecun_normal", rng=seed)
+    """
+
+    def __init__(self, layer_sizes, activation=Tanh, bias: bool = True,
+                 init="glorot_uniform", output_activation="same", rng=None, dtype=np.float64):
+        super().__init__()
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2:
+            raise ValueError(
+                f"RecursiveMLP: layer_sizes needs at least an input and an output size, got "
+                f"{list(layer_sizes)}"
+            )
+        generator = as_generator(rng, "RecursiveMLP")
+        self.layer_sizes = sizes
+        self.activation_spec = _activation_spec(activation)
+        self.output_activation_spec = (
+            self.activation_spec if _is_same(output_activation)
+            else _activation_spec(output_activation)
+        )
+        self.use_bias = bool(bias)
+        self.init = init
+        self.dtype = np.dtype(dtype)
+        self.dense = Dense(sizes[0], sizes[1], bias=bias, init=init, rng=generator, dtype=dtype)
+        last = len(sizes) == 2
+        act = self.output_activation_spec if last else self.activation_spec
+        self.act = None if act is None else build_layer(act)
+        self.rest = None
+        if not last:
+            self.rest = RecursiveMLP(sizes[1:], activation=self.activation_spec, bias=bias,
+                                     init=init, output_activation=self.output_activation_spec,
+                                     rng=generator, dtype=dtype)
+
+    def forward(self, x):
+        h = self.dense.forward(x)
+        if self.act is not None:
+            h = self.act.forward(h)
+        return h if self.rest is None else self.rest.forward(h)
+
+    def backward(self, grad_out):
+        g = grad_out if self.rest is None else self.rest.backward(grad_out)
+        if self.act is not None:
+            g = self.act.backward(g)
+        return self.dense.backward(g)
+
+    @property
+    def depth(self) -> int:
+        """Number of Dense layers."""
+        return 1 if self.rest is None else 1 + self.rest.depth
+
+    def get_config(self):
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activation": self.activation_spec,
+            "bias": self.use_bias,
+            "init": self.init if isinstance(self.init, str) else None,
+            "output_activation": self.output_activation_spec,
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("init") not in INITIALIZERS:
+            config["init"] = "zeros"  # a custom initialiser: the weights are loaded afterwards
+        return super().from_config(config)
+
+    def __repr__(self):
+        def name(spec):
+            return None if spec is None else spec["class"]
+        return (f"RecursiveMLP({self.layer_sizes}, activation={name(self.activation_spec)}, "
+                f"output_activation={name(self.output_activation_spec)}, bias={self.use_bias})")
+
+
+def _is_same(spec) -> bool:
+    return isinstance(spec, str) and spec == "same"
+
+
+def _activation_spec(spec) -> dict | None:
+    """An activation given as a class, an instance or a saved config, as a config dict."""
+    if spec is None or isinstance(spec, dict):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Layer):
+        spec = spec()
+    if not isinstance(spec, Layer):
+        raise TypeError(
+            f"RecursiveMLP: an activation must be a Layer class (e.g. Tanh), an instance "
+            f"(e.g. LeakyReLU(0.2)) or None, got {spec!r}"
+        )
+    if any(True for _ in spec.parameters()):
+        raise ValueError(f"RecursiveMLP: the activation {spec!r} must not have parameters")
+    return layer_config(spec)
+
+
+def layer_config(layer: Layer) -> dict:
+    """``{"class": name, "config": {...}}``: what :func:`build_layer` needs to rebuild it."""
+    return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+def build_layer(spec: dict) -> Layer:
+    """Rebuild a layer (or a whole model) from :func:`layer_config`'s output."""
+    try:
+        cls = LAYER_REGISTRY[spec["class"]]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer class {spec.get('class')!r}: import the module that defines it first"
+        ) from None
+    return cls.from_config(spec["config"])
+
+
+__all__ = ["RecursiveMLP", "Sequential", "build_layer", "layer_config"]

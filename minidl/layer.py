@@ -1,0 +1,323 @@
+"""``Layer``: the base class of everything with a forward and a backward pass.
+
+The contract
+------------
+- ``forward(x)`` (also ``layer(x)``) computes the output and caches what ``backward`` needs.
+- ``backward(grad_out)`` takes dL/d(output) for the most recent forward pass, **sets** the
+  ``.grad`` of this layer's parameters to dL/d(parameter) for that pass, and returns dL/d(input).
+
+Gradients are *set, not accumulated*: calling ``backward`` twice with the same ``grad_out``
+leaves the same gradients as calling it once (micrograd's issue #53 is the trap this avoids).
+To accumulate over several batches, add the gradients up yourself between calls, or average the
+loss over a bigger batch. The gradients are written into the preallocated ``Parameter.grad``
+arrays, in place.
+
+Structure
+---------
+Assigning a :class:`~minidl.Parameter`, a ``Layer`` or a ``numpy.random.Generator`` to an
+attribute registers it, in assignment order, so ``parameters()`` walks a model in forward order
+(a layer's own parameters in the order it assigned them, then its sub-layers in the order they
+were assigned). Arrays that are state but not trained (BatchNorm's running statistics) are
+registered with :meth:`register_buffer`. ``state_dict()`` holds parameters and buffers under
+dotted paths such as ``"0.weight"`` or ``"rest.dense.bias"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import BackwardBeforeForward, ShapeError, StateDictError
+from .parameter import Parameter
+
+#: Every Layer subclass by class name, so a model can be rebuilt from its saved config.
+LAYER_REGISTRY: dict[str, type[Layer]] = {}
+
+
+class Layer:
+    """Base class of layers, activations and containers. See the module docstring."""
+
+    #: Names of constructor arguments a subclass reports in :meth:`get_config`.
+    _config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_REGISTRY[cls.__name__] = cls
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_params", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_layers", {})
+        object.__setattr__(self, "_rngs", {})
+        object.__setattr__(self, "_parent", None)
+        object.__setattr__(self, "training", True)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_params" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
+                f"attributes (while setting {name!r})"
+            )
+        for registry in (self._params, self._layers, self._rngs):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._params[name] = value
+        elif isinstance(value, Layer):
+            if value is self:
+                raise ValueError(f"a layer cannot contain itself (attribute {name!r})")
+            self._layers[name] = value
+            object.__setattr__(value, "_parent", (self, name))
+        elif isinstance(value, np.random.Generator):
+            self._rngs[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Register a non-trainable array (saved in the state dict, converted by ``astype``)."""
+        object.__setattr__(self, name, array)
+        self._buffers[name] = None  # the value lives in the attribute; this keeps the order
+
+    @property
+    def path(self) -> str:
+        """Dotted path of this layer inside the model that holds it ("" for the root)."""
+        parts = []
+        node = self
+        while node._parent is not None:
+            parent, name = node._parent
+            parts.append(name)
+            node = parent
+        return ".".join(reversed(parts))
+
+    def describe(self) -> str:
+        """``repr`` of the layer plus where it sits in its model, for error messages."""
+        where = self.path
+        return f"{self!r} at '{where}'" if where else repr(self)
+
+    # ------------------------------------------------------------------ walking the tree
+    def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """This layer and every sub-layer, depth first in forward order, with dotted paths."""
+        yield prefix, self
+        for name, layer in self._layers.items():
+            yield from layer.named_layers(f"{prefix}.{name}" if prefix else name)
+
+    def children(self) -> Iterator[Layer]:
+        """The direct sub-layers, in the order they were assigned."""
+        yield from self._layers.values()
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted path, in forward order; a shared one appears once."""
+        seen: set[int] = set()
+        for layer_path, layer in self.named_layers(prefix):
+            for name, param in layer._params.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{layer_path}.{name}" if layer_path else name), param
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every parameter, in forward order (e.g. Dense: weight, then bias)."""
+        for _, param in self.named_parameters():
+            yield param
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for layer_path, layer in self.named_layers(prefix):
+            for name in layer._buffers:
+                yield (f"{layer_path}.{name}" if layer_path else name), getattr(layer, name)
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    # ------------------------------------------------------------------ modes and gradients
+    def zero_grad(self) -> None:
+        for param in self.parameters():
+            param.zero_grad()
+
+    def train(self, mode: bool = True) -> Layer:
+        """Put this layer and all sub-layers in training mode (``mode=False``: evaluation)."""
+        for _, layer in self.named_layers():
+            object.__setattr__(layer, "training", bool(mode))
+        return self
+
+    def eval(self) -> Layer:
+        """Put this layer and all sub-layers in evaluation mode."""
+        return self.train(False)
+
+    def astype(self, dtype) -> Layer:
+        """Convert every parameter, gradient and floating buffer to ``dtype``, in one call.
+
+        This allocates new arrays: convert the model *before* creating its optimizer.
+        """
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"{type(self).__name__}.astype: dtype must be floating, got {dtype}")
+        for param in self.parameters():
+            param.astype(dtype)
+        for _, layer in self.named_layers():
+            for name in layer._buffers:
+                buf = getattr(layer, name)
+                if np.issubdtype(buf.dtype, np.floating):
+                    object.__setattr__(layer, name, buf.astype(dtype))
+            if hasattr(layer, "dtype"):
+                object.__setattr__(layer, "dtype", dtype)
+        return self
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A flat dict of copies of every parameter and buffer, keyed by dotted path."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        for name, buf in self.named_buffers():
+            state[name] = np.array(buf, copy=True)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays from ``state`` into this model, in place.
+
+        Strict: every key must be present, no key may be unknown and every shape must match;
+        otherwise a :class:`~minidl.errors.StateDictError` lists all the problems and nothing is
+        changed. Values are cast to the dtype of the array they are copied into.
+        """
+        targets: dict[str, tuple[Layer, str, np.ndarray]] = {}
+        for layer_path, layer in self.named_layers():
+            for name, param in layer._params.items():
+                key = f"{layer_path}.{name}" if layer_path else name
+                targets.setdefault(key, (layer, name, param.data))
+            for name in layer._buffers:
+                key = f"{layer_path}.{name}" if layer_path else name
+                targets[key] = (layer, name, getattr(layer, name))
+        problems = []
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if missing:
+            problems.append(f"missing keys: {missing}")
+        if unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        for key, (_, _, current) in targets.items():
+            if key in state:
+                value = np.asarray(state[key])
+                if value.shape != current.shape:
+                    problems.append(
+                        f"'{key}': expected shape {current.shape}, got {value.shape}"
+                    )
+        if problems:
+            raise StateDictError(
+                f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems)
+            )
+        for key, (_, _, current) in targets.items():
+            np.copyto(current, np.asarray(state[key]), casting="unsafe")
+
+    # ------------------------------------------------------------------ randomness
+    def rng_state(self) -> dict[str, dict]:
+        """The bit-generator state of every Generator held by this model, by dotted path."""
+        states = {}
+        for layer_path, layer in self.named_layers():
+            for name, rng in layer._rngs.items():
+                key = f"{layer_path}.{name}" if layer_path else name
+                states[key] = rng.bit_generator.state
+        return states
+
+    def set_rng_state(self, states: dict[str, dict]) -> None:
+        """Restore what :meth:`rng_state` returned (strict about the set of keys)."""
+        own = {}
+        for layer_path, layer in self.named_layers():
+            for name, rng in layer._rngs.items():
+                own[f"{layer_path}.{name}" if layer_path else name] = rng
+        if set(own) != set(states):
+            raise StateDictError(
+                f"random state keys differ: model has {sorted(own)}, got {sorted(states)}"
+            )
+        for key, rng in own.items():
+            rng.bit_generator.state = states[key]
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        """JSON-compatible constructor arguments, enough to rebuild the layer (not its weights)."""
+        unknown = [
+            name for name in _init_args(type(self))
+            if name not in self._config_keys and name != "rng"
+        ]
+        if unknown:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not define get_config() (or _config_keys) for the "
+                f"constructor arguments {unknown}; define it to make the layer rebuildable"
+            )
+        return {key: _jsonable(getattr(self, key)) for key in self._config_keys}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Rebuild a layer from :meth:`get_config`. A layer that takes ``rng`` gets seed 0:
+        its weights and random state are meant to be loaded afterwards."""
+        config = dict(config)
+        if "rng" in _init_args(cls) and "rng" not in config:
+            config["rng"] = 0
+        return cls(**config)
+
+    # ------------------------------------------------------------------ protocol
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def __repr__(self) -> str:
+        try:
+            config = self.get_config()
+        except NotImplementedError:
+            return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _cache(self, name: str):
+        """Return a value saved by forward, or raise a clear error if forward has not run."""
+        value = self.__dict__.get(name)
+        if value is None:
+            raise BackwardBeforeForward(
+                f"{self.describe()}: backward() called before forward(); run a forward pass first"
+            )
+        return value
+
+    def _check_grad_out(self, grad_out, expected_shape: tuple[int, ...]) -> np.ndarray:
+        grad_out = np.asarray(grad_out)
+        if grad_out.shape != tuple(expected_shape):
+            raise ShapeError(
+                f"{self.describe()}: backward() got grad_out of shape {grad_out.shape}, but the "
+                f"last forward() returned shape {tuple(expected_shape)}"
+            )
+        return grad_out
+
+
+def _init_args(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters
+    return [
+        name for name, p in list(params.items())[1:]
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, type) and issubclass(value, Layer):
+        return value.__name__
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def as_float_array(x, dtype, who: Layer) -> np.ndarray:
+    """``x`` as an array of ``dtype``; a clear error names ``who`` if it is not numeric."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{who.describe()}: expected a numeric array, got dtype {arr.dtype}"
+        )
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.float64
+    return arr.astype(dtype, copy=False)

@@ -1,0 +1,80 @@
+"""Fully connected layer: y = x W + b."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..init import INITIALIZERS, as_generator, get_initializer
+from ..layer import Layer, as_float_array
+from ..parameter import Parameter
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = x @ W + b``.
+
+    Forward:  ``y = x W + b``, with x of shape (N, in_features), W of shape
+    (in_features, out_features) and b of shape (out_features,).
+
+    Backward: ``dW = x^T g``, ``db = sum_n g[n]``, ``dx = g W^T`` for g = dL/dy.
+
+    Parameters, in this order: ``weight`` (in_features, out_features), then ``bias``
+    (out_features,) when ``bias=True``. ``init`` names an initialiser from :mod:`minidl.init`
+    or is a callable ``init(shape, rng, dtype)``; the bias starts at zero. ``rng`` (a
+    ``numpy.random.Generator`` or an int seed) is required. Inputs are cast to the layer's dtype.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 init="glorot_uniform", rng=None, dtype=np.float64):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.use_bias = bool(bias)
+        self.init = init
+        self.dtype = np.dtype(dtype)
+        generator = as_generator(rng, "Dense")
+        weight = get_initializer(init)((self.in_features, self.out_features), generator, self.dtype)
+        self.weight = Parameter(weight, dtype=self.dtype)
+        self.bias = Parameter(np.zeros(self.out_features), dtype=self.dtype) if bias else None
+        self._x = None
+
+    def get_config(self):
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.use_bias,
+            "init": self.init if isinstance(self.init, str) else None,
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("init") not in INITIALIZERS:
+            config["init"] = "zeros"  # a custom initialiser: the weights are loaded afterwards
+        return super().from_config(config)
+
+    def forward(self, x):
+        x = as_float_array(x, self.dtype, self)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(
+                f"{self.describe()}: expected input of shape (N, {self.in_features}), "
+                f"got {x.shape}"
+            )
+        self._x = x
+        out = x @ self.weight.data
+        if self.bias is not None:
+            out += self.bias.data
+        return out
+
+    def backward(self, grad_out):
+        x = self._cache("_x")
+        g = self._check_grad_out(grad_out, (x.shape[0], self.out_features))
+        g = g.astype(self.dtype, copy=False)
+        np.matmul(x.T, g, out=self.weight.grad)
+        if self.bias is not None:
+            np.sum(g, axis=0, out=self.bias.grad)
+        return g @ self.weight.data.T

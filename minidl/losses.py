@@ -1,0 +1,216 @@
+"""Losses: ``forward(pred, target) -> float`` and ``backward() -> dL/dpred``.
+
+A subclass writes only its maths, ``value(pred, target)`` and ``gradient(pred, target)``, and
+optionally ``check_target``; the base class converts and validates the inputs (shapes must
+match exactly, values must be finite) and caches them for ``backward``. All losses average over
+the batch, so their gradients carry the 1/N.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .activations import log_softmax, sigmoid, softmax
+from .errors import BackwardBeforeForward, NonFiniteError, ShapeError
+
+
+class Loss:
+    """Base class of losses. See the module docstring."""
+
+    _config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self):
+        self._pred = None
+        self._target = None
+
+    def __call__(self, pred, target) -> float:
+        return self.forward(pred, target)
+
+    def forward(self, pred, target) -> float:
+        pred = np.asarray(pred)
+        if pred.dtype.kind != "f":
+            pred = pred.astype(np.float64)
+        target = np.asarray(target)
+        self.check_shapes(pred, target)
+        _check_finite(self, "pred", pred)
+        _check_finite(self, "target", target)
+        target = self.check_target(pred, target)
+        self._pred, self._target = pred, target
+        return float(self.value(pred, target))
+
+    def backward(self) -> np.ndarray:
+        if self._pred is None:
+            raise BackwardBeforeForward(
+                f"{self!r}: backward() called before forward(); compute the loss first"
+            )
+        return self.gradient(self._pred, self._target).astype(self._pred.dtype, copy=False)
+
+    # --- what subclasses write
+    def check_shapes(self, pred: np.ndarray, target: np.ndarray) -> None:
+        if pred.shape != target.shape:
+            hint = ""
+            if pred.size == target.size:
+                hint = f"; reshape one to match, e.g. target.reshape{pred.shape}"
+            raise ShapeError(
+                f"{type(self).__name__}: pred has shape {pred.shape} but target has shape "
+                f"{target.shape}; they must be equal (no broadcasting){hint}"
+            )
+
+    def check_target(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Validate target values; return the target in the form ``value``/``gradient`` use."""
+        return target.astype(pred.dtype, copy=False)
+
+    def value(self, pred: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def gradient(self, pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self._config_keys}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_finite(loss: Loss, what: str, arr: np.ndarray) -> None:
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        bad = ~np.isfinite(arr)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteError(
+            f"{type(loss).__name__}: {what} contains {int(bad.sum())} non-finite value(s) "
+            f"(first at index {first}: {arr[first]}); training has probably diverged"
+        )
+
+
+class MSE(Loss):
+    """Mean squared error over all elements: ``L = mean((pred - target)^2)``.
+
+    ``dL/dpred = 2 (pred - target) / n`` with n the number of elements.
+
+    ``half_grad=True`` reproduces the QA study's convention: ``forward`` still reports the full
+    MSE, but ``backward`` returns ``(pred - target) / n``, the gradient of *half* the MSE. (With
+    it, a learning rate behaves as if it were halved compared with the true gradient.)
+    """
+
+    _config_keys = ("half_grad",)
+
+    def __init__(self, half_grad: bool = False):
+        super().__init__()
+        self.half_grad = bool(half_grad)
+
+    def value(self, pred, target):
+        diff = pred - target
+        return np.mean(diff * diff)
+
+    def gradient(self, pred, target):
+        scale = (1.0 if self.half_grad else 2.0) / pred.size
+        return (pred - target) * pred.dtype.type(scale)
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy averaged over all elements, targets in {0, 1}.
+
+    Probabilities (``from_logits=False``): ``L = -mean(t log p + (1 - t) log(1 - p))``, each log
+    clamped at -100 as PyTorch's ``BCELoss`` does; ``dL/dp = (p - t) / (p (1 - p)) / n``, with
+    ``p (1 - p)`` floored at 1e-12. ``p`` must lie in [0, 1].
+
+    Logits (``from_logits=True``): ``L = mean(max(z, 0) - z t + log(1 + exp(-|z|)))``, exact
+    for any finite z (e.g. +-1e4); ``dL/dz = (sigmoid(z) - t) / n``.
+    """
+
+    _config_keys = ("from_logits",)
+
+    def __init__(self, from_logits: bool = False):
+        super().__init__()
+        self.from_logits = bool(from_logits)
+
+    def check_target(self, pred, target):
+        if not np.all((target == 0) | (target == 1)):
+            raise ValueError(
+                f"BinaryCrossEntropy: targets must be 0 or 1, got values "
+                f"{np.unique(target)[:5].tolist()}"
+            )
+        if not self.from_logits and (np.any(pred < 0) or np.any(pred > 1)):
+            raise ValueError(
+                "BinaryCrossEntropy: with from_logits=False, pred must be probabilities in [0, 1] "
+                f"(got min {pred.min()}, max {pred.max()}); pass from_logits=True for raw scores"
+            )
+        return target.astype(pred.dtype, copy=False)
+
+    def value(self, pred, target):
+        if self.from_logits:
+            z = pred
+            return np.mean(np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z))))
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(pred), -100)
+            log_1mp = np.maximum(np.log1p(-pred), -100)
+        return -np.mean(target * log_p + (1 - target) * log_1mp)
+
+    def gradient(self, pred, target):
+        n = pred.dtype.type(pred.size)
+        if self.from_logits:
+            return (sigmoid(pred) - target) / n
+        return (pred - target) / np.maximum(pred * (1 - pred), 1e-12) / n
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax followed by cross-entropy, from logits of shape (N, C), averaged over N.
+
+    Targets are integer class labels of shape (N,) in [0, C), or rows of class probabilities
+    (one-hot) of shape (N, C). ``L = -mean_n sum_c t[n, c] log softmax(z)[n, c]``, computed with
+    a log-sum-exp that is exact for logits of any size (e.g. +-1e4);
+    ``dL/dz = (softmax(z) - t) / N``.
+    """
+
+    def check_shapes(self, pred, target):
+        if pred.ndim != 2:
+            raise ShapeError(
+                f"SoftmaxCrossEntropy: logits must have shape (N, C), got {pred.shape}"
+            )
+        if target.shape not in ((pred.shape[0],), pred.shape):
+            raise ShapeError(
+                f"SoftmaxCrossEntropy: logits have shape {pred.shape}, so target must be integer "
+                f"labels of shape ({pred.shape[0]},) or one-hot rows of shape {pred.shape}; got "
+                f"{target.shape}"
+            )
+
+    def check_target(self, pred, target):
+        n_classes = pred.shape[1]
+        if target.ndim == 1:
+            if target.dtype.kind not in "iu":
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: class labels of shape {target.shape} must have an "
+                    f"integer dtype, got {target.dtype}; use target.astype(int)"
+                )
+            if target.size and (target.min() < 0 or target.max() >= n_classes):
+                raise ValueError(
+                    f"SoftmaxCrossEntropy: labels must lie in [0, {n_classes}), got range "
+                    f"[{target.min()}, {target.max()}]"
+                )
+            return target.astype(np.intp, copy=False)
+        if np.any(target < 0) or not np.allclose(target.sum(axis=1), 1.0, atol=1e-6):
+            raise ValueError(
+                "SoftmaxCrossEntropy: one-hot targets must be non-negative rows summing to 1"
+            )
+        return target.astype(pred.dtype, copy=False)
+
+    def value(self, pred, target):
+        log_p = log_softmax(pred, axis=1)
+        if target.ndim == 1:
+            return -np.mean(log_p[np.arange(len(target)), target])
+        return -np.mean(np.sum(target * log_p, axis=1))
+
+    def gradient(self, pred, target):
+        grad = softmax(pred, axis=1)
+        if target.ndim == 1:
+            grad[np.arange(len(target)), target] -= 1
+        else:
+            grad -= target
+        return grad / pred.dtype.type(pred.shape[0])
+
+
+__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "SoftmaxCrossEntropy"]
