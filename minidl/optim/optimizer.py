@@ -118,7 +118,9 @@ class Optimizer:
         """Restore :meth:`state_dict` output into an optimizer over the same parameters."""
         name = type(self).__name__
         if state_dict.get("class", name) != name:
-            raise StateDictError(f"{name}: cannot load the state of a {state_dict['class']}")
+            raise StateDictError(
+                f"{name}: cannot load a state dict saved by {state_dict['class']}"
+            )
         problems = []
         new_state: dict[Parameter, dict[str, Any]] = {}
         for key, st in state_dict["state"].items():

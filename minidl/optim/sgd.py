@@ -18,10 +18,12 @@ class SGD(Optimizer):
         theta_t = theta_{t-1} - lr * g_t
 
     *Gradient descent* (GD) is SGD on the full batch: train with ``batch_size=None``.
+    Arguments, their order and defaults are torch's (``lr=1e-3``; ``weight_decay`` before
+    ``nesterov``), so a positional call written for torch means the same here.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
         check_number("SGD", "momentum", momentum, low=0.0)
         check_number("SGD", "dampening", dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
