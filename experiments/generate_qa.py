@@ -1,0 +1,355 @@
+"""Generate Turkish question/answer rows with a local LLM server.
+
+    python -m experiments.generate_qa --out data/qa/_generated/train.csv --count 150 \\
+        --other data/qa/test.csv [--api ollama|openai] [--url URL] [--model NAME] \\
+        [--temperature 0.7] [--seed 42] [--timeout 300] [--batch 25] [--max-attempts 20]
+
+Each attempt sends one Turkish prompt (the study's rules, see ``SPEC.md`` part A) to the server,
+cleans the reply (:func:`minidl.datasets.clean_reply`: ``<think>`` blocks, code fences,
+announcements, numbering), validates the rows (:func:`minidl.datasets.parse_qa`: field count,
+labels, one +1 and one -1 per question) and drops questions already generated or present in the
+``--other`` split(s). Accepted rows go to ``--out`` (rewritten atomically after every attempt, so
+an interruption loses nothing gathered so far); every line that was not accepted goes to
+``--rejected`` (default ``<out>.rejected.csv``, columns ``attempt,line,text,reason``, ``line``
+being the line in that attempt's reply). It stops at ``--count`` pairs or after
+``--max-attempts`` requests. An existing ``--out`` is resumed, not overwritten (it must pass the
+loader's strict checks), and its rejected file is appended to.
+
+Servers: Ollama's ``/api/chat`` (``--api ollama``, default ``http://localhost:11434``) or any
+OpenAI-compatible ``/v1/chat/completions`` (``--api openai``, default ``http://localhost:1234``,
+LM Studio's port; llama.cpp's ``llama-server`` listens on 8080). Only the URL given is
+contacted: no proxy, no redirects. Attempt ``k`` uses seed ``seed + k - 1``.
+
+Exit status: 0 when ``--count`` pairs were gathered, 1 when the attempts ran out first, 2 when
+the server could not be used (the message names the URL and how to start a server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import http.client
+import io
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minidl.datasets.llm_reply import clean_reply
+from minidl.datasets.qa import (
+    QADataset,
+    Rejected,
+    atomic_write_text,
+    format_row,
+    load_qa,
+    normalize_question,
+    parse_qa,
+    write_qa,
+)
+from minidl.errors import MinidlError
+
+APIS = {
+    "ollama": ("http://localhost:11434", "/api/chat"),
+    "openai": ("http://localhost:1234", "/v1/chat/completions"),
+}
+DEFAULT_MODEL = "gemma2:9b"
+TOPICS = "makine öğrenmesi, istatistik, fizik ve genel bilim"
+
+SYSTEM_PROMPT = (
+    "Türkçe soru-cevap veri kümesi hazırlayan bir yardımcısın. Yanıtın yalnızca CSV "
+    "satırlarından oluşur; başka hiçbir şey yazmazsın."
+)
+
+USER_PROMPT = """\
+{n} yeni soru için CSV satırları yaz. Konular: {topics}.
+
+Kurallar:
+1. Her satır şu biçimde olsun: soru,cevap,etiket
+2. Her soru için tam olarak iki satır yaz: bir doğru cevap (etiket +1) ve bir yanlış cevap \
+(etiket -1). Toplam {rows} satır.
+3. Yanlış cevap inandırıcı olsun: doğru cevapla aynı konuda, benzer uzunlukta ve aynı üslupta \
+yazılsın. Doğru ile yanlış cevap "değil", "sadece", "yalnızca" gibi sözcüklerle ya da uzunlukla \
+ayırt edilemesin.
+4. Cevap soruyu tekrar etmesin; tam bir cümle ya da kısa bir ifade olsun.
+5. İçinde virgül geçen alanı çift tırnak içine al, örneğin "3,14".
+6. Başlık satırı, açıklama, yorum, numaralandırma, madde işareti, kod bloğu (```), JSON ya da \
+<think> bloğu yazma. İlk satırdan son satıra kadar yalnızca CSV satırları olsun.
+7. Sorular birbirinden farklı olsun ve aşağıdaki listedeki soruları tekrar etme.
+
+Örnek (bu soruyu kullanma):
+Türkiye'nin başkenti neresidir?,Türkiye'nin başkenti Ankara'dır.,+1
+Türkiye'nin başkenti neresidir?,Türkiye'nin başkenti Kars'tır.,-1
+{avoid}"""
+
+
+class LLMServerError(MinidlError, RuntimeError):
+    """The LLM server could not be reached, or did not answer with a usable reply."""
+
+
+def start_hint(api: str, model: str) -> str:
+    """How to get a server running, for error messages."""
+    if api == "ollama":
+        return (f"Start Ollama with `ollama serve` (and fetch the model with "
+                f"`ollama pull {model}`), or pass --url for a server elsewhere; for LM Studio "
+                f"or llama.cpp's llama-server use --api openai.")
+    return ("Start an OpenAI-compatible server: LM Studio (Developer tab > Start Server, "
+            "http://localhost:1234) or llama.cpp (`llama-server -m MODEL.gguf --port 8080`), "
+            "and pass its address with --url; for Ollama use --api ollama.")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # a 3xx then surfaces as an HTTPError: never follow it to another host
+
+
+@dataclass
+class ChatClient:
+    """A minimal client for Ollama's ``/api/chat`` or an OpenAI-compatible chat endpoint."""
+
+    api: str = "ollama"
+    url: str | None = None
+    model: str = DEFAULT_MODEL
+    temperature: float = 0.7
+    timeout: float = 300.0
+
+    def __post_init__(self):
+        if self.api not in APIS:
+            raise ValueError(f"ChatClient: api must be one of {sorted(APIS)}, got {self.api!r}")
+        base, path = APIS[self.api]
+        url = (self.url or base).rstrip("/")
+        if not url.endswith(path):
+            url += path
+        self.endpoint = url
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+    def payload(self, messages: list[dict], seed: int | None) -> dict:
+        if self.api == "ollama":
+            options = {"temperature": self.temperature}
+            if seed is not None:
+                options["seed"] = seed
+            return {"model": self.model, "messages": messages, "stream": False,
+                    "options": options}
+        body = {"model": self.model, "messages": messages, "stream": False,
+                "temperature": self.temperature}
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+    def chat(self, messages: list[dict], seed: int | None = None) -> str:
+        """Send ``messages``; return the assistant's text or raise :class:`LLMServerError`."""
+        data = json.dumps(self.payload(messages, seed)).encode("utf-8")
+        request = urllib.request.Request(
+            self.endpoint, data=data, method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"})
+        hint = start_hint(self.api, self.model)
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            detail = _excerpt(exc.read())
+            extra = ""
+            if self.api == "ollama" and exc.code == 404:
+                extra = f" Is the model pulled? `ollama pull {self.model}`."
+            raise LLMServerError(f"the LLM server at {self.endpoint} answered HTTP {exc.code} "
+                                 f"{exc.reason}: {detail}.{extra} {hint}") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise LLMServerError(f"no answer from the LLM server at {self.endpoint} within "
+                                     f"{self.timeout:g} s (raise --timeout). {hint}") from exc
+            raise LLMServerError(f"cannot reach the LLM server at {self.endpoint} "
+                                 f"({exc.reason}). {hint}") from exc
+        except TimeoutError as exc:
+            raise LLMServerError(f"no answer from the LLM server at {self.endpoint} within "
+                                 f"{self.timeout:g} s (raise --timeout). {hint}") from exc
+        except (http.client.HTTPException, OSError) as exc:
+            raise LLMServerError(f"the connection to the LLM server at {self.endpoint} failed "
+                                 f"({type(exc).__name__}: {exc}). {hint}") from exc
+        if status != 200:
+            raise LLMServerError(f"the LLM server at {self.endpoint} answered HTTP {status}: "
+                                 f"{_excerpt(body)}. {hint}")
+        return self._content(body)
+
+    def _content(self, body: bytes) -> str:
+        try:
+            obj = json.loads(body.decode("utf-8"))
+            if self.api == "ollama":
+                content = obj["message"]["content"]
+            else:
+                content = obj["choices"][0]["message"]["content"]
+        except (UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMServerError(f"the LLM server at {self.endpoint} answered with an unexpected "
+                                 f"body ({type(exc).__name__}): {_excerpt(body)}; is --api "
+                                 f"{self.api} the right API for it?") from exc
+        if not isinstance(content, str):
+            raise LLMServerError(f"the LLM server at {self.endpoint} answered with a "
+                                 f"{type(content).__name__} as the message content")
+        return content
+
+
+def _excerpt(body: bytes, width: int = 200) -> str:
+    text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return (text[:width] + "...") if len(text) > width else (text or "(empty body)")
+
+
+def build_messages(n_pairs: int, avoid: Sequence[str] = (), topics: str = TOPICS) -> list[dict]:
+    """The chat messages asking for ``n_pairs`` new questions, none of ``avoid``."""
+    avoid_text = ""
+    if avoid:
+        avoid_text = "\nTekrar etme:\n" + "\n".join(f"- {q}" for q in avoid) + "\n"
+    user = USER_PROMPT.format(n=n_pairs, rows=2 * n_pairs, topics=topics, avoid=avoid_text)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+@dataclass
+class GenerationResult:
+    """What :func:`generate` gathered: the rows on disk, the pairs, the attempts made."""
+
+    rows: list[tuple[str, str, int]] = field(default_factory=list)
+    n_pairs: int = 0
+    attempts: int = 0
+    n_rejected: int = 0
+    out: Path | None = None
+    rejected_path: Path | None = None
+
+
+def _rows_by_question(ds: QADataset) -> list[list[tuple[int, str, str, int]]]:
+    groups: dict[str, list] = {}
+    for q, a, y, n in zip(ds.questions, ds.answers, ds.labels, ds.lines, strict=True):
+        groups.setdefault(normalize_question(q), []).append((n, q, a, int(y)))
+    return list(groups.values())
+
+
+def _rejected_csv(records: list[tuple[int, Rejected]], previous: str = "") -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if not previous:
+        writer.writerow(["attempt", "line", "text", "reason"])
+    writer.writerows([attempt, r.line, r.text, r.reason] for attempt, r in records)
+    return previous + buf.getvalue()
+
+
+def generate(client: ChatClient, out: str | Path, count: int, *,
+             other: Sequence[str | Path] = (), rejected_path: str | Path | None = None,
+             max_attempts: int = 20, batch: int = 25, seed: int | None = 42,
+             topics: str = TOPICS, n_avoid: int = 40,
+             log: Callable[[str], None] = print) -> GenerationResult:
+    """Ask ``client`` for rows until ``out`` holds ``count`` valid pairs; see the module doc.
+
+    Raises :class:`LLMServerError` (after everything gathered is on disk) when the server fails.
+    """
+    if count < 1 or batch < 1 or max_attempts < 1:
+        raise ValueError(f"generate: count, batch and max_attempts must be >= 1, got "
+                         f"{count}, {batch}, {max_attempts}")
+    out = Path(out)
+    rejected_path = Path(rejected_path) if rejected_path else out.with_suffix(".rejected.csv")
+    result = GenerationResult(out=out, rejected_path=rejected_path)
+    previous = ""  # a resumed run appends to the rejected lines of the runs before it
+    if out.exists():
+        existing = load_qa(out, strict=True)
+        result.rows = existing.rows()
+        log(f"resuming: {out} already holds {existing.n_questions} pairs")
+        if rejected_path.exists():
+            previous = rejected_path.read_text(encoding="utf-8")
+    have = {normalize_question(q) for q, _, _ in result.rows}
+    result.n_pairs = len(have)
+    taken: dict[str, str] = {}
+    for path in other:
+        ds = load_qa(path, strict=False)
+        for q, n in zip(ds.questions, ds.lines, strict=True):
+            taken.setdefault(normalize_question(q), f"{path}, line {n}")
+    records: list[tuple[int, Rejected]] = []
+    recent = [q for q, _, y in result.rows if y == 1]
+
+    for attempt in range(1, max_attempts + 1):
+        need = count - result.n_pairs
+        if need <= 0:
+            break
+        result.attempts = attempt
+        messages = build_messages(min(batch, need), recent[-n_avoid:], topics)
+        try:
+            reply = client.chat(messages, seed=None if seed is None else seed + attempt - 1)
+        except LLMServerError as exc:
+            raise LLMServerError(f"{exc} ({result.n_pairs} pairs gathered so far are in "
+                                 f"{out})") from exc
+        cleaned = clean_reply(reply)
+        records += [(attempt, r) for r in cleaned.removed]
+        ds = parse_qa(cleaned.text, header=False, strict=False, source=f"reply {attempt}",
+                      line_numbers=cleaned.line_numbers)
+        records += [(attempt, r) for r in ds.rejected]
+        new = 0
+        for pair in _rows_by_question(ds):
+            key = normalize_question(pair[0][1])
+            if key in have:
+                why = "question already generated"
+            elif key in taken:
+                why = f"question in the other split ({taken[key]})"
+            elif result.n_pairs >= count:
+                why = "surplus: the requested count was already reached"
+            else:
+                have.add(key)
+                result.rows += [(q, a, y) for _, q, a, y in pair]
+                recent.append(pair[0][1])
+                result.n_pairs += 1
+                new += 1
+                continue
+            records += [(attempt, Rejected(n, format_row(q, a, y), why)) for n, q, a, y in pair]
+        write_qa(out, result.rows)
+        atomic_write_text(rejected_path, _rejected_csv(records, previous))
+        log(f"attempt {attempt}: {new} new pairs, {result.n_pairs}/{count}; "
+            f"{len(records)} lines rejected so far")
+    result.n_rejected = len(records)
+    return result
+
+
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.generate_qa",
+        description="Generate Turkish question/answer CSV rows with a local LLM server.")
+    p.add_argument("--out", required=True, type=Path, help="CSV to write (resumed if present)")
+    p.add_argument("--count", type=int, default=150, help="valid question pairs wanted")
+    p.add_argument("--other", type=Path, action="append", default=[],
+                   help="the other split: its questions are not reused (repeatable)")
+    p.add_argument("--rejected", type=Path, default=None,
+                   help="where rejected lines go (default <out>.rejected.csv)")
+    p.add_argument("--api", choices=sorted(APIS), default="ollama")
+    p.add_argument("--url", default=None, help="server address (default: Ollama "
+                   "http://localhost:11434, openai http://localhost:1234)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="model name on the server (the study used a Turkish Gemma-2 9B, 4-bit)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--seed", type=int, default=42, help="seed of attempt 1; attempt k: seed+k-1")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per request")
+    p.add_argument("--batch", type=int, default=25, help="pairs asked for per request")
+    p.add_argument("--max-attempts", type=int, default=20)
+    p.add_argument("--topics", default=TOPICS)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    client = ChatClient(api=args.api, url=args.url, model=args.model,
+                        temperature=args.temperature, timeout=args.timeout)
+    print(f"asking {client.endpoint} (model {args.model}) for {args.count} pairs")
+    try:
+        result = generate(client, args.out, args.count, other=args.other,
+                          rejected_path=args.rejected, max_attempts=args.max_attempts,
+                          batch=args.batch, seed=args.seed, topics=args.topics)
+    except (MinidlError, OSError) as exc:  # server failed; --out invalid; a file unreadable
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.n_pairs} pairs ({len(result.rows)} rows) in {result.out}; "
+          f"{result.n_rejected} rejected lines in {result.rejected_path}")
+    if result.n_pairs < args.count:
+        print(f"only {result.n_pairs} of {args.count} pairs after {result.attempts} attempts "
+              f"(raise --max-attempts)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
