@@ -4,8 +4,9 @@ Every layer has a hand-written backward pass next to its formula, every gradient
 numerically (:func:`minidl.gradcheck`), and all randomness flows from explicit seeds.
 """
 
-from . import init
+from . import callbacks, init, metrics, schedules
 from .activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .checkpoint import Checkpoint, CheckpointError, load, save
 from .containers import RecursiveMLP, Sequential, build_layer, layer_config
 from .errors import (
     BackwardBeforeForward,
@@ -16,11 +17,13 @@ from .errors import (
     StateDictError,
 )
 from .gradcheck import gradcheck
+from .history import History
 from .layer import Layer
 from .layers import BatchNorm1d, Dense, Dropout, Flatten
 from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
 from .parameter import Parameter
+from .training import Trainer, TrainingDiverged, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -34,10 +37,13 @@ __all__ = [
     "BackwardBeforeForward",
     "BatchNorm1d",
     "BinaryCrossEntropy",
+    "Checkpoint",
+    "CheckpointError",
     "Dense",
     "Dropout",
     "Flatten",
     "GradcheckError",
+    "History",
     "Identity",
     "Layer",
     "LeakyReLU",
@@ -56,9 +62,19 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "StateDictError",
     "Tanh",
+    "Trainer",
+    "TrainingDiverged",
     "__version__",
     "build_layer",
+    "callbacks",
+    "evaluate",
+    "fit",
     "gradcheck",
     "init",
     "layer_config",
+    "load",
+    "metrics",
+    "predict",
+    "save",
+    "schedules",
 ]

@@ -1,0 +1,364 @@
+"""Callbacks: code that runs at fixed points of :func:`minidl.fit`.
+
+The protocol
+------------
+A callback subclasses :class:`Callback` and overrides any of these hooks; ``self.trainer``
+(set before ``on_train_begin``) is the :class:`~minidl.Trainer` running it, with ``model``,
+``optimizer``, ``history``, ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
+``epochs`` (the epoch count this fit call trains up to) and ``stop_training`` (set it to True to
+stop after the current epoch)::
+
+    on_train_begin(logs)          before the first epoch of a fit call
+    on_epoch_begin(epoch, logs)   epoch: 0-based index of the epoch about to run
+    on_batch_end(step, logs)      step: optimizer steps so far; logs: {"loss", "batch_size"}
+    on_epoch_end(epoch, logs)     logs: the epoch's History row (train_loss, val_loss, lr, ...)
+    on_train_end(logs)            after the last epoch, or a clean stop
+
+A callback that must survive a resume returns its state from ``state_dict()`` (JSON values and
+NumPy arrays) and takes it back in ``load_state_dict()``; checkpoints carry it. Callbacks run in
+the order given, except those with a higher ``order`` (:class:`ModelCheckpoint`), which run
+after the others so a checkpoint sees the epoch's final state (e.g. the new learning rate).
+
+Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .training import Trainer
+
+
+class Callback:
+    """Base class of callbacks: every hook does nothing. See the module docstring."""
+
+    #: Callbacks run sorted by ``order`` (stable): checkpoints (100) run last.
+    order: ClassVar[int] = 0
+
+    trainer: Trainer | None = None
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        pass
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        pass
+
+    def on_batch_end(self, step: int, logs: dict | None = None) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """State to carry in a checkpoint (None: nothing to carry)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------- monitoring helpers
+_HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "auc")
+
+
+def resolve_mode(owner: str, monitor: str, mode: str) -> str:
+    """``"min"`` or ``"max"``; ``"auto"`` is ``"min"`` for losses, ``"max"`` for accuracy-like
+    metrics and an error otherwise."""
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"{owner}: mode must be 'min', 'max' or 'auto', got {mode!r}")
+    if monitor.endswith("loss"):
+        return "min"
+    if any(word in monitor for word in _HIGHER_IS_BETTER):
+        return "max"
+    raise ValueError(
+        f"{owner}: cannot tell whether {monitor!r} should go up or down; pass mode='min' or "
+        f"mode='max'"
+    )
+
+
+def check_monitor(owner: str, monitor: str, trainer: Trainer) -> None:
+    """Raise a clear error at train begin if ``monitor`` will never appear in the logs."""
+    keys = trainer.log_keys
+    if monitor not in keys:
+        hint = (" (pass validation_data= to fit to get val_ columns)"
+                if monitor.startswith("val_") else "")
+        raise ValueError(f"{owner}: monitor {monitor!r} is not logged; fit logs {keys}{hint}")
+
+
+def _is_improvement(mode: str, current: float, best: float, min_delta: float) -> bool:
+    if mode == "min":
+        return current < best - min_delta
+    return current > best + min_delta
+
+
+# ---------------------------------------------------------------------- EarlyStopping
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs (as Keras).
+
+    An epoch improves on the best so far when ``monitor < best - min_delta`` (``mode="min"``)
+    or ``monitor > best + min_delta`` (``"max"``); ``"auto"`` picks ``"min"`` for losses and
+    ``"max"`` for accuracy, precision, recall and F1. Training stops at the end of the
+    ``patience``-th epoch in a row without improvement (``patience=0``: the first one).
+
+    ``restore_best_weights=True`` loads the weights of the best epoch back into the model when
+    training ends, whether it stopped early or ran all its epochs. The stop is recorded in the
+    History's ``events``. ``best``, ``best_epoch`` (1-based) and ``stopped_epoch`` (1-based, 0
+    if training was not stopped) are available afterwards.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 0,
+                 min_delta: float = 0.0, restore_best_weights: bool = False):
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.mode = resolve_mode("EarlyStopping", monitor, mode)
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = np.inf if self.mode == "min" else -np.inf
+        self.best_epoch = 0
+        self.wait = 0
+        self.stopped_epoch = 0
+        self.best_weights: dict[str, np.ndarray] | None = None
+
+    def on_train_begin(self, logs=None):
+        check_monitor("EarlyStopping", self.monitor, self.trainer)
+        if self.trainer.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
+            self.reset()
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = float(logs[self.monitor])
+        if _is_improvement(self.mode, current, self.best, self.min_delta):
+            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+            if self.restore_best_weights:
+                self.best_weights = self.trainer.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait >= max(self.patience, 1):
+            self.stopped_epoch = epoch + 1
+            self.trainer.stop_training = True
+            self.trainer.history.events.append({
+                "event": "early_stopping", "epoch": epoch + 1, "best_epoch": self.best_epoch,
+                "message": f"epoch {epoch + 1}: {self.monitor} did not improve for {self.wait} "
+                           f"epoch(s); best {self.best:.6g} at epoch {self.best_epoch}",
+            })
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.trainer.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        self.best = float(state["best"])
+        self.best_epoch = int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self.stopped_epoch = int(state["stopped_epoch"])
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else {k: np.array(v) for k, v in
+                                                          weights.items()}
+
+
+# ---------------------------------------------------------------------- ProgressBar
+class ProgressBar(Callback):
+    """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
+
+    Silent when ``file`` (default ``sys.stderr``) is not a terminal, or when tqdm is not
+    installed. ``lines=True`` prints one plain line per epoch instead, to ``file`` (default
+    ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    """
+
+    def __init__(self, file=None, lines: bool = False):
+        self.file = file
+        self.lines = bool(lines)
+        self._bar = None
+
+    def on_train_begin(self, logs=None):
+        self._bar = None
+        if self.lines:
+            return
+        stream = self.file if self.file is not None else sys.stderr
+        if not (hasattr(stream, "isatty") and stream.isatty()):
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm is in the dev and experiments extras
+            return
+        t = self.trainer
+        self._bar = tqdm(total=t.epochs, initial=t.epoch, unit="epoch", file=stream,
+                         dynamic_ncols=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        summary = _summary(logs)
+        if self.lines:
+            stream = self.file if self.file is not None else sys.stdout
+            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {summary}", file=stream, flush=True)
+        elif self._bar is not None:
+            self._bar.set_postfix_str(summary, refresh=False)
+            self._bar.update(1)
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _summary(logs: dict) -> str:
+    skip = {"epoch", "steps", "time"}
+    parts = [f"{k}={v:.4g}" for k, v in logs.items() if k not in skip]
+    return "  ".join(parts)
+
+
+# ---------------------------------------------------------------------- WeightTrajectory
+class WeightTrajectory(Callback):
+    """Record a flattened copy of all the model's weights every ``every`` epochs (or steps).
+
+    ``unit="epoch"`` records at the end of epochs ``every, 2*every, ...``; ``unit="step"`` after
+    optimizer steps ``every, 2*every, ...``. With ``include_initial=True`` the weights before
+    training are the first record (epoch 0, step 0). Afterwards ``weights`` is an array of shape
+    (records, number of parameters), in ``model.parameters()`` order, and ``epochs`` and
+    ``steps`` say when each row was taken: the input of the t-SNE trajectory study.
+    """
+
+    def __init__(self, every: int = 1, unit: str = "epoch", include_initial: bool = True):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"WeightTrajectory: every must be a positive int, got {every!r}")
+        if unit not in ("epoch", "step"):
+            raise ValueError(f"WeightTrajectory: unit must be 'epoch' or 'step', got {unit!r}")
+        self.every = every
+        self.unit = unit
+        self.include_initial = bool(include_initial)
+        self._rows: list[np.ndarray] = []
+        self._epochs: list[int] = []
+        self._steps: list[int] = []
+
+    def _record(self) -> None:
+        t = self.trainer
+        self._rows.append(np.concatenate([p.data.ravel() for p in t.model.parameters()]))
+        self._epochs.append(t.epoch)
+        self._steps.append(t.step)
+
+    def on_train_begin(self, logs=None):
+        t = self.trainer
+        if t.epoch == 0 and t.step == 0:
+            self._rows, self._epochs, self._steps = [], [], []
+            if self.include_initial:
+                self._record()
+
+    def on_batch_end(self, step, logs=None):
+        if self.unit == "step" and step % self.every == 0:
+            self._record()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.unit == "epoch" and (epoch + 1) % self.every == 0:
+            self._record()
+
+    @property
+    def weights(self) -> np.ndarray:
+        if not self._rows:
+            return np.empty((0, 0))
+        return np.stack(self._rows)
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return np.asarray(self._epochs, dtype=np.int64)
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.asarray(self._steps, dtype=np.int64)
+
+    def state_dict(self):
+        return {"weights": self.weights, "epochs": self.epochs, "steps": self.steps}
+
+    def load_state_dict(self, state):
+        self._rows = list(np.asarray(state["weights"]))
+        self._epochs = [int(e) for e in state["epochs"]]
+        self._steps = [int(s) for s in state["steps"]]
+
+
+# ---------------------------------------------------------------------- ModelCheckpoint
+class ModelCheckpoint(Callback):
+    """Save a resumable checkpoint (:func:`minidl.save`) during training.
+
+    ``every=N`` saves at the end of epochs N, 2N, ...; ``monitor="val_loss"`` (with ``mode``,
+    ``min_delta`` as in :class:`EarlyStopping`) saves whenever the monitored value improves on
+    the best so far. Give both to save on either condition. ``filepath`` may contain
+    ``{epoch}`` (e.g. ``"ckpt-{epoch:03d}.npz"``) to keep one file per save; otherwise each save
+    atomically replaces the last. Keep the periodic "last" and the "best" checkpoints in two
+    files with two callbacks::
+
+        ModelCheckpoint("last.npz", every=1), ModelCheckpoint("best.npz", monitor="val_loss")
+
+    Each checkpoint holds the model, optimizer, History and the trainer's random and callback
+    state, so ``fit(..., resume=path)`` continues exactly where it was written. It runs after
+    the other callbacks of the epoch (``order = 100``). ``saved`` lists the paths written.
+    """
+
+    order = 100
+
+    def __init__(self, filepath, every: int | None = None, monitor: str | None = None,
+                 mode: str = "auto", min_delta: float = 0.0):
+        if every is None and monitor is None:
+            every = 1
+        if every is not None and (not isinstance(every, int) or every < 1):
+            raise ValueError(f"ModelCheckpoint: every must be a positive int, got {every!r}")
+        self.filepath = os.fspath(filepath)
+        self.every = every
+        self.monitor = monitor
+        self.mode = None if monitor is None else resolve_mode("ModelCheckpoint", monitor, mode)
+        self.min_delta = float(min_delta)
+        self.best = None if monitor is None else (np.inf if self.mode == "min" else -np.inf)
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs=None):
+        if self.monitor is not None:
+            check_monitor("ModelCheckpoint", self.monitor, self.trainer)
+            if self.trainer.epoch == 0:
+                self.best = np.inf if self.mode == "min" else -np.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_now = self.every is not None and (epoch + 1) % self.every == 0
+        if self.monitor is not None:
+            current = float(logs[self.monitor])
+            if _is_improvement(self.mode, current, self.best, self.min_delta):
+                self.best = current
+                save_now = True
+        if save_now:
+            path = self.filepath.format(epoch=epoch + 1)
+            self.trainer.save(path)
+            self.saved.append(path)
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = None if state["best"] is None else float(state["best"])
+
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "WeightTrajectory",
+]

@@ -1,0 +1,181 @@
+"""``History``: what happened during training, one row per completed epoch.
+
+:func:`minidl.fit` fills these columns (``X`` stands for each metric, e.g. ``accuracy``)::
+
+    epoch        epochs completed, 1, 2, ...
+    train_loss   mean of the batch losses over the epoch, weighted by batch size
+    train_X      metric X on the predictions made during the epoch (training mode)
+    val_loss     loss on validation_data after the epoch (evaluation mode)
+    val_X        metric X on validation_data after the epoch
+    lr           learning rate the epoch's steps used (its value when the epoch began)
+    steps        optimizer steps taken so far (cumulative)
+    time         seconds spent training so far (cumulative); evaluation, metrics, callbacks
+                 and checkpoints are not counted
+
+``history["train_loss"]`` is a NumPy array. ``events`` lists what ended or interrupted training
+(a non-finite loss with ``on_nonfinite="stop"``, early stopping), as dicts with an ``"event"``
+key. A History converts to a pandas DataFrame and to and from JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+#: Integer-valued columns (every other column is float).
+INT_COLUMNS = ("epoch", "steps")
+
+
+class History:
+    """Per-epoch arrays of a training run, plus the events that stopped it. See the module."""
+
+    def __init__(self, columns: Mapping[str, Iterable] | None = None,
+                 events: Iterable[Mapping[str, Any]] | None = None):
+        self._columns: dict[str, list] = {}
+        for key, values in (columns or {}).items():
+            self._columns[str(key)] = [_scalar(v) for v in values]
+        lengths = {key: len(col) for key, col in self._columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"History: columns must have equal lengths, got {lengths}")
+        self.events: list[dict[str, Any]] = [dict(e) for e in (events or [])]
+
+    # ------------------------------------------------------------------ filling
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Add one epoch. A new key gets NaN for the earlier epochs; a missing key gets NaN."""
+        n = len(self)
+        for key in row:
+            if key not in self._columns:
+                self._columns[key] = [math.nan] * n
+        for key, col in self._columns.items():
+            col.append(_scalar(row.get(key, math.nan)))
+
+    # ------------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return len(next(iter(self._columns.values()), []))
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            col = self._columns[key]
+        except KeyError:
+            raise KeyError(f"History has no column {key!r}; it has {self.keys()}") from None
+        if key in INT_COLUMNS and not any(isinstance(v, float) for v in col):
+            return np.asarray(col, dtype=np.int64)
+        return np.asarray(col, dtype=np.float64)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._columns
+
+    def __iter__(self):
+        """The column names, as iterating a dict or a DataFrame gives."""
+        return iter(list(self._columns))
+
+    def keys(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The last epoch's row as a dict (empty if no epoch has completed)."""
+        return {key: col[-1] for key, col in self._columns.items() if col}
+
+    @property
+    def diverged(self) -> bool:
+        """True if training stopped on a non-finite loss (``on_nonfinite="stop"``)."""
+        return any(e.get("event") == "nonfinite" for e in self.events)
+
+    # ------------------------------------------------------------------ conversion
+    def state_dict(self) -> dict[str, Any]:
+        """Columns as arrays and the events: what a checkpoint stores (exactly)."""
+        return {"columns": {key: self[key] for key in self._columns},
+                "events": [dict(e) for e in self.events]}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> History:
+        return cls(state.get("columns", {}), state.get("events", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts, JSON-compatible (a non-finite float becomes ``None``)."""
+        return {"columns": {key: [_json_float(v) for v in col]
+                            for key, col in self._columns.items()},
+                "events": [{k: _json_float(v) for k, v in e.items()} for e in self.events]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        columns = {key: [math.nan if v is None else v for v in col]
+                   for key, col in data.get("columns", {}).items()}
+        return cls(columns, data.get("events", []))
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Strict JSON (no NaN literals): ``History.from_json(h.to_json())`` gives ``h`` back."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        return cls.from_dict(json.loads(text))
+
+    def to_dataframe(self):
+        """A pandas DataFrame, one row per epoch (pandas is needed for this method only)."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is in the dev and experiments extras
+            raise ImportError("History.to_dataframe needs pandas: pip install pandas") from None
+        return pd.DataFrame({key: self[key] for key in self._columns})
+
+    # ------------------------------------------------------------------ printing
+    def to_string(self, max_rows: int | None = 20) -> str:
+        """A table of the epochs (the first and last ones if there are more than ``max_rows``),
+        followed by the events."""
+        n = len(self)
+        rows = list(range(n))
+        if max_rows is not None and n > max_rows:
+            head = max_rows // 2
+            rows = [*range(head), -1, *range(n - (max_rows - head), n)]
+        keys = self.keys()
+        cells = [[_format(key, self._columns[key][i]) if i >= 0 else "..." for key in keys]
+                 for i in rows]
+        widths = [max([len(key)] + [len(r[j]) for r in cells]) for j, key in enumerate(keys)]
+        lines = ["  ".join(key.rjust(w) for key, w in zip(keys, widths, strict=True))]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+        for event in self.events:
+            lines.append(f"[{event.get('event')}] {event.get('message', '')}".rstrip())
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs, columns={self.keys()}, events={len(self.events)})"
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"History values must be numbers, got {value!r}")
+    return value
+
+
+def _json_float(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format(key: str, value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "nan"
+    if key == "time":
+        return f"{value:.3f}"
+    if key == "lr":
+        return f"{value:.4g}"
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4f}"
+    return f"{value:.3e}"
+
+
+__all__ = ["History"]

@@ -1,0 +1,227 @@
+"""Classification metrics: accuracy, precision, recall, F1 and the confusion matrix.
+
+Every metric takes ``(y_true, y_pred)`` and reads ``y_pred`` the way a model outputs it:
+
+- **class scores**, shape (N, C) with C > 1 (logits, probabilities): the predicted class is the
+  argmax; ``y_true`` holds class labels (N,) or one-hot rows (N, C).
+- **binary scores**, floats of shape (N,) or (N, 1): the predicted class is positive where
+  ``y_pred > threshold`` (``threshold=0`` by default: the QA study's ``+1 if y_hat > 0 else -1``
+  for tanh outputs; use 0.5 for probabilities). ``y_true`` is read the same way, so targets in
+  {-1, +1} and in {0, 1} both work; the classes are then 0 (negative) and 1 (positive).
+- **labels**, integers of shape (N,): compared as they are, as scikit-learn does.
+
+Per-class results follow the sorted labels present in ``y_true`` or ``y_pred`` (scikit-learn's
+rule), unless ``labels=`` lists them. A ratio with a zero denominator is 0 (scikit-learn's
+``zero_division=0``, without the warning). ``average`` is ``None`` (one value per class),
+``"macro"`` (plain mean over classes) or ``"weighted"`` (mean weighted by each class's support,
+its number of true samples).
+
+:func:`minidl.fit` accepts metric names, which become History columns ``train_<name>`` and
+``val_<name>``: ``"accuracy"``, ``"precision"``, ``"recall"``, ``"f1"`` (macro averages, as the
+MNIST study reports them) and ``"weighted_precision"``, ``"weighted_recall"``,
+``"weighted_f1"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+
+from .errors import ShapeError
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def class_labels(y_true, y_pred, threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(true, pred)`` as 1-D label arrays, following the rules in the module docstring."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.ndim == 0 or y_pred.ndim == 0 or len(y_true) != len(y_pred):
+        raise ShapeError(
+            f"metrics: y_true and y_pred must hold the same number of samples, got shapes "
+            f"{y_true.shape} and {y_pred.shape}"
+        )
+    if len(y_pred) == 0:
+        raise ValueError("metrics: got no samples")
+    if y_pred.ndim == 2 and y_pred.shape[1] > 1:
+        pred = y_pred.argmax(axis=1)
+        if y_true.ndim == 2 and y_true.shape == y_pred.shape:
+            return y_true.argmax(axis=1), pred
+        return _single_column(y_true, "y_true", y_pred.shape), pred
+    pred = _single_column(y_pred, "y_pred", y_pred.shape)
+    true = _single_column(y_true, "y_true", y_pred.shape)
+    if pred.dtype.kind == "f":
+        return (true > threshold).astype(np.int64), (pred > threshold).astype(np.int64)
+    return true, pred
+
+
+def _single_column(y: np.ndarray, name: str, pred_shape: tuple) -> np.ndarray:
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+        return y.reshape(-1)
+    raise ShapeError(
+        f"metrics: {name} has shape {y.shape}, which does not fit predictions of shape "
+        f"{pred_shape}: expected (N,), (N, 1) or, with class scores, one-hot rows"
+    )
+
+
+def accuracy(y_true, y_pred, threshold: float = 0.0) -> float:
+    """Fraction of samples whose predicted class equals the true class."""
+    true, pred = class_labels(y_true, y_pred, threshold)
+    return float(np.mean(true == pred))
+
+
+def confusion_matrix(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> np.ndarray:
+    """``C[i, j]`` = number of samples of true class ``labels[i]`` predicted as ``labels[j]``.
+
+    Samples whose true or predicted label is not in ``labels`` are not counted (as in
+    scikit-learn).
+    """
+    true, pred = class_labels(y_true, y_pred, threshold)
+    return _confusion(true, pred, labels)[0]
+
+
+def _confusion(true, pred, labels) -> tuple[np.ndarray, np.ndarray]:
+    if labels is None:
+        labels = np.union1d(true, pred)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0 or len(np.unique(labels)) != len(labels):
+        raise ValueError(f"metrics: labels must be distinct values, got {labels!r}")
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    k = len(labels)
+
+    def index(y):
+        pos = np.clip(np.searchsorted(sorted_labels, y), 0, k - 1)
+        return order[pos], sorted_labels[pos] == y
+
+    ti, t_ok = index(true)
+    pi, p_ok = index(pred)
+    keep = t_ok & p_ok
+    counts = np.bincount(ti[keep] * k + pi[keep], minlength=k * k)
+    return counts.reshape(k, k), labels
+
+
+def precision_recall_f1(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> dict:
+    """Per-class ``precision``, ``recall``, ``f1`` and ``support``, with their ``labels``::
+
+        precision = tp / (tp + fp)    recall = tp / (tp + fn)    f1 = 2 tp / (2 tp + fp + fn)
+    """
+    true, pred = class_labels(y_true, y_pred, threshold)
+    cm, labels = _confusion(true, pred, labels)
+    tp = np.diag(cm).astype(np.float64)
+    predicted = cm.sum(axis=0)
+    support = cm.sum(axis=1)
+    return {
+        "labels": labels,
+        "precision": _ratio(tp, predicted),
+        "recall": _ratio(tp, support),
+        "f1": _ratio(2 * tp, predicted + support),
+        "support": support,
+    }
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(num), dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _average(values: np.ndarray, support: np.ndarray, average):
+    if average is None:
+        return values
+    if average == "macro":
+        return float(np.mean(values))
+    if average == "weighted":
+        total = support.sum()
+        return float(np.dot(values, support) / total) if total > 0 else 0.0
+    raise ValueError(f"metrics: average must be None, 'macro' or 'weighted', got {average!r}")
+
+
+def precision(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+    """Precision per class (``average=None``), or its macro / weighted average."""
+    r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
+    return _average(r["precision"], r["support"], average)
+
+
+def recall(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+    """Recall per class (``average=None``), or its macro / weighted average."""
+    r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
+    return _average(r["recall"], r["support"], average)
+
+
+def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+    """F1 per class (``average=None``), or its macro / weighted average."""
+    r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
+    return _average(r["f1"], r["support"], average)
+
+
+def _named(name: str, fn: Callable, average: str) -> Metric:
+    def metric(y_true, y_pred):
+        return fn(y_true, y_pred, average=average)
+
+    metric.__name__ = name
+    metric.__doc__ = f"{fn.__name__}(y_true, y_pred, average={average!r})"
+    return metric
+
+
+#: Metrics :func:`minidl.fit` knows by name.
+METRICS: dict[str, Metric] = {
+    "accuracy": accuracy,
+    "precision": _named("precision", precision, "macro"),
+    "recall": _named("recall", recall, "macro"),
+    "f1": _named("f1", f1_score, "macro"),
+    "weighted_precision": _named("weighted_precision", precision, "weighted"),
+    "weighted_recall": _named("weighted_recall", recall, "weighted"),
+    "weighted_f1": _named("weighted_f1", f1_score, "weighted"),
+}
+
+
+def get_metrics(metrics: Iterable | Mapping | None) -> dict[str, Metric]:
+    """Resolve what ``fit(metrics=...)`` received into ``{name: function}``.
+
+    Accepts names from :data:`METRICS`, named functions ``f(y_true, y_pred) -> float`` (the
+    column is the function's ``__name__``), or a dict ``{name: function}`` (for a lambda or a
+    ``functools.partial``, e.g. ``{"accuracy": partial(accuracy, threshold=0.5)}``).
+    """
+    if metrics is None:
+        return {}
+    if isinstance(metrics, (str, bytes)) or callable(metrics):
+        metrics = [metrics]
+    items = metrics.items() if isinstance(metrics, Mapping) else [
+        (None, m) for m in metrics
+    ]
+    resolved: dict[str, Metric] = {}
+    for name, metric in items:
+        if isinstance(metric, str):
+            if metric not in METRICS:
+                raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+            name, metric = name or metric, METRICS[metric]
+        elif not callable(metric):
+            raise TypeError(f"a metric must be a name or a function, got {metric!r}")
+        if name is None:
+            name = getattr(metric, "__name__", None)
+            if not name or name == "<lambda>":
+                raise ValueError(
+                    f"cannot name the metric {metric!r}: pass a dict, e.g. "
+                    f"metrics={{'my_metric': fn}}"
+                )
+        if not name.isidentifier():
+            raise ValueError(f"metric names must be identifiers, got {name!r}")
+        if name in resolved:
+            raise ValueError(f"metric {name!r} given twice")
+        resolved[name] = metric
+    return resolved
+
+
+__all__ = [
+    "METRICS",
+    "accuracy",
+    "class_labels",
+    "confusion_matrix",
+    "f1_score",
+    "get_metrics",
+    "precision",
+    "precision_recall_f1",
+    "recall",
+]

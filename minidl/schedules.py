@@ -1,0 +1,261 @@
+"""Learning-rate schedules, with the names, arguments and rules of ``torch.optim.lr_scheduler``.
+
+Each schedule wraps an optimizer and sets ``optimizer.lr``. Use it by hand, PyTorch-style::
+
+    scheduler = StepLR(optimizer, step_size=30, gamma=0.1)
+    for epoch in range(100):
+        ...                       # one epoch of optimizer.step() calls
+        scheduler.step()          # ReduceLROnPlateau: scheduler.step(val_loss)
+
+or pass it to :func:`minidl.fit` as a callback: it then steps at the end of every epoch (and
+:class:`ReduceLROnPlateau` reads ``monitor`` from the epoch's logs). Either way, epoch e
+(counting from 0) runs with the learning rate below, where ``base_lr`` is the optimizer's
+learning rate when the schedule was created:
+
+========================  ===================================================================
+``StepLR``                ``base_lr * gamma ** (e // step_size)``
+``ExponentialLR``         ``base_lr * gamma ** e``
+``CosineAnnealingLR``     ``eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2``
+``ReduceLROnPlateau``     ``lr * factor`` once the metric has not improved for more than
+                          ``patience`` epochs (never below ``min_lr``)
+========================  ===================================================================
+
+The first three are computed in closed form (PyTorch's ``_get_closed_form_lr``), so they do
+not compound rounding errors, and a schedule resumed from its ``state_dict`` gives the same
+numbers. minidl optimizers have one learning rate (one "parameter group"), so ``base_lr`` and
+``get_last_lr()`` are floats, not lists.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .callbacks import Callback, check_monitor
+from .optim.optimizer import Optimizer, check_number
+
+
+class LRScheduler(Callback):
+    """Base class of epoch-indexed schedules: a subclass writes ``get_lr()`` for
+    ``self.last_epoch``. Creating a schedule sets the epoch-0 learning rate."""
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr = float(optimizer.lr)
+        self.last_epoch = 0
+        self._apply(self.get_lr())
+
+    def get_lr(self) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Move to the next epoch and set its learning rate."""
+        self.last_epoch += 1
+        self._apply(self.get_lr())
+
+    def get_last_lr(self) -> float:
+        """The learning rate this schedule set last."""
+        return self._last_lr
+
+    def _apply(self, lr: float) -> None:
+        self.optimizer.lr = lr
+        self._last_lr = lr
+
+    # ------------------------------------------------------------------ as a callback
+    def on_train_begin(self, logs=None):
+        _check_same_optimizer(self, self.trainer)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.step()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch,
+                "last_lr": self._last_lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base_lr = float(state["base_lr"])
+        self.last_epoch = int(state["last_epoch"])
+        self._last_lr = float(state["last_lr"])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self._last_lr:.6g})"
+
+
+def _check_same_optimizer(schedule, trainer) -> None:
+    if schedule.optimizer is not trainer.optimizer:
+        raise ValueError(
+            f"{type(schedule).__name__} was created for a different optimizer than the one fit "
+            f"is training with; create it with the optimizer you pass to fit"
+        )
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        check_number("StepLR", "gamma", gamma, low=0.0)
+        self.step_size = step_size
+        self.gamma = float(gamma)
+        super().__init__(optimizer)
+
+    def get_lr(self) -> float:
+        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float):
+        check_number("ExponentialLR", "gamma", gamma, low=0.0)
+        self.gamma = float(gamma)
+        super().__init__(optimizer)
+
+    def get_lr(self) -> float:
+        return self.base_lr * self.gamma ** self.last_epoch
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Anneal from ``base_lr`` to ``eta_min`` along half a cosine over ``T_max`` epochs (SGDR
+    without restarts, Loshchilov & Hutter 2017). Past ``T_max`` the cosine goes on, rising
+    again, as in PyTorch."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        if not isinstance(T_max, int) or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        check_number("CosineAnnealingLR", "eta_min", eta_min, low=0.0)
+        self.T_max = T_max
+        self.eta_min = float(eta_min)
+        super().__init__(optimizer)
+
+    def get_lr(self) -> float:
+        cos = math.cos(math.pi * self.last_epoch / self.T_max)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + cos) / 2
+
+
+class ReduceLROnPlateau(Callback):
+    """Reduce the learning rate when a metric has stopped improving, as PyTorch does it.
+
+    ``step(metric)`` after each epoch. The metric improves on ``best`` when (``mode="min"``)
+    ``metric < best * (1 - threshold)`` (``threshold_mode="rel"``) or
+    ``metric < best - threshold`` (``"abs"``); mirrored for ``mode="max"``. After more than
+    ``patience`` epochs in a row without improvement the learning rate becomes
+    ``max(lr * factor, min_lr)`` (unless that changes it by less than ``eps``), and the next
+    ``cooldown`` epochs do not count as bad epochs.
+
+    As a callback in :func:`minidl.fit` it steps with ``logs[monitor]`` at each epoch end
+    (``monitor`` is minidl's addition; PyTorch leaves the metric to you).
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8,
+                 monitor: str = "val_loss"):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"ReduceLROnPlateau: expected an Optimizer, got {type(optimizer).__name__}"
+            )
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}"
+            )
+        check_number("ReduceLROnPlateau", "factor", factor, low=0.0, high=1.0,
+                     high_inclusive=False)
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
+        check_number("ReduceLROnPlateau", "threshold", threshold, low=0.0)
+        check_number("ReduceLROnPlateau", "min_lr", min_lr, low=0.0)
+        check_number("ReduceLROnPlateau", "eps", eps, low=0.0)
+        self.optimizer = optimizer
+        self.mode = mode
+        self.factor = float(factor)
+        self.patience = patience
+        self.threshold = float(threshold)
+        self.threshold_mode = threshold_mode
+        self.cooldown = cooldown
+        self.min_lr = float(min_lr)
+        self.eps = float(eps)
+        self.monitor = monitor
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = float(optimizer.lr)
+
+    def is_better(self, current: float, best: float) -> bool:
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return current < best * (1 - self.threshold)
+            return current < best - self.threshold
+        if self.threshold_mode == "rel":
+            return current > best * (1 + self.threshold)
+        return current > best + self.threshold
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def step(self, metrics: float) -> None:
+        current = float(metrics)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            old_lr = self.optimizer.lr
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            if old_lr - new_lr > self.eps:
+                self.optimizer.lr = new_lr
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = self.optimizer.lr
+
+    def get_last_lr(self) -> float:
+        return self._last_lr
+
+    # ------------------------------------------------------------------ as a callback
+    def on_train_begin(self, logs=None):
+        _check_same_optimizer(self, self.trainer)
+        check_monitor("ReduceLROnPlateau", self.monitor, self.trainer)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.step(logs[self.monitor])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch,
+                "last_lr": self._last_lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = float(state["best"])
+        self.num_bad_epochs = int(state["num_bad_epochs"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        self.last_epoch = int(state["last_epoch"])
+        self._last_lr = float(state["last_lr"])
+
+    def __repr__(self) -> str:
+        return (f"ReduceLROnPlateau(monitor={self.monitor!r}, mode={self.mode!r}, "
+                f"factor={self.factor}, patience={self.patience}, lr={self._last_lr:.6g})")
+
+
+__all__ = [
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "ReduceLROnPlateau",
+    "StepLR",
+]

@@ -1,0 +1,438 @@
+"""The training loop: :func:`fit`, :func:`evaluate`, :func:`predict`, and the :class:`Trainer`.
+
+One epoch of :func:`fit`, for a model, a loss and an optimizer::
+
+    order = rng.permutation(N)                  # a fresh permutation each epoch (shuffle=True)
+    for each batch B of order, in batch_size chunks (the last partial batch is kept):
+        pred = model.forward(X[B]);  L = loss.forward(pred, y[B])
+        model.backward(loss.backward());  optimizer.step()
+    then: evaluate validation_data in eval mode, append a row to the History, run callbacks
+
+``batch_size=None`` is the full batch: gradient descent. With a single batch per epoch the order
+of the rows cannot matter, so no permutation is drawn. ``rng`` is
+``numpy.random.default_rng(seed)``, owned by the :class:`Trainer`: its state, the model's own
+random state (Dropout) and the optimizer's state all go into checkpoints, so a run resumed with
+``fit(..., resume=checkpoint)`` continues bit for bit as if it had never stopped.
+
+``X`` is cast once to the dtype of the model's parameters (a float32 model trains in float32),
+and so is a floating ``y``; integer class labels stay integers.
+
+Divergence: a non-finite prediction (:class:`~minidl.errors.NonFiniteError` from the loss) or a
+non-finite loss value never lets training go on. With ``on_nonfinite="raise"`` (the default)
+:func:`fit` raises :class:`TrainingDiverged`, naming the epoch and the step; with
+``on_nonfinite="stop"`` it records the event in ``History.events`` and stops cleanly, returning
+the History of the epochs completed; the model (weights, buffers, random state), the optimizer
+and the Trainer go back to where they were at the end of the last completed epoch, the last
+History row, so the model can be evaluated, or trained on with a lower learning rate. (That
+costs a copy of the model and optimizer state per epoch, in this mode only.)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from .callbacks import Callback, ProgressBar
+from .errors import MinidlError, NonFiniteError, ShapeError
+from .history import History
+from .layer import Layer
+from .losses import Loss
+from .metrics import get_metrics
+from .optim.optimizer import Optimizer
+
+
+class TrainingDiverged(MinidlError, RuntimeError):
+    """Training produced a non-finite loss or prediction. ``epoch`` (1-based) and ``step`` (the
+    optimizer step that was about to run, counted from 1 over the whole run) say where."""
+
+    def __init__(self, message: str, *, epoch: int, step: int, phase: str = "train"):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.phase = phase
+
+
+class Trainer:
+    """Trains ``model`` on ``loss`` with ``optimizer``; :func:`fit` is ``Trainer(...).fit(...)``.
+
+    A Trainer keeps what a run needs to continue: the shuffling Generator (seeded with
+    ``seed``, default 0), ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
+    ``train_time`` and the ``history``. Calling :meth:`fit` again with a larger ``epochs``
+    continues the same run; :meth:`save` writes a checkpoint that :meth:`resume` (or
+    ``fit(..., resume=path)``) continues from in another process.
+
+    ``metrics``: names (``"accuracy"``, see :mod:`minidl.metrics`), named functions
+    ``f(y_true, y_pred)``, or a dict ``{name: function}``. ``callbacks``: :class:`Callback`
+    instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is a terminal),
+    2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    """
+
+    def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
+                 batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+                 metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (),
+                 verbose: int = 1, on_nonfinite: str = "raise"):
+        for name, value, cls in (("model", model, Layer), ("loss", loss, Loss),
+                                 ("optimizer", optimizer, Optimizer)):
+            if not isinstance(value, cls):
+                raise TypeError(f"fit: {name} must be a {cls.__name__}, got {value!r}")
+        _check_batch_size("fit", batch_size)
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                                 or seed < 0):
+            raise ValueError(f"fit: seed must be a non-negative int, got {seed!r}")
+        if on_nonfinite not in ("raise", "stop"):
+            raise ValueError(f"fit: on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.shuffle = bool(shuffle)
+        self._seed_given = seed is not None
+        self.seed = 0 if seed is None else int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.metrics = get_metrics(metrics)
+        self.on_nonfinite = on_nonfinite
+        callbacks = list(callbacks)
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"fit: callbacks must be Callback instances, got {cb!r}"
+                    + (" (pass an instance, not the class)" if isinstance(cb, type) else "")
+                )
+        if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+            callbacks.append(ProgressBar(lines=verbose == 2))
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
+        self.history = History()
+        self.epoch = 0
+        self.step = 0
+        self.train_time = 0.0
+        self.epochs = 0
+        self.stop_training = False
+        self.log_keys: list[str] = []
+        params = list(model.parameters())
+        self.dtype = params[0].dtype if params else np.dtype(np.float64)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
+        """Train until ``epochs`` epochs are complete in total (counting epochs already run by
+        this Trainer or a resumed checkpoint, as Keras's ``initial_epoch`` does), or until a
+        callback or divergence stops training. Returns :attr:`history`."""
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        X, y = _prepare(X, y, self.dtype, "X", "y")
+        val = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+            val = _prepare(*validation_data, self.dtype, "X_val", "y_val")
+        n = len(X)
+        batch = n if self.batch_size is None else min(self.batch_size, n)
+        self.epochs = int(epochs)
+        self.stop_training = False
+        self.log_keys = self._log_keys(val is not None)
+        for cb in self.callbacks:
+            cb.set_trainer(self)
+        self.model.train()
+        self._call("on_train_begin", {})
+        logs: dict[str, Any] = {}
+        while self.epoch < self.epochs and not self.stop_training:
+            logs = self._run_epoch(X, y, batch, val) or logs
+        self._call("on_train_end", logs)
+        return self.history
+
+    def _run_epoch(self, X, y, batch: int, val) -> dict[str, Any] | None:
+        epoch = self.epoch
+        self._call("on_epoch_begin", epoch, {})
+        n = len(X)
+        lr = self.optimizer.lr
+        start = perf_counter()
+        elapsed = 0.0
+        snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
+        order = self.rng.permutation(n) if self.shuffle and batch < n else None
+        train_pred = None
+        loss_sum = 0.0
+        for begin in range(0, n, batch):
+            rows = slice(begin, begin + batch) if order is None else order[begin:begin + batch]
+            xb, yb = X[rows], y[rows]
+            pred = self.model.forward(xb)
+            try:
+                value = self.loss.forward(pred, yb)
+            except NonFiniteError as exc:
+                return self._diverged(snapshot, "train", f"non-finite predictions: {exc}", exc)
+            if not math.isfinite(value):
+                return self._diverged(snapshot, "train", f"the loss is {value}")
+            self.model.backward(self.loss.backward())
+            self.optimizer.step()
+            self.step += 1
+            loss_sum += value * len(pred)
+            if self.metrics:
+                if train_pred is None:
+                    train_pred = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
+                train_pred[rows] = pred
+            elapsed += perf_counter() - start
+            self._call("on_batch_end", self.step, {"loss": value, "batch_size": len(pred)})
+            start = perf_counter()
+
+        logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / n}
+        for name, metric in self.metrics.items():
+            logs[f"train_{name}"] = float(metric(y, train_pred))
+        if val is not None:
+            try:
+                scores = _evaluate(self.model, self.loss, *val, self.metrics)
+            except NonFiniteError as exc:
+                return self._diverged(snapshot, "validation", f"non-finite predictions: {exc}",
+                                      exc)
+            if not math.isfinite(scores["loss"]):
+                return self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
+            logs.update({f"val_{k}": v for k, v in scores.items()})
+        self.train_time += elapsed
+        logs.update(lr=lr, steps=self.step, time=self.train_time)
+        self.history.append(logs)
+        self.epoch += 1
+        self._call("on_epoch_end", epoch, logs)
+        return logs
+
+    def _diverged(self, snapshot, phase: str, reason: str, cause=None) -> None:
+        epoch = self.epoch
+        step = self.step + 1 if phase == "train" else self.step
+        where = (f"epoch {epoch + 1}, step {step}" if phase == "train"
+                 else f"epoch {epoch + 1}, after step {step}, on the validation data")
+        message = f"training diverged at {where}: {reason}"
+        if self.on_nonfinite == "raise":
+            raise TrainingDiverged(
+                f"{message}. Lower the learning rate, or pass on_nonfinite='stop' to keep the "
+                f"epochs completed so far",
+                epoch=epoch + 1, step=step, phase=phase,
+            ) from cause
+        self.history.events.append({"event": "nonfinite", "epoch": epoch + 1, "step": step,
+                                    "phase": phase, "message": message})
+        self._restore(snapshot)
+        self.stop_training = True
+        return None
+
+    def _snapshot(self) -> tuple:
+        return (self.model.state_dict(), self.model.rng_state(), self.optimizer.state_dict(),
+                self.step, self.rng.bit_generator.state)
+
+    def _restore(self, snapshot: tuple) -> None:
+        model_state, model_rng, optimizer_state, step, shuffle_state = snapshot
+        self.model.load_state_dict(model_state)
+        self.model.set_rng_state(model_rng)
+        self.optimizer.load_state_dict(optimizer_state)
+        self.step = step
+        self.rng.bit_generator.state = shuffle_state
+
+    def _log_keys(self, with_val: bool) -> list[str]:
+        keys = ["epoch", "train_loss", *(f"train_{m}" for m in self.metrics)]
+        if with_val:
+            keys += ["val_loss", *(f"val_{m}" for m in self.metrics)]
+        return [*keys, "lr", "steps", "time"]
+
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, X, y, *, batch_size: int | None = None) -> dict[str, float]:
+        """:func:`evaluate` with this Trainer's model, loss and metrics."""
+        return evaluate(self.model, self.loss, X, y, batch_size=batch_size,
+                        metrics=self.metrics)
+
+    def predict(self, X, *, batch_size: int | None = None) -> np.ndarray:
+        return predict(self.model, X, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ state and resume
+    def _callback_keys(self) -> list[tuple[str, Callback]]:
+        counts: dict[str, int] = {}
+        keys = []
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            keys.append((f"{name}:{counts.get(name, 0)}", cb))
+            counts[name] = counts.get(name, 0) + 1
+        return keys
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resume needs beyond the model, optimizer and History: the epoch and step
+        counters, the shuffling Generator's state and the callbacks' state."""
+        callbacks = {}
+        for key, cb in self._callback_keys():
+            state = cb.state_dict()
+            if state is not None:
+                callbacks[key] = state
+        return {"epoch": self.epoch, "step": self.step, "seed": self.seed,
+                "train_time": self.train_time, "shuffle_rng": self.rng.bit_generator.state,
+                "callbacks": callbacks}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`. Callback states go to the callbacks of the same class, in
+        the same order; callbacks with no saved state keep theirs."""
+        seed = int(state["seed"])
+        if self._seed_given and seed != self.seed:
+            raise ValueError(
+                f"fit: seed={self.seed} differs from the seed of the run being resumed ({seed}); "
+                f"leave seed unset or pass seed={seed}"
+            )
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.rng.bit_generator.state = state["shuffle_rng"]
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.train_time = float(state["train_time"])
+        saved = state.get("callbacks", {})
+        for key, cb in self._callback_keys():
+            if key in saved:
+                cb.load_state_dict(saved[key])
+
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state."""
+        from .checkpoint import save
+
+        save(path, self.model, self.optimizer, self.history, extra, trainer=self)
+
+    def resume(self, checkpoint) -> Trainer:
+        """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
+        returned): its weights, random state and optimizer state go into this Trainer's model
+        and optimizer, and the epoch counter, shuffling state, callback state and History into
+        this Trainer."""
+        from .checkpoint import Checkpoint, load
+
+        if isinstance(checkpoint, (str, os.PathLike)):
+            checkpoint = load(checkpoint, model=self.model, optimizer=self.optimizer)
+        elif not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"resume: expected a path or a Checkpoint, got {checkpoint!r}")
+        if checkpoint.trainer_state is None or checkpoint.optimizer is None:
+            missing = "training state" if checkpoint.trainer_state is None else "optimizer"
+            raise ValueError(
+                f"resume: {checkpoint.path} has no {missing}, so the run cannot continue "
+                f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
+                f"new fit from the loaded model"
+            )
+        if checkpoint.model is not self.model:
+            self.model.load_state_dict(checkpoint.model.state_dict())
+            self.model.set_rng_state(checkpoint.model.rng_state())
+        if checkpoint.optimizer is not self.optimizer:
+            self.optimizer.load_state_dict(checkpoint.optimizer.state_dict())
+        self.load_state_dict(checkpoint.trainer_state)
+        history = checkpoint.history
+        self.history = History() if history is None else History.from_state_dict(
+            history.state_dict())
+        return self
+
+
+# ---------------------------------------------------------------------- functions
+def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        validation_data=None, metrics: Iterable | Mapping = (),
+        callbacks: Iterable[Callback] = (), verbose: int = 1, on_nonfinite: str = "raise",
+        resume=None) -> History:
+    """Train ``model`` on ``(X, y)`` and return the :class:`~minidl.History`.
+
+    See the module docstring for the loop and :class:`Trainer` for the arguments. ``epochs``
+    counts the whole run: with ``resume`` (a checkpoint path, or a loaded
+    :class:`~minidl.checkpoint.Checkpoint`) training continues from the checkpoint's epoch up
+    to ``epochs``, and the returned History holds the earlier epochs too. ``seed`` (default 0)
+    seeds the shuffling; a resumed run takes the checkpoint's.
+    """
+    trainer = Trainer(model, loss, optimizer, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                      metrics=metrics, callbacks=callbacks, verbose=verbose,
+                      on_nonfinite=on_nonfinite)
+    if resume is not None:
+        trainer.resume(resume)
+    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data)
+
+
+def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
+    """The model's output for ``X``, computed in evaluation mode (Dropout off, BatchNorm on its
+    running statistics) in batches of ``batch_size`` rows (None: all at once). The model goes
+    back to the mode it was in."""
+    _check_batch_size("predict", batch_size)
+    return _predict(model, _as_inputs(X, _model_dtype(model), "X"), batch_size)
+
+
+def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
+    with _eval_mode(model):
+        if batch_size is None or batch_size >= len(X):
+            return model.forward(X)
+        return np.concatenate([model.forward(X[i:i + batch_size])
+                               for i in range(0, len(X), batch_size)])
+
+
+def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
+             metrics: Iterable | Mapping = ()) -> dict[str, float]:
+    """``{"loss": ..., <metric>: ...}`` on ``(X, y)``, in evaluation mode: the loss over all
+    rows at once (on the predictions of :func:`predict`) and each metric."""
+    _check_batch_size("evaluate", batch_size)
+    X, y = _prepare(X, y, _model_dtype(model), "X", "y")
+    return _evaluate(model, loss, X, y, get_metrics(metrics), batch_size)
+
+
+def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
+    pred = _predict(model, X, batch_size)
+    scores = {"loss": loss.forward(pred, y)}
+    for name, metric in metrics.items():
+        scores[name] = float(metric(y, pred))
+    return scores
+
+
+# ---------------------------------------------------------------------- helpers
+@contextmanager
+def _eval_mode(model: Layer):
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _check_batch_size(who: str, batch_size) -> None:
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                   or isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(
+            f"{who}: batch_size must be a positive int, or None for the full batch; got "
+            f"{batch_size!r}"
+        )
+
+
+def _model_dtype(model: Layer) -> np.dtype:
+    for p in model.parameters():
+        return p.dtype
+    return np.dtype(np.float64)
+
+
+def _as_inputs(X, dtype, name: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {X.dtype}")
+    if X.ndim == 0 or len(X) == 0:
+        raise ValueError(f"{name} must hold at least one sample, got shape {X.shape}")
+    X = X.astype(dtype, copy=False)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains {int(np.sum(~np.isfinite(X)))} non-finite value(s)")
+    return X
+
+
+def _prepare(X, y, dtype, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    X = _as_inputs(X, dtype, x_name)
+    y = np.asarray(y)
+    if y.ndim == 0 or len(y) != len(X):
+        raise ShapeError(
+            f"{x_name} has {len(X)} samples but {y_name} has shape {y.shape}; they must have the "
+            f"same length"
+        )
+    if y.dtype.kind == "f":
+        y = y.astype(dtype, copy=False)
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{y_name} contains {int(np.sum(~np.isfinite(y)))} non-finite "
+                             f"value(s)")
+    return X, y
+
+
+__all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "fit", "predict"]

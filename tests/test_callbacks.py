@@ -1,0 +1,261 @@
+"""Callbacks: EarlyStopping (Keras's rules), ProgressBar, WeightTrajectory, ModelCheckpoint."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import MSE, SGD, Adam, History, RecursiveMLP, Tanh, fit
+from minidl.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    ProgressBar,
+    WeightTrajectory,
+    resolve_mode,
+)
+from minidl.schedules import StepLR
+
+from ._fit_helpers import make_data, make_model
+
+
+def flat(model) -> np.ndarray:
+    return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+
+class FakeTrainer:
+    """Just what a callback reads, so a rule can be driven with scripted values."""
+
+    def __init__(self, keys=("epoch", "train_loss", "val_loss", "val_accuracy")):
+        self.log_keys = list(keys)
+        self.epoch = 0
+        self.step = 0
+        self.stop_training = False
+        self.history = History()
+        self.model = RecursiveMLP([3, 2, 1], rng=0)
+
+
+def drive(callback, monitor, values) -> int:
+    """Feed ``values`` as successive epochs; return the 1-based epoch training stopped at
+    (0 if it never stopped)."""
+    trainer = FakeTrainer()
+    callback.set_trainer(trainer)
+    callback.on_train_begin({})
+    for epoch, value in enumerate(values):
+        trainer.epoch = epoch + 1
+        callback.on_epoch_end(epoch, {monitor: value})
+        if trainer.stop_training:
+            return epoch + 1
+    return 0
+
+
+# ---------------------------------------------------------------------- EarlyStopping
+@pytest.mark.parametrize(
+    ("kwargs", "values", "stopped"),
+    [
+        # patience epochs in a row without improvement, then stop (Keras)
+        ({"patience": 2}, [1.0, 0.9, 0.95, 0.96, 0.97, 0.5], 4),
+        ({"patience": 0}, [1.0, 0.9, 0.95, 0.96], 3),
+        ({"patience": 2}, [1.0, 0.9, 0.95, 0.8, 0.85, 0.7, 0.71, 0.72], 8),
+        ({"patience": 5}, [1.0, 0.9, 0.8, 0.7], 0),
+        # min_delta: an improvement must beat the best by more than min_delta
+        ({"patience": 1, "min_delta": 0.2}, [1.0, 0.9, 0.85, 0.7], 2),
+        ({"patience": 1, "min_delta": 0.05}, [1.0, 0.9, 0.85, 0.7], 3),
+        # an equal value is not an improvement
+        ({"patience": 1}, [1.0, 1.0], 2),
+    ],
+)
+def test_early_stopping_rule(kwargs, values, stopped):
+    assert drive(EarlyStopping(monitor="val_loss", **kwargs), "val_loss", values) == stopped
+
+
+def test_early_stopping_mode_max_and_auto():
+    values = [0.5, 0.6, 0.6, 0.55]
+    assert drive(EarlyStopping("val_accuracy", patience=1), "val_accuracy", values) == 3
+    assert drive(EarlyStopping("val_accuracy", mode="max", patience=1), "val_accuracy",
+                 values) == 3
+    assert drive(EarlyStopping("val_accuracy", mode="min", patience=1), "val_accuracy",
+                 values) == 2
+    assert resolve_mode("x", "train_loss", "auto") == "min"
+    assert resolve_mode("x", "val_f1", "auto") == "max"
+    with pytest.raises(ValueError, match="cannot tell whether 'val_hits'"):
+        EarlyStopping("val_hits")
+    with pytest.raises(ValueError, match="mode must be 'min', 'max' or 'auto'"):
+        EarlyStopping(mode="up")
+    with pytest.raises(ValueError, match="patience must be an int >= 0"):
+        EarlyStopping(patience=-1)
+
+
+def test_early_stopping_records_the_event_and_its_best():
+    es = EarlyStopping("val_loss", patience=1)
+    drive(es, "val_loss", [1.0, 0.5, 0.7])
+    assert (es.best, es.best_epoch, es.stopped_epoch) == (0.5, 2, 3)
+    (event,) = es.trainer.history.events
+    assert event["event"] == "early_stopping" and event["best_epoch"] == 2
+    assert "val_loss did not improve for 1 epoch(s); best 0.5 at epoch 2" in event["message"]
+
+
+def test_monitor_must_be_logged():
+    model = make_model()
+    X, y = make_data(n=20)
+    for cb in (EarlyStopping("val_loss"), ModelCheckpoint("unused.npz", monitor="val_loss")):
+        with pytest.raises(ValueError, match="'val_loss' is not logged.*pass validation_data="):
+            fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, callbacks=[cb],
+                verbose=0)
+
+
+def overfit_run(callbacks, epochs=30):
+    """Training labels follow x0 + x1/2 > 0, validation labels x0 - x1/2 > 0: val_loss falls
+    while the model learns x0, then rises (its minimum is at epoch 4)."""
+    X, y = make_data(n=64)
+    rng = np.random.default_rng(3)
+    X_val = rng.standard_normal((64, 5))
+    y_val = np.where(X_val[:, :1] - 0.5 * X_val[:, 1:2] > 0, 1.0, -1.0)
+    model = make_model(p=0.0)
+    history = fit(model, MSE(), Adam(model.parameters(), lr=0.005), X, y, epochs=epochs,
+                  batch_size=16, validation_data=(X_val, y_val), callbacks=callbacks, verbose=0)
+    return model, history
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    traj = WeightTrajectory()
+    es = EarlyStopping("val_loss", patience=2, restore_best_weights=True)
+    model, h = overfit_run([traj, es])
+    best = int(np.argmin(h["val_loss"])) + 1
+    assert best > 1
+    assert es.best_epoch == best and es.stopped_epoch == best + 2 == len(h)
+    assert np.array_equal(flat(model), traj.weights[best])  # row 0 is the initial weights
+    assert not np.array_equal(traj.weights[-1], traj.weights[best])
+
+
+def test_restore_best_weights_also_applies_when_training_runs_to_the_end():
+    traj = WeightTrajectory()
+    es = EarlyStopping("val_loss", patience=100, restore_best_weights=True)
+    model, h = overfit_run([traj, es], epochs=6)
+    assert len(h) == 6 and es.stopped_epoch == 0
+    assert np.array_equal(flat(model), traj.weights[es.best_epoch])
+
+
+# ---------------------------------------------------------------------- ProgressBar
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def short_fit(callbacks, verbose=0, epochs=3):
+    model = make_model()
+    X, y = make_data(n=20)
+    return fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=epochs,
+               callbacks=callbacks, verbose=verbose)
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    tty, pipe = FakeTerminal(), io.StringIO()
+    short_fit([ProgressBar(file=tty)])
+    short_fit([ProgressBar(file=pipe)])
+    assert "3/3" in tty.getvalue() and "train_loss=" in tty.getvalue()
+    assert pipe.getvalue() == ""
+
+
+def test_progress_bar_lines_and_fits_verbose_switch():
+    out = io.StringIO()
+    short_fit([ProgressBar(file=out, lines=True)], epochs=2)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
+    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1),
+                             verbose=0)
+    assert not any(isinstance(cb, ProgressBar) for cb in trainer.callbacks)
+    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1))
+    assert sum(isinstance(cb, ProgressBar) for cb in trainer.callbacks) == 1
+
+
+# ---------------------------------------------------------------------- WeightTrajectory
+def test_weight_trajectory_every_k_epochs():
+    traj = WeightTrajectory(every=2)
+    model = make_model()
+    initial = flat(model)
+    X, y = make_data(n=20)
+    fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=10,
+        callbacks=[traj], verbose=0)
+    assert traj.weights.shape == (3, model.num_parameters())
+    assert traj.epochs.tolist() == [0, 2, 4] and traj.steps.tolist() == [0, 4, 8]
+    assert np.array_equal(traj.weights[0], initial)
+    assert not np.array_equal(traj.weights[2], flat(model))  # epoch 5 is not recorded
+
+
+def test_weight_trajectory_every_k_steps_without_the_start():
+    traj = WeightTrajectory(every=3, unit="step", include_initial=False)
+    model = make_model()
+    X, y = make_data(n=20)
+    fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=5,
+        callbacks=[traj], verbose=0)
+    assert traj.steps.tolist() == [3, 6, 9, 12]
+    assert traj.epochs.tolist() == [0, 1, 2, 2]  # epochs completed when each row was taken
+    assert np.array_equal(traj.weights[-1], flat(model))
+    with pytest.raises(ValueError, match="unit must be 'epoch' or 'step'"):
+        WeightTrajectory(unit="batch")
+    with pytest.raises(ValueError, match="every must be a positive int"):
+        WeightTrajectory(every=0)
+
+
+# ---------------------------------------------------------------------- ModelCheckpoint
+def test_model_checkpoint_every_n_epochs(tmp_path):
+    traj = WeightTrajectory()
+    ckpt = ModelCheckpoint(tmp_path / "ck-{epoch:02d}.npz", every=2)
+    short_fit([traj, ckpt], epochs=5)
+    assert ckpt.saved == [str(tmp_path / "ck-02.npz"), str(tmp_path / "ck-04.npz")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-02.npz", "ck-04.npz"]
+    loaded = minidl.load(ckpt.saved[1])
+    assert loaded.epoch == 4 and len(loaded.history) == 4
+    assert np.array_equal(flat(loaded.model), traj.weights[4])
+
+
+def test_model_checkpoint_keeps_the_best(tmp_path):
+    traj = WeightTrajectory()
+    ckpt = ModelCheckpoint(tmp_path / "best.npz", monitor="val_loss")
+    _, h = overfit_run([traj, ckpt], epochs=8)
+    val = h["val_loss"]
+    improvements = sum(val[i] < val[:i].min(initial=np.inf) for i in range(len(val)))
+    assert len(ckpt.saved) == improvements > 1
+    best = int(np.argmin(val)) + 1
+    loaded = minidl.load(tmp_path / "best.npz")
+    assert loaded.epoch == best
+    assert np.array_equal(flat(loaded.model), traj.weights[best])
+
+
+def test_model_checkpoint_runs_after_the_other_callbacks(tmp_path):
+    """Listed first, it still sees the learning rate the schedule sets at the same epoch end."""
+    model = make_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    X, y = make_data(n=20)
+    fit(model, MSE(), opt, X, y, epochs=2,
+        callbacks=[ModelCheckpoint(tmp_path / "last.npz"), StepLR(opt, step_size=1, gamma=0.5)],
+        verbose=0)
+    loaded = minidl.load(tmp_path / "last.npz")
+    assert loaded.optimizer.lr == opt.lr == 0.1 * 0.5 * 0.5
+    assert loaded.trainer_state["callbacks"]["StepLR:0"]["last_epoch"] == 2
+
+
+def test_model_checkpoint_arguments():
+    with pytest.raises(ValueError, match="every must be a positive int"):
+        ModelCheckpoint("x.npz", every=0)
+    assert ModelCheckpoint("x.npz").every == 1
+    assert ModelCheckpoint("x.npz", monitor="val_loss").every is None
+
+
+def test_base_callback_does_nothing():
+    cb = Callback()
+    short_fit([cb])
+    assert cb.state_dict() is None
+
+
+def test_callbacks_work_on_the_qa_model():
+    model = RecursiveMLP([5, 8, 1], activation=Tanh, bias=False, init="lecun_normal", rng=0)
+    X, y = make_data(n=30)
+    traj = WeightTrajectory()
+    fit(model, MSE(half_grad=True), SGD(model.parameters(), lr=0.1), X, y, epochs=2,
+        callbacks=[traj], verbose=0)
+    assert traj.weights.shape == (3, 5 * 8 + 8)

@@ -1,0 +1,363 @@
+"""save / load: exact round trips, rebuilding from config, atomic writes, clear errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import (
+    MSE,
+    SGD,
+    AdaGrad,
+    Adam,
+    AdamW,
+    BatchNorm1d,
+    CheckpointError,
+    Dense,
+    Dropout,
+    Flatten,
+    History,
+    Layer,
+    LeakyReLU,
+    RecursiveMLP,
+    ReLU,
+    RMSProp,
+    Sequential,
+    Sigmoid,
+    fit,
+    load,
+    save,
+)
+from minidl import checkpoint as checkpoint_module
+from minidl.layer import LAYER_REGISTRY
+
+from ._fit_helpers import (
+    assert_same_arrays,
+    assert_same_history,
+    assert_same_optimizer_state,
+    make_data,
+    make_model,
+)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def every_layer_model(dtype=np.float64) -> Sequential:
+    return Sequential(
+        Flatten(), Dense(6, 8, rng=0, init="he_normal", dtype=dtype), BatchNorm1d(8, dtype=dtype),
+        LeakyReLU(0.2), Dropout(0.25, rng=1),
+        RecursiveMLP([8, 5, 3], activation=ReLU, output_activation=Sigmoid, rng=2, dtype=dtype),
+    )
+
+
+def trained(model, opt, steps=3, seed=0):
+    rng = np.random.default_rng(seed)
+    loss = MSE()
+    for _ in range(steps):
+        X = rng.standard_normal((10, 6))
+        out = model.forward(X)
+        loss.forward(out, np.zeros_like(out))
+        model.backward(loss.backward())
+        opt.step()
+
+
+def test_round_trip_rebuilds_every_builtin_layer_exactly(tmp_path):
+    model = every_layer_model()
+    opt = Adam(model.parameters(), lr=0.01, amsgrad=True)
+    trained(model, opt)
+    save(tmp_path / "m.npz", model, opt)
+    ck = load(tmp_path / "m.npz")
+    assert type(ck.model) is Sequential and ck.model is not model
+    assert_same_arrays(model.state_dict(), ck.model.state_dict())
+    assert ck.model.rng_state() == model.rng_state()
+    assert_same_optimizer_state(opt.state_dict(), ck.optimizer.state_dict())
+    X = np.random.default_rng(5).standard_normal((4, 6))
+    assert np.array_equal(ck.model.forward(X), model.forward(X))  # same dropout mask too
+    trained(model, opt, seed=9)
+    trained(ck.model, ck.optimizer, seed=9)
+    assert_same_arrays(model.state_dict(), ck.model.state_dict())
+
+
+def test_a_fresh_process_rebuilds_the_model_without_the_users_code(tmp_path):
+    model = every_layer_model()
+    save(tmp_path / "m.npz", model)
+    X = np.random.default_rng(5).standard_normal((4, 6))
+    np.save(tmp_path / "x.npy", X)
+    code = ("import sys, numpy as np, minidl; ck = minidl.load(sys.argv[1]); ck.model.eval(); "
+            "np.save(sys.argv[2], ck.model.forward(np.load(sys.argv[3])))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.npz"),
+                    str(tmp_path / "out.npy"), str(tmp_path / "x.npy")], check=True, cwd=tmp_path)
+    model.eval()
+    assert np.array_equal(np.load(tmp_path / "out.npy"), model.forward(X))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda p: SGD(p, lr=0.1),
+        lambda p: Adam(p, lr=0.01, betas=(0.8, 0.99)),
+        lambda p: AdamW(p, lr=0.01),
+        lambda p: AdaGrad(p, lr=0.01, lr_decay=0.1, eps=1e-8),
+        lambda p: RMSProp(p, lr=0.01, alpha=0.9, momentum=0.5, centered=True),
+    ],
+)
+def test_every_optimizer_round_trips(tmp_path, make):
+    model = every_layer_model()
+    opt = make(model.parameters())
+    trained(model, opt)
+    save(tmp_path / "m.npz", model, opt)
+    ck = load(tmp_path / "m.npz")
+    assert type(ck.optimizer) is type(opt) and ck.optimizer.hparams == opt.hparams
+    assert_same_optimizer_state(opt.state_dict(), ck.optimizer.state_dict())
+    trained(model, opt, seed=4)
+    trained(ck.model, ck.optimizer, seed=4)
+    assert_same_arrays(model.state_dict(), ck.model.state_dict())
+
+
+def test_optimizer_over_some_of_the_parameters(tmp_path):
+    model = make_model()
+    opt = Adam([model[3].weight, model[0].bias], lr=0.01)
+    trained_model_loss = MSE()
+    X, y = make_data(n=8)
+    trained_model_loss.forward(model.forward(X), y)
+    model.backward(trained_model_loss.backward())
+    opt.step()
+    save(tmp_path / "m.npz", model, opt)
+    ck = load(tmp_path / "m.npz")
+    assert ck.optimizer.params == [ck.model[3].weight, ck.model[0].bias]
+    assert_same_optimizer_state(opt.state_dict(), ck.optimizer.state_dict())
+    with pytest.raises(ValueError, match=r"optimizer's parameters \[0, 1\] are not parameters"):
+        save(tmp_path / "x.npz", make_model(), opt)
+
+
+def test_history_extra_and_trainer_state_round_trip(tmp_path):
+    h = History()
+    h.append({"epoch": 1, "train_loss": 0.5, "steps": 3})
+    h.append({"epoch": 2, "train_loss": float("nan"), "val_loss": 0.25, "steps": 6})
+    h.events.append({"event": "nonfinite", "epoch": 3, "step": 7, "message": "m"})
+    extra = {"seed": 42, "note": "run A", "ok": True, "none": None, "scale": float("inf"),
+             "fractions": [0.1, 0.25], "split": {"train": np.arange(5), "w": np.eye(2)}}
+    save(tmp_path / "m.npz", make_model(), history=h, extra=extra)
+    ck = load(tmp_path / "m.npz")
+    assert_same_history(h, ck.history, ignore=())
+    assert ck.optimizer is None and ck.trainer_state is None
+    got = ck.extra
+    assert {k: got[k] for k in ("seed", "note", "ok", "none", "fractions")} == {
+        "seed": 42, "note": "run A", "ok": True, "none": None, "fractions": [0.1, 0.25]}
+    assert got["scale"] == float("inf")
+    assert np.array_equal(got["split"]["train"], np.arange(5))
+    assert got["split"]["train"].dtype == np.arange(5).dtype
+    assert np.array_equal(got["split"]["w"], np.eye(2))
+
+
+def test_the_file_is_a_plain_npz_with_strict_json_metadata(tmp_path):
+    model = make_model().astype(np.float32)
+    opt = Adam(model.parameters())
+    save(tmp_path / "m.npz", model, opt, extra={"x": float("nan")})
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
+        names = set(npz.files)
+        text = npz["__minidl__"].tobytes().decode()
+    assert {"model/0.weight", "model/3.bias"} <= names
+    meta = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    assert meta["format"] == "minidl-checkpoint" and meta["format_version"] == 1
+    assert meta["minidl_version"] == minidl.__version__
+    assert meta["dtype"] == "float32"
+    assert meta["model"]["config"]["class"] == "Sequential"
+    assert meta["optimizer"]["class"] == "Adam"
+    assert meta["optimizer"]["param_paths"] == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    ck = load(tmp_path / "m.npz")
+    assert all(p.dtype == np.float32 for p in ck.model.parameters())
+
+
+def test_no_pickle_anywhere(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    for name in ("dump", "dumps", "load", "loads", "Pickler", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    model = make_model()
+    opt = Adam(model.parameters())
+    trained_history = fit(model, MSE(), opt, *make_data(n=20), epochs=2, verbose=0)
+    save(tmp_path / "m.npz", model, opt, trained_history, extra={"a": np.ones(2)})
+    ck = load(tmp_path / "m.npz")
+    assert len(ck.history) == 2
+
+
+def test_load_into_given_model_and_optimizer(tmp_path):
+    model = make_model()
+    opt = Adam(model.parameters(), lr=0.03)
+    X, y = make_data(n=8)
+    fit(model, MSE(), opt, X, y, epochs=2, verbose=0)
+    save(tmp_path / "m.npz", model, opt)
+    mine = make_model(seed=7)
+    my_opt = Adam(mine.parameters())
+    ck = load(tmp_path / "m.npz", model=mine, optimizer=my_opt)
+    assert ck.model is mine and ck.optimizer is my_opt
+    assert_same_arrays(model.state_dict(), mine.state_dict())
+    assert my_opt.lr == 0.03
+    with pytest.raises(CheckpointError, match=r"m\.npz: the checkpoint does not fit the model"):
+        load(tmp_path / "m.npz", model=make_model(hidden=4))
+    with pytest.raises(CheckpointError, match="the optimizer given trains the parameters"):
+        load(tmp_path / "m.npz", optimizer=Adam(make_model().parameters()))
+
+
+class Scale(Layer):
+    """A user layer: rebuildable once its module is imported."""
+
+    _config_keys = ("factor",)
+
+    def __init__(self, factor=2.0):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+class Opaque(Layer):
+    """A user layer with a constructor argument it does not report: no config."""
+
+    def __init__(self, table):
+        super().__init__()
+        self._table = table
+
+    def forward(self, x):
+        return x
+
+
+def test_user_layers(tmp_path, monkeypatch):
+    save(tmp_path / "s.npz", Sequential(Dense(2, 2, rng=0), Scale(3.0)))
+    assert load(tmp_path / "s.npz").model[1].factor == 3.0
+    monkeypatch.delitem(LAYER_REGISTRY, "Scale")  # as in a process that never imported it
+    with pytest.raises(CheckpointError, match="unknown layer class 'Scale'.*pass model="):
+        load(tmp_path / "s.npz")
+    save(tmp_path / "o.npz", Opaque([1, 2]))
+    with pytest.raises(CheckpointError, match="no architecture config.*Opaque"):
+        load(tmp_path / "o.npz")
+    assert isinstance(load(tmp_path / "o.npz", model=Opaque([])).model, Opaque)
+
+
+def test_save_refuses_what_json_and_npz_cannot_hold(tmp_path):
+    with pytest.raises(TypeError, match="'extra/f': builtin_function_or_method is neither a JSON"):
+        save(tmp_path / "m.npz", make_model(), extra={"f": print})
+    with pytest.raises(TypeError, match="dtype object need pickle"):
+        save(tmp_path / "m.npz", make_model(), extra={"o": np.array([{}], dtype=object)})
+    with pytest.raises(TypeError, match="extra must be a dict"):
+        save(tmp_path / "m.npz", make_model(), extra=[1])
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------- atomic writes
+def checkpoint_pair(tmp_path):
+    path = tmp_path / "ck.npz"
+    old = make_model(seed=1)
+    save(path, old)
+    return path, old
+
+
+@pytest.mark.parametrize("fail_at", ["write", "fsync", "replace"])
+def test_a_crash_mid_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch, fail_at):
+    path, old = checkpoint_pair(tmp_path)
+
+    def crash(*args, **kwargs):
+        raise OSError(f"simulated crash during {fail_at}")
+
+    if fail_at == "write":
+        real = np.savez
+
+        def half_write(f, **arrays):
+            real(f, **dict(list(arrays.items())[:2]))  # some bytes are on disk...
+            crash()
+
+        monkeypatch.setattr(checkpoint_module.np, "savez", half_write)
+    else:
+        monkeypatch.setattr(checkpoint_module.os, fail_at, crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        save(path, make_model(seed=50))
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]  # no temporary file left over
+    assert_same_arrays(load(path).model.state_dict(), old.state_dict())
+
+
+def test_save_replaces_and_keeps_the_path_as_given(tmp_path):
+    path, _ = checkpoint_pair(tmp_path)
+    new = make_model(seed=60)
+    save(path, new)
+    assert_same_arrays(load(path).model.state_dict(), new.state_dict())
+    save(tmp_path / "plain", new)
+    assert (tmp_path / "plain").exists() and not (tmp_path / "plain.npz").exists()
+
+
+# ---------------------------------------------------------------------- bad files
+def rewrite_metadata(path, change):
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["__minidl__"].tobytes())
+    change(meta)
+    arrays["__minidl__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def corrupt_member(path):
+    """Flip bytes inside the stored weights: the zip CRC no longer matches."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("model/0.weight.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 200
+    data[start:start + 16] = bytes(16)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_bytes(b""), "the file is empty"),
+        (lambda p: p.write_text("epoch,loss\n1,0.5\n"), "a checkpoint is a .npz .zip. archive"),
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+         "truncated or corrupt checkpoint"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-30]), "truncated or corrupt checkpoint"),
+        (corrupt_member, "truncated or corrupt checkpoint while reading entry 'model/0.weight'"),
+        (lambda p: np.savez(p, weights=np.ones(3)),
+         "not a minidl checkpoint: it has no '__minidl__' metadata entry .it holds: weights"),
+        (lambda p: np.savez(p, __minidl__=np.frombuffer(b"{not json", dtype=np.uint8)),
+         "unreadable metadata"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(format="keras")),
+         "its metadata format is 'keras', expected 'minidl-checkpoint'"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(format_version=2, minidl_version="9")),
+         r"written by a newer minidl \(9, checkpoint format 2\).*upgrade minidl"),
+        (lambda p: rewrite_metadata(p, lambda m: m["model"]["keys"].append("9.weight")),
+         "weight '9.weight' is missing"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(extra={"__ndarray__": "extra/x"})),
+         "refers to an array 'extra/x' that the archive does not hold"),
+    ],
+)
+def test_bad_files_give_a_clear_error_naming_the_file(tmp_path, damage, message):
+    path = tmp_path / "ck.npz"
+    save(path, make_model(hidden=64))
+    damage(path)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert isinstance(info.value, ValueError)
+
+
+def test_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.npz"):
+        load(tmp_path / "nowhere.npz")
+
+
+def test_checkpoint_repr_is_short(tmp_path):
+    save(tmp_path / "m.npz", make_model(), extra={"seed": 1})
+    text = repr(load(tmp_path / "m.npz"))
+    assert text == (f"Checkpoint({str(tmp_path / 'm.npz')!r}, epoch=0, model=Sequential, "
+                    f"optimizer=None, extra=['seed'])")

@@ -1,0 +1,154 @@
+"""Metrics against scikit-learn on random data: accuracy, precision, recall, F1 (per class,
+macro, weighted) and the confusion matrix, for +-1 scores, class scores and labels."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minidl.errors import ShapeError
+from minidl.metrics import (
+    METRICS,
+    accuracy,
+    confusion_matrix,
+    f1_score,
+    get_metrics,
+    precision,
+    precision_recall_f1,
+    recall,
+)
+
+sk = pytest.importorskip("sklearn.metrics")
+
+# scikit-learn warns when one label covers everything; random small samples do that
+pytestmark = pytest.mark.filterwarnings("ignore:A single label was found")
+
+sizes = st.integers(min_value=1, max_value=60)
+n_classes = st.integers(min_value=2, max_value=6)
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def assert_matches_sklearn(true_labels, pred_labels, y_true, y_pred, **kwargs):
+    """Every metric of ours on (y_true, y_pred) equals scikit-learn's on the labels."""
+    args = (true_labels, pred_labels)
+    assert accuracy(y_true, y_pred, **kwargs) == sk.accuracy_score(*args)
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, **kwargs),
+                                  sk.confusion_matrix(*args))
+    assert_prf_matches(args, (y_true, y_pred), kwargs, {})
+
+
+def assert_prf_matches(sk_args, our_args, our_kwargs, sk_kwargs):
+    for average in (None, "macro", "weighted"):
+        expected = sk.precision_recall_fscore_support(*sk_args, average=average,
+                                                      zero_division=0, **sk_kwargs)[:3]
+        for ours, theirs in zip((precision, recall, f1_score), expected, strict=True):
+            np.testing.assert_allclose(
+                ours(*our_args, average=average, **our_kwargs), theirs, rtol=1e-12, atol=1e-15,
+                err_msg=f"{ours.__name__} average={average}",
+            )
+
+
+@given(n=sizes, seed=seeds)
+def test_plus_minus_one_scores_thresholded_at_zero(n, seed):
+    """The QA study: tanh outputs, +1 if y_hat > 0 else -1, against +-1 targets."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice([-1.0, 1.0], size=(n, 1))
+    scores = rng.uniform(-1, 1, size=(n, 1))
+    scores[rng.random((n, 1)) < 0.1] = 0.0  # exactly 0 is a -1 prediction
+    pred_labels = np.where(scores > 0, 1, -1).ravel()
+    assert_matches_sklearn(y_true.ravel(), pred_labels, y_true, scores)
+
+
+@given(n=sizes, seed=seeds)
+def test_probabilities_with_zero_one_targets(n, seed):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 2, size=n)
+    probs = rng.random(n)
+    assert_matches_sklearn(y_true, (probs > 0.5).astype(int), y_true, probs, threshold=0.5)
+
+
+@given(n=sizes, c=n_classes, seed=seeds, one_hot=st.booleans())
+def test_class_scores_by_argmax(n, c, seed, one_hot):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, c, size=n)
+    scores = rng.standard_normal((n, c))
+    y_true = np.eye(c)[labels] if one_hot else labels
+    assert_matches_sklearn(labels, scores.argmax(axis=1), y_true, scores)
+
+
+@given(n=sizes, c=n_classes, seed=seeds)
+def test_integer_labels_as_given(n, c, seed):
+    rng = np.random.default_rng(seed)
+    values = rng.choice(np.arange(-3, 10), size=c, replace=False)  # any label values
+    y_true = rng.choice(values, size=n)
+    y_pred = rng.choice(values, size=n)
+    assert_matches_sklearn(y_true, y_pred, y_true, y_pred)
+
+
+@given(n=sizes, c=n_classes, seed=seeds)
+def test_explicit_labels(n, c, seed):
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, c, size=n)
+    y_pred = rng.integers(0, c, size=n)
+    labels = rng.permutation(c + 1)  # includes a class that never occurs, in any order
+    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, labels=labels),
+                                  sk.confusion_matrix(y_true, y_pred, labels=labels))
+    assert_prf_matches((y_true, y_pred), (y_true, y_pred), {"labels": labels},
+                       {"labels": labels})
+
+
+def test_precision_recall_f1_report():
+    y_true = np.array([0, 0, 1, 1, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 0, 2])
+    r = precision_recall_f1(y_true, y_pred)
+    assert r["labels"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(r["precision"], [1 / 2, 2 / 3, 1.0])
+    np.testing.assert_allclose(r["recall"], [1 / 2, 1.0, 2 / 3])
+    np.testing.assert_allclose(r["f1"], [1 / 2, 4 / 5, 4 / 5])
+    assert r["support"].tolist() == [2, 2, 3]
+
+
+def test_zero_division_gives_zero():
+    y_true = np.array([1, 1, 1])
+    y_pred = np.array([0, 0, 0])
+    assert precision(y_true, y_pred, average=None).tolist() == [0.0, 0.0]
+    assert f1_score(y_true, y_pred) == 0.0
+
+
+def test_named_metrics_for_fit():
+    y_true = np.array([0, 1, 2, 2])
+    scores = np.eye(3)[[0, 2, 2, 2]]
+    assert METRICS["accuracy"](y_true, scores) == 0.75
+    assert METRICS["f1"](y_true, scores) == f1_score(y_true, scores, average="macro")
+    assert METRICS["weighted_recall"](y_true, scores) == recall(y_true, scores,
+                                                               average="weighted")
+    assert list(get_metrics({"acc50": partial(accuracy, threshold=0.5)})) == ["acc50"]
+    assert list(get_metrics("f1")) == ["f1"]
+    with pytest.raises(ValueError, match="given twice"):
+        get_metrics(["accuracy", accuracy])
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        get_metrics(["auc"])
+    with pytest.raises(TypeError, match="must be a name or a function"):
+        get_metrics([3])
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "error", "match"),
+    [
+        (np.ones(3), np.ones(4), ShapeError, "same number of samples"),
+        (np.ones((3, 2)), np.ones((3, 1)), ShapeError, "y_true has shape"),
+        (np.ones(0), np.ones(0), ValueError, "no samples"),
+    ],
+)
+def test_metric_errors(y_true, y_pred, error, match):
+    with pytest.raises(error, match=match):
+        accuracy(y_true, y_pred)
+
+
+def test_average_must_be_known():
+    with pytest.raises(ValueError, match="average must be None, 'macro' or 'weighted'"):
+        f1_score([0, 1], [0, 1], average="micro")

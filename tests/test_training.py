@@ -1,0 +1,493 @@
+"""fit / evaluate / predict and the History: the loop does what its docstring says, exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import (
+    MSE,
+    SGD,
+    Adam,
+    Dense,
+    History,
+    Identity,
+    RecursiveMLP,
+    Sequential,
+    SoftmaxCrossEntropy,
+    Tanh,
+    Trainer,
+    TrainingDiverged,
+    evaluate,
+    fit,
+    predict,
+)
+from minidl.callbacks import Callback, WeightTrajectory
+from minidl.metrics import accuracy
+
+from ._fit_helpers import assert_same_arrays, assert_same_history, make_data, make_model
+
+
+def qa_model(d=5, seed=3):
+    return RecursiveMLP([d, 8, 1], activation=Tanh, bias=False, init="lecun_normal", rng=seed)
+
+
+# ---------------------------------------------------------------------- the loop itself
+def test_history_columns_and_counts():
+    X, y = make_data(n=103)
+    Xv, yv = make_data(n=40, seed=1)
+    model = make_model()
+    h = fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=4, batch_size=32,
+            validation_data=(Xv, yv), metrics=["accuracy"], verbose=0)
+    assert h.keys() == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                        "lr", "steps", "time"]
+    assert len(h) == 4
+    assert h["epoch"].tolist() == [1, 2, 3, 4]
+    assert h["steps"].tolist() == [4, 8, 12, 16]  # 103 rows = 3 full batches + 1 of 7
+    assert h["steps"].dtype == np.int64
+    assert np.all(h["lr"] == 0.01)
+    assert np.all(np.diff(h["time"]) > 0)
+    assert h["train_loss"][-1] < h["train_loss"][0]
+
+
+def test_full_batch_is_gradient_descent_step_for_step():
+    """batch_size=None: one step per epoch on all rows, as the study's GD (a hand loop)."""
+    X, y = make_data(n=50)
+    a, b = qa_model(), qa_model()
+    opt_a, opt_b = SGD(a.parameters(), lr=0.1), SGD(b.parameters(), lr=0.1)
+    h = fit(a, MSE(half_grad=True), opt_a, X, y, epochs=5, verbose=0)
+    loss = MSE(half_grad=True)
+    losses = []
+    for _ in range(5):
+        losses.append(loss.forward(b.forward(X), y))
+        b.backward(loss.backward())
+        opt_b.step()
+    assert_same_arrays(a.state_dict(), b.state_dict())
+    assert h["train_loss"].tolist() == losses
+    assert h["steps"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_minibatches_follow_a_fresh_seeded_permutation_and_keep_the_last_batch():
+    """The batching contract, against a hand loop: default_rng(seed).permutation(N) each epoch,
+    batches in that order, the last partial batch kept, train_loss the row-weighted mean."""
+    X, y = make_data(n=103)
+    a, b = make_model(), make_model()
+    opt_a, opt_b = Adam(a.parameters(), lr=0.01), Adam(b.parameters(), lr=0.01)
+    h = fit(a, MSE(), opt_a, X, y, epochs=3, batch_size=32, seed=11, verbose=0)
+    rng = np.random.default_rng(11)
+    loss = MSE()
+    epoch_losses = []
+    sizes = []
+    for _ in range(3):
+        order = rng.permutation(len(X))
+        total = 0.0
+        for begin in range(0, len(X), 32):
+            rows = order[begin:begin + 32]
+            total += loss.forward(b.forward(X[rows]), y[rows]) * len(rows)
+            b.backward(loss.backward())
+            opt_b.step()
+            sizes.append(len(rows))
+        epoch_losses.append(total / len(X))
+    assert sizes[:4] == [32, 32, 32, 7]
+    assert_same_arrays(a.state_dict(), b.state_dict())
+    assert a.rng_state() == b.rng_state()  # the same dropout masks were drawn
+    assert h["train_loss"].tolist() == epoch_losses
+
+
+def test_no_shuffle_keeps_the_data_order():
+    X, y = make_data(n=20)
+    a, b = qa_model(), qa_model()
+    opt_a, opt_b = SGD(a.parameters(), lr=0.05), SGD(b.parameters(), lr=0.05)
+    fit(a, MSE(), opt_a, X, y, epochs=2, batch_size=8, shuffle=False, verbose=0)
+    loss = MSE()
+    for _ in range(2):
+        for begin in range(0, 20, 8):
+            loss.forward(b.forward(X[begin:begin + 8]), y[begin:begin + 8])
+            b.backward(loss.backward())
+            opt_b.step()
+    assert_same_arrays(a.state_dict(), b.state_dict())
+
+
+def test_same_seed_gives_identical_history_and_weights():
+    X, y = make_data()
+    Xv, yv = make_data(n=30, seed=5)
+    runs = []
+    for seed in (7, 7, 8):
+        model = make_model()
+        opt = Adam(model.parameters(), lr=0.01)
+        h = fit(model, MSE(), opt, X, y, epochs=4, batch_size=16, seed=seed,
+                validation_data=(Xv, yv), metrics=["accuracy", "f1"], verbose=0)
+        runs.append((h, model.state_dict()))
+    assert_same_history(runs[0][0], runs[1][0])
+    assert_same_arrays(runs[0][1], runs[1][1])
+    assert not np.array_equal(runs[0][1]["0.weight"], runs[2][1]["0.weight"])
+
+
+def test_trainer_fit_again_continues_the_same_run():
+    """epochs counts the whole run: fit(3) then fit(6) equals fit(6) in one go."""
+    X, y = make_data()
+    a, b = make_model(), make_model()
+    ta = Trainer(a, MSE(), Adam(a.parameters(), lr=0.01), batch_size=16, seed=2, verbose=0)
+    ta.fit(X, y, epochs=3)
+    h_a = ta.fit(X, y, epochs=6)
+    tb = Trainer(b, MSE(), Adam(b.parameters(), lr=0.01), batch_size=16, seed=2, verbose=0)
+    h_b = tb.fit(X, y, epochs=6)
+    assert_same_arrays(a.state_dict(), b.state_dict())
+    assert_same_history(h_a, h_b)
+    assert ta.fit(X, y, epochs=6) is ta.history and len(ta.history) == 6  # nothing left to do
+
+
+def test_wall_time_excludes_evaluation():
+    X, y = make_data(n=40)
+
+    def slow_metric(y_true, y_pred):
+        time.sleep(0.05)
+        return 0.0
+
+    model = qa_model()
+    start = time.perf_counter()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.01), X, y, epochs=3,
+            validation_data=(X, y), metrics=[slow_metric], verbose=0)
+    total = time.perf_counter() - start
+    assert total > 0.3  # six slow evaluations happened...
+    assert h["time"][-1] < 0.1 * total  # ...and none of them is in the time column
+    assert np.all(np.diff(h["time"]) > 0)
+
+
+def test_validation_runs_in_eval_mode_and_training_mode_returns():
+    X, y = make_data(n=60)
+    model = make_model(p=0.5)
+    opt = Adam(model.parameters(), lr=0.01)
+    h = fit(model, MSE(), opt, X, y, epochs=2, batch_size=16, validation_data=(X, y),
+            metrics=["accuracy"], verbose=0)
+    assert model.training and all(layer.training for _, layer in model.named_layers())
+    scores = evaluate(model, MSE(), X, y, metrics=["accuracy"])  # eval mode: deterministic
+    assert scores["loss"] == h["val_loss"][-1]
+    assert scores["accuracy"] == h["val_accuracy"][-1]
+    assert model.training
+    model.eval()
+    predict(model, X)
+    assert not model.training
+
+
+def test_float32_model_trains_in_float32():
+    X, y = make_data()
+    model = make_model().astype(np.float32)
+    opt = Adam(model.parameters(), lr=0.01)
+    seen = []
+
+    class Spy(Callback):
+        def on_batch_end(self, step, logs=None):
+            seen.append(self.trainer.model[0]._x.dtype)
+
+    h = fit(model, MSE(), opt, X.astype(np.float64), y, epochs=2, batch_size=32,
+            callbacks=[Spy()], verbose=0)
+    assert set(seen) == {np.dtype(np.float32)}
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert all(v.dtype == np.float32 for st in opt.state.values() for v in st.values()
+               if isinstance(v, np.ndarray))
+    assert predict(model, X).dtype == np.float32
+    assert np.all(np.isfinite(h["train_loss"]))
+
+
+def test_class_scores_with_integer_labels():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 4))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)  # classes 0, 1, 2
+    model = Sequential(Dense(4, 3, rng=0))
+    h = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.05), X, y, epochs=20,
+            batch_size=30, metrics=["accuracy", "f1"], verbose=0)
+    assert h["train_accuracy"][-1] > 0.8
+    assert evaluate(model, SoftmaxCrossEntropy(), X, y, metrics=["accuracy"])["accuracy"] > 0.8
+
+
+# ---------------------------------------------------------------------- divergence
+def diverging_setup():
+    X, y = make_data(n=64)
+    model = Sequential(Dense(5, 8, rng=0), Identity(), Dense(8, 1, rng=1))
+    return model, SGD(model.parameters(), lr=5.0), X, y
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_divergence_raises_naming_epoch_and_step():
+    model, opt, X, y = diverging_setup()
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch (\d+), step (\d+)") as info:
+        fit(model, MSE(), opt, X, y, epochs=100, batch_size=16, verbose=0)
+    err = info.value
+    assert err.step == opt.step_count + 1  # the step that was about to run
+    assert err.epoch == (err.step - 1) // 4 + 1  # 64 rows / 16 = 4 steps per epoch
+    assert f"epoch {err.epoch}, step {err.step}" in str(err)
+    assert "on_nonfinite='stop'" in str(err)
+    assert isinstance(err, RuntimeError)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_divergence_stop_records_the_event_and_returns_the_history():
+    model, opt, X, y = diverging_setup()
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, MSE(), opt, X, y, epochs=100, batch_size=16, verbose=0)
+    model, opt, X, y = diverging_setup()
+    ended = []
+
+    class End(Callback):
+        def on_train_end(self, logs=None):
+            ended.append(True)
+
+    traj = WeightTrajectory()
+    h = fit(model, MSE(), opt, X, y, epochs=100, batch_size=16, on_nonfinite="stop",
+            callbacks=[End(), traj], verbose=0)
+    assert h.diverged and ended == [True]
+    assert len(h) == info.value.epoch - 1  # the epochs completed before the bad step
+    assert np.all(np.isfinite(h["train_loss"]))
+    # model and optimizer are back at the end of the last completed epoch, usable
+    flat = np.concatenate([p.data.ravel() for p in model.parameters()])
+    assert np.array_equal(flat, traj.weights[-1]) and np.all(np.isfinite(flat))
+    assert opt.step_count == h["steps"][-1]
+    assert np.isfinite(evaluate(model, MSE(), X, y)["loss"])
+    (event,) = h.events
+    assert event["event"] == "nonfinite"
+    assert (event["epoch"], event["step"]) == (info.value.epoch, info.value.step)
+    assert "[nonfinite]" in str(h)
+
+
+def test_a_non_finite_loss_value_also_stops_training():
+    class Flaky(MSE):
+        calls = 0
+
+        def value(self, pred, target):
+            Flaky.calls += 1
+            return math.inf if Flaky.calls == 6 else super().value(pred, target)
+
+    X, y = make_data(n=40)
+    model = qa_model()
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 6: the loss is inf"):
+        fit(model, Flaky(), SGD(model.parameters(), lr=0.01), X, y, epochs=3, batch_size=8,
+            verbose=0)
+
+
+def test_divergence_on_validation_data_is_caught_too():
+    class ValOnly(MSE):
+        def value(self, pred, target):
+            return math.nan if len(pred) == 7 else super().value(pred, target)
+
+    X, y = make_data(n=20)
+    model = qa_model()
+    h = fit(model, ValOnly(), SGD(model.parameters(), lr=0.01), X, y, epochs=3,
+            validation_data=(X[:7], y[:7]), verbose=0, on_nonfinite="stop")
+    assert len(h) == 0 and h.events[0]["phase"] == "validation"
+
+
+# ---------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive int"),
+        ({"batch_size": 2.5}, ValueError, "batch_size must be a positive int"),
+        ({"epochs": -1}, ValueError, "epochs must be an int >= 0"),
+        ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite must be 'raise' or 'stop'"),
+        ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        ({"metrics": ["acc"]}, ValueError, "unknown metric 'acc'"),
+        ({"metrics": [lambda t, p: 0.0]}, ValueError, "cannot name the metric"),
+        ({"callbacks": [Callback]}, TypeError, "pass an instance, not the class"),
+        ({"validation_data": np.zeros((3, 5))}, ValueError, "must be a pair"),
+        ({"X": np.full((10, 5), np.nan)}, ValueError, "X contains 50 non-finite"),
+        ({"y": np.ones((9, 1))}, ValueError, "X has 10 samples but y has shape"),
+        ({"X": np.array([["a"] * 5] * 10)}, ValueError, "X must be a numeric array"),
+    ],
+)
+def test_fit_rejects_bad_arguments(kwargs, error, match):
+    model = qa_model()
+    args = {"X": np.ones((10, 5)), "y": np.ones((10, 1)), "epochs": 1, "verbose": 0}
+    args.update(kwargs)
+    X, y = args.pop("X"), args.pop("y")
+    with pytest.raises(error, match=match):
+        fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, **args)
+
+
+def test_fit_rejects_swapped_arguments():
+    model = qa_model()
+    with pytest.raises(TypeError, match="loss must be a Loss"):
+        fit(model, SGD(model.parameters(), lr=0.1), MSE(), np.ones((4, 5)), np.ones((4, 1)),
+            epochs=1)
+
+
+# ---------------------------------------------------------------------- evaluate, predict
+def test_evaluate_and_predict():
+    X, y = make_data(n=50)
+    model = make_model()
+    fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=2, verbose=0)
+    pred = predict(model, X)
+    assert pred.shape == (50, 1)
+    np.testing.assert_allclose(predict(model, X, batch_size=7), pred, rtol=1e-12)
+    scores = evaluate(model, MSE(), X, y, metrics=["accuracy"])
+    assert scores == {"loss": MSE().forward(pred, y), "accuracy": accuracy(y, pred)}
+    assert predict(model, X.tolist()).shape == (50, 1)
+
+
+# ---------------------------------------------------------------------- metrics and callbacks
+def test_metrics_by_name_function_and_dict():
+    X, y = make_data(n=40)
+
+    def hits(y_true, y_pred):
+        return float(np.sum((y_pred > 0) == (y_true > 0)))
+
+    model = qa_model()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=2,
+            metrics={"acc": accuracy, "n": hits}, validation_data=(X, y), verbose=0)
+    assert {"train_acc", "train_n", "val_acc", "val_n"} <= set(h.keys())
+    np.testing.assert_allclose(h["val_acc"] * 40, h["val_n"])
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, metrics=hits,
+            verbose=0)
+    assert "train_hits" in h
+
+
+def test_training_metrics_use_the_epochs_own_predictions():
+    """train_accuracy is computed on the predictions made during the epoch (before each
+    step's update): for full-batch GD that is the accuracy of the weights at epoch start."""
+    X, y = make_data(n=50)
+    a = qa_model()
+    b = qa_model()
+    h = fit(a, MSE(), SGD(a.parameters(), lr=0.5), X, y, epochs=1, metrics=["accuracy"],
+            verbose=0)
+    assert h["train_accuracy"][0] == accuracy(y, b.forward(X))
+
+
+def test_callback_hooks_run_in_order_and_can_stop_training():
+    calls = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, logs=None):
+            calls.append("train_begin")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            calls.append(f"epoch_begin {epoch}")
+
+        def on_batch_end(self, step, logs=None):
+            calls.append(f"batch {step} {logs['batch_size']}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append(f"epoch_end {epoch} {logs['epoch']}")
+            if epoch == 1:
+                self.trainer.stop_training = True
+
+        def on_train_end(self, logs=None):
+            calls.append(f"train_end {logs['epoch']}")
+
+    X, y = make_data(n=10)
+    model = qa_model()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=6,
+            callbacks=[Recorder()], verbose=0)
+    assert calls == ["train_begin", "epoch_begin 0", "batch 1 6", "batch 2 4", "epoch_end 0 1",
+                     "epoch_begin 1", "batch 3 6", "batch 4 4", "epoch_end 1 2", "train_end 2"]
+    assert len(h) == 2
+
+
+def test_verbose_levels(capsys):
+    X, y = make_data(n=10)
+    model = qa_model()
+    opt = SGD(model.parameters(), lr=0.1)
+    fit(model, MSE(), opt, X, y, epochs=2, verbose=0)
+    fit(model, MSE(), opt, X, y, epochs=2, verbose=1)  # a bar only on a terminal: not here
+    assert capsys.readouterr() == ("", "")
+    fit(model, MSE(), opt, X, y, epochs=2, verbose=2)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out] == [["epoch", "1/2"], ["epoch", "2/2"]]
+    assert "train_loss=" in out[0]
+
+
+# ---------------------------------------------------------------------- History
+def sample_history() -> History:
+    h = History()
+    h.append({"epoch": 1, "train_loss": 0.5, "lr": 0.1, "steps": 3, "time": 0.01})
+    h.append({"epoch": 2, "train_loss": 0.25, "val_loss": 0.4, "lr": 0.1, "steps": 6,
+              "time": 0.02})
+    h.events.append({"event": "nonfinite", "epoch": 3, "step": 7, "message": "boom"})
+    return h
+
+
+def test_history_fills_new_and_missing_columns_with_nan():
+    h = sample_history()
+    assert len(h) == 2
+    assert np.isnan(h["val_loss"][0]) and h["val_loss"][1] == 0.4
+    assert h.last["train_loss"] == 0.25
+    with pytest.raises(KeyError, match="no column 'val_accuracy'; it has"):
+        h["val_accuracy"]
+    with pytest.raises(TypeError, match="must be numbers"):
+        h.append({"epoch": "three"})
+
+
+def test_history_json_round_trip_is_exact_and_strict():
+    h = sample_history()
+    text = h.to_json()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    back = History.from_json(text)
+    assert_same_history(h, back, ignore=())
+    assert back["epoch"].dtype == np.int64
+
+
+def test_history_to_dataframe():
+    df = sample_history().to_dataframe()
+    assert list(df.columns) == ["epoch", "train_loss", "lr", "steps", "time", "val_loss"]
+    assert df["train_loss"].tolist() == [0.5, 0.25]
+    assert len(df) == 2
+
+
+def test_history_printout():
+    h = sample_history()
+    text = str(h)
+    assert text.splitlines()[0].split() == ["epoch", "train_loss", "lr", "steps", "time",
+                                            "val_loss"]
+    assert "0.2500" in text and "[nonfinite] boom" in text
+    long = History({"epoch": list(range(1, 101)), "train_loss": [1.0] * 100})
+    lines = long.to_string(max_rows=6).splitlines()
+    assert len(lines) == 1 + 6 + 1 and "..." in lines[4]
+    assert "100 epochs" in repr(long)
+
+
+def test_public_api_is_exported():
+    for name in ("fit", "evaluate", "predict", "History", "Trainer", "save", "load",
+                 "TrainingDiverged", "CheckpointError", "callbacks", "schedules", "metrics"):
+        assert hasattr(minidl, name) and name in minidl.__all__
+    assert issubclass(TrainingDiverged, minidl.MinidlError)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+def test_non_finite_predictions_become_training_diverged():
+    class Poison(Callback):
+        def on_batch_end(self, step, logs=None):
+            if step == 3:
+                self.trainer.model[0].weight.data[...] = np.inf
+
+    X, y = make_data(n=40)
+    model = Sequential(Dense(5, 4, rng=0), Identity(), Dense(4, 1, rng=1))
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 4: non-finite predictions") as info:
+        fit(model, MSE(), SGD(model.parameters(), lr=0.01), X, y, epochs=2, batch_size=8,
+            callbacks=[Poison()], verbose=0)
+    assert isinstance(info.value.__cause__, minidl.NonFiniteError)
+
+
+def test_predict_and_evaluate_check_their_batch_size():
+    model = qa_model()
+    with pytest.raises(ValueError, match="predict: batch_size must be a positive int"):
+        predict(model, np.ones((3, 5)), batch_size=0)
+    with pytest.raises(ValueError, match="evaluate: batch_size must be a positive int"):
+        evaluate(model, MSE(), np.ones((3, 5)), np.ones((3, 1)), batch_size=-2)
+
+
+def test_stop_mode_does_not_change_a_healthy_run():
+    """on_nonfinite="stop" snapshots state each epoch; that must not perturb anything."""
+    X, y = make_data()
+    runs = []
+    for mode in ("raise", "stop"):
+        model = make_model()
+        opt = Adam(model.parameters(), lr=0.01)
+        h = fit(model, MSE(), opt, X, y, epochs=3, batch_size=16, on_nonfinite=mode, verbose=0)
+        runs.append((h, model.state_dict(), opt.state_dict()))
+    assert_same_history(runs[0][0], runs[1][0])
+    assert_same_arrays(runs[0][1], runs[1][1])
