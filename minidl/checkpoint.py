@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .containers import build_layer, layer_config
-from .errors import MinidlError, StateDictError
+from .errors import CheckpointError, StateDictError
 from .layer import Layer
 from .optim.optimizer import Optimizer
 
@@ -52,11 +52,6 @@ FORMAT = "minidl-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "__minidl__"
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-class CheckpointError(MinidlError, ValueError):
-    """A file is not a readable minidl checkpoint (truncated, corrupt, foreign or too new), or a
-    checkpoint does not fit the model or optimizer it is loaded into."""
 
 
 @dataclass

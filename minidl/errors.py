@@ -27,3 +27,19 @@ class StateDictError(MinidlError, ValueError):
 
 class GradcheckError(MinidlError, AssertionError):
     """An analytic gradient disagrees with its finite-difference estimate."""
+
+
+class TrainingDiverged(MinidlError, RuntimeError):
+    """Training produced a non-finite loss or prediction. ``epoch`` (1-based) and ``step`` (the
+    optimizer step that was about to run, counted from 1 over the whole run) say where."""
+
+    def __init__(self, message: str, *, epoch: int, step: int, phase: str = "train"):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.phase = phase
+
+
+class CheckpointError(MinidlError, ValueError):
+    """A file is not a readable minidl checkpoint (truncated, corrupt, foreign or too new), or a
+    checkpoint does not fit the model or optimizer it is loaded into."""

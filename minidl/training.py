@@ -39,23 +39,12 @@ from typing import Any
 import numpy as np
 
 from .callbacks import Callback, ProgressBar
-from .errors import MinidlError, NonFiniteError, ShapeError
+from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
 from .layer import Layer
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
-
-
-class TrainingDiverged(MinidlError, RuntimeError):
-    """Training produced a non-finite loss or prediction. ``epoch`` (1-based) and ``step`` (the
-    optimizer step that was about to run, counted from 1 over the whole run) say where."""
-
-    def __init__(self, message: str, *, epoch: int, step: int, phase: str = "train"):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-        self.phase = phase
 
 
 class Trainer:
