@@ -21,6 +21,8 @@ import pytest
 
 import minidl
 
+from .test_optim_reference import run_minidl
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "custom_optimizer.md"
 SHAPES = [(2, 3), (4,), ()]
 STEPS = 15
@@ -63,19 +65,6 @@ def make_problem(seed: int):
     return init, grads
 
 
-def run_lion(hparams, init, grads, lrs):
-    params = [minidl.Parameter(np.array(x).reshape(s)) for x, s in zip(init, SHAPES, strict=True)]
-    opt = Lion(params, **hparams)
-    trajectory = []
-    for g_step, lr in zip(grads, lrs, strict=True):
-        opt.lr = lr
-        for p, g in zip(params, g_step, strict=True):
-            p.grad[...] = np.array(g).reshape(p.shape)
-        opt.step()
-        trajectory.append(np.concatenate([p.data.ravel() for p in params]))
-    return trajectory
-
-
 @pytest.mark.parametrize(
     "hparams",
     [
@@ -91,7 +80,8 @@ def test_lion_matches_reference(hparams, kind):
     init, grads = make_problem(seed=len(repr(hparams)))
     lr = hparams["lr"]
     lrs = [lr] * STEPS if kind == "constant" else [lr] * 5 + [lr / 10] * 5 + [2 * lr] * 5
-    actual = run_lion(hparams, init, grads, lrs)
+    actual = [np.concatenate([np.ravel(x) for x in step])
+              for step in run_minidl(Lion, hparams, init, grads, lrs)]
     kw = {k: v for k, v in hparams.items() if k != "lr"}
     paths = [ref_lion(x, [g[i][j] for g in grads], lrs, **kw)
              for i, xs in enumerate(init) for j, x in enumerate(xs)]
