@@ -21,6 +21,12 @@ class Loss:
 
     _config_keys: ClassVar[tuple[str, ...]] = ()
 
+    #: Where a single-output prediction of this loss splits the two classes: ``pred > threshold``
+    #: is the positive class. 0 for +-1 regression targets (MSE) and for logits, 0.5 for
+    #: probabilities; ``None`` where classes come from an argmax (softmax cross-entropy).
+    #: Threshold metrics in :func:`minidl.fit` and :func:`minidl.evaluate` use it.
+    decision_threshold: float | None = 0.0
+
     def __init__(self):
         self._pred = None
         self._target = None
@@ -127,6 +133,7 @@ class BinaryCrossEntropy(Loss):
     def __init__(self, from_logits: bool = False):
         super().__init__()
         self.from_logits = bool(from_logits)
+        self.decision_threshold = 0.0 if self.from_logits else 0.5
 
     def check_target(self, pred, target):
         if not np.all((target == 0) | (target == 1)):
@@ -165,6 +172,8 @@ class SoftmaxCrossEntropy(Loss):
     a log-sum-exp that is exact for logits of any size (e.g. +-1e4);
     ``dL/dz = (softmax(z) - t) / N``.
     """
+
+    decision_threshold = None
 
     def check_shapes(self, pred, target):
         if pred.ndim != 2:
