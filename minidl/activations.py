@@ -34,7 +34,7 @@ class Activation(Layer):
 
     def backward(self, grad_out):
         x = self._cache("_x")
-        g = self._check_grad_out(grad_out, x.shape)
+        g = self._check_grad_out(grad_out, x.shape).astype(x.dtype, copy=False)
         return self.derivative(x, self._y, g)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .activations import Tanh
 from .init import INITIALIZERS, as_generator
-from .layer import LAYER_REGISTRY, Layer
+from .layer import LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
 
 
@@ -21,6 +21,8 @@ class Sequential(Layer):
         self._size = 0
         for layer in layers:
             self.append(layer)
+        for _ in self.named_layers():  # refuses a layer given twice, naming both places
+            pass
 
     def append(self, layer: Layer) -> Sequential:
         if not isinstance(layer, Layer):
@@ -37,6 +39,11 @@ class Sequential(Layer):
         return self._size
 
     def __getitem__(self, index: int) -> Layer:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(
+                f"Sequential indices must be integers, got {type(index).__name__} (a layer "
+                f"belongs to one model, so slices that would share layers are not offered)"
+            )
         if not -self._size <= index < self._size:
             raise IndexError(f"Sequential has {self._size} layers, no index {index}")
         return getattr(self, str(index % self._size))
@@ -92,7 +99,13 @@ class RecursiveMLP(Layer):
     def __init__(self, layer_sizes, activation=Tanh, bias: bool = True,
                  init="glorot_uniform", output_activation="same", rng=None, dtype=np.float64):
         super().__init__()
-        sizes = [int(s) for s in layer_sizes]
+        sizes = list(layer_sizes)
+        for i, s in enumerate(sizes):
+            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
+                raise ValueError(
+                    f"RecursiveMLP: layer_sizes[{i}] must be a positive int, got {s!r}"
+                )
+        sizes = [int(s) for s in sizes]
         if len(sizes) < 2:
             raise ValueError(
                 f"RecursiveMLP: layer_sizes needs at least an input and an output size, got "
@@ -181,17 +194,18 @@ def _activation_spec(spec) -> dict | None:
 
 def layer_config(layer: Layer) -> dict:
     """``{"class": name, "config": {...}}``: what :func:`build_layer` needs to rebuild it."""
-    return {"class": type(layer).__name__, "config": layer.get_config()}
+    return {"class": registered_name(type(layer)), "config": layer.get_config()}
 
 
 def build_layer(spec: dict) -> Layer:
     """Rebuild a layer (or a whole model) from :func:`layer_config`'s output."""
-    try:
-        cls = LAYER_REGISTRY[spec["class"]]
-    except KeyError:
+    name = spec.get("class") if isinstance(spec, dict) else None
+    cls = LAYER_REGISTRY.get(name) if isinstance(name, str) else None
+    if cls is None:
         raise ValueError(
-            f"unknown layer class {spec.get('class')!r}: import the module that defines it first"
-        ) from None
+            f"unknown layer class {name!r}: built-in layers have bare names ('Dense'), others "
+            f"'module.QualName'; import the module that defines it first"
+        )
     return cls.from_config(spec["config"])
 
 

@@ -33,8 +33,17 @@ import numpy as np
 from .errors import BackwardBeforeForward, ShapeError, StateDictError
 from .parameter import Parameter
 
-#: Every Layer subclass by class name, so a model can be rebuilt from its saved config.
+#: Every Layer subclass by :func:`registered_name`, so a model can be rebuilt from its config.
 LAYER_REGISTRY: dict[str, type[Layer]] = {}
+
+
+def registered_name(cls: type) -> str:
+    """The name a layer class has in configs: the bare class name for minidl's own layers
+    (``"Dense"``), ``module.qualname`` for everyone else's (``"mypkg.layers.Scale"``), so a
+    user class never shadows a built-in one of the same name."""
+    if cls.__module__ == "minidl" or cls.__module__.startswith("minidl."):
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Layer:
@@ -45,7 +54,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        LAYER_REGISTRY[cls.__name__] = cls
+        LAYER_REGISTRY[registered_name(cls)] = cls
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
@@ -62,8 +71,12 @@ class Layer:
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
                 f"attributes (while setting {name!r})"
             )
+        kind = (self._params if isinstance(value, Parameter) else
+                self._layers if isinstance(value, Layer) else
+                self._rngs if isinstance(value, np.random.Generator) else None)
         for registry in (self._params, self._layers, self._rngs):
-            registry.pop(name, None)
+            if registry is not kind:
+                registry.pop(name, None)  # same kind: re-assigning keeps the position
         if isinstance(value, Parameter):
             self._params[name] = value
         elif isinstance(value, Layer):
@@ -98,23 +111,51 @@ class Layer:
 
     # ------------------------------------------------------------------ walking the tree
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
-        """This layer and every sub-layer, depth first in forward order, with dotted paths."""
-        yield prefix, self
-        for name, layer in self._layers.items():
-            yield from layer.named_layers(f"{prefix}.{name}" if prefix else name)
+        """This layer and every sub-layer, depth first in forward order, with dotted paths.
+
+        A layer may appear only once in a model: layers cache their last forward pass and set
+        (not accumulate) their gradients, so a layer used twice would silently get the
+        gradient of its last use only. Reusing one raises a ``ValueError`` naming both places.
+        """
+        seen: dict[int, str] = {}
+        stack = [(prefix, self)]
+        while stack:
+            path, layer = stack.pop()
+            if id(layer) in seen:
+                raise ValueError(
+                    f"{layer!r} appears twice in the model, at '{seen[id(layer)]}' and '{path}'; "
+                    f"a layer caches one forward pass and sets its gradients, so it cannot be "
+                    f"shared: use two layers"
+                )
+            seen[id(layer)] = path
+            yield path, layer
+            children = [(f"{path}.{name}" if path else name, child)
+                        for name, child in layer._layers.items()]
+            stack.extend(reversed(children))
 
     def children(self) -> Iterator[Layer]:
         """The direct sub-layers, in the order they were assigned."""
         yield from self._layers.values()
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted path, in forward order; a shared one appears once."""
-        seen: set[int] = set()
+        """Every parameter with its dotted path, in forward order.
+
+        As for layers, a parameter may belong to one place only (each layer *sets* its
+        parameters' gradients, so a tied weight would keep the gradient of one use): sharing
+        one raises a ``ValueError`` naming both paths.
+        """
+        seen: dict[int, str] = {}
         for layer_path, layer in self.named_layers(prefix):
             for name, param in layer._params.items():
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    yield (f"{layer_path}.{name}" if layer_path else name), param
+                path = f"{layer_path}.{name}" if layer_path else name
+                if id(param) in seen:
+                    raise ValueError(
+                        f"parameter {param!r} is shared by '{seen[id(param)]}' and '{path}'; "
+                        f"layers set (not accumulate) gradients, so weights cannot be tied: "
+                        f"give each layer its own Parameter"
+                    )
+                seen[id(param)] = path
+                yield path, param
 
     def parameters(self) -> Iterator[Parameter]:
         """Every parameter, in forward order (e.g. Dense: weight, then bias)."""
@@ -174,18 +215,13 @@ class Layer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy arrays from ``state`` into this model, in place.
 
-        Strict: every key must be present, no key may be unknown and every shape must match;
-        otherwise a :class:`~minidl.errors.StateDictError` lists all the problems and nothing is
-        changed. Values are cast to the dtype of the array they are copied into.
+        Strict: every key must be present, no key may be unknown, and every value must be
+        numeric with the right shape; otherwise a :class:`~minidl.errors.StateDictError` lists
+        all the problems and nothing is changed. Values are cast to the dtype of the array they
+        are copied into.
         """
-        targets: dict[str, tuple[Layer, str, np.ndarray]] = {}
-        for layer_path, layer in self.named_layers():
-            for name, param in layer._params.items():
-                key = f"{layer_path}.{name}" if layer_path else name
-                targets.setdefault(key, (layer, name, param.data))
-            for name in layer._buffers:
-                key = f"{layer_path}.{name}" if layer_path else name
-                targets[key] = (layer, name, getattr(layer, name))
+        targets = {key: param.data for key, param in self.named_parameters()}
+        targets.update(self.named_buffers())
         problems = []
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
@@ -193,18 +229,20 @@ class Layer:
             problems.append(f"missing keys: {missing}")
         if unexpected:
             problems.append(f"unexpected keys: {unexpected}")
-        for key, (_, _, current) in targets.items():
+        for key, current in targets.items():
             if key in state:
                 value = np.asarray(state[key])
                 if value.shape != current.shape:
                     problems.append(
                         f"'{key}': expected shape {current.shape}, got {value.shape}"
                     )
+                elif value.dtype.kind not in "biuf":
+                    problems.append(f"'{key}': expected numbers, got dtype {value.dtype}")
         if problems:
             raise StateDictError(
                 f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems)
             )
-        for key, (_, _, current) in targets.items():
+        for key, current in targets.items():
             np.copyto(current, np.asarray(state[key]), casting="unsafe")
 
     # ------------------------------------------------------------------ randomness

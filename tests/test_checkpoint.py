@@ -238,8 +238,9 @@ class Opaque(Layer):
 def test_user_layers(tmp_path, monkeypatch):
     save(tmp_path / "s.npz", Sequential(Dense(2, 2, rng=0), Scale(3.0)))
     assert load(tmp_path / "s.npz").model[1].factor == 3.0
-    monkeypatch.delitem(LAYER_REGISTRY, "Scale")  # as in a process that never imported it
-    with pytest.raises(CheckpointError, match="unknown layer class 'Scale'.*pass model="):
+    name = f"{__name__}.Scale"  # a user's class is registered by module.qualname
+    monkeypatch.delitem(LAYER_REGISTRY, name)  # as in a process that never imported it
+    with pytest.raises(CheckpointError, match=f"unknown layer class '{name}'.*pass model="):
         load(tmp_path / "s.npz")
     save(tmp_path / "o.npz", Opaque([1, 2]))
     with pytest.raises(CheckpointError, match="no architecture config.*Opaque"):

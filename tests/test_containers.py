@@ -90,6 +90,12 @@ def test_recursive_mlp_errors():
         RecursiveMLP([3, 1], activation="tanh", rng=0)
     with pytest.raises(ValueError, match="RecursiveMLP needs rng="):
         RecursiveMLP([3, 1])
+    for sizes, bad in (([9.9, 16, 1], "layer_sizes\\[0\\] must be a positive int, got 9.9"),
+                       ([9, "16", 1], "layer_sizes\\[1\\] must be a positive int, got '16'"),
+                       ([9, 16, True], "layer_sizes\\[2\\] must be a positive int, got True"),
+                       ([9, 0], "layer_sizes\\[1\\] must be a positive int, got 0")):
+        with pytest.raises(ValueError, match=bad):
+            RecursiveMLP(sizes, rng=0)
 
 
 def test_sequential_indexing_and_errors():
@@ -99,6 +105,8 @@ def test_sequential_indexing_and_errors():
     assert [type(layer) for layer in model] == [Dense, Identity, Tanh]
     with pytest.raises(IndexError, match="Sequential has 3 layers, no index 3"):
         model[3]
+    with pytest.raises(TypeError, match="Sequential indices must be integers, got slice"):
+        model[0:1]
     with pytest.raises(TypeError, match=r"item 3 is type, not a Layer \(pass an instance"):
         model.append(Tanh)
 

@@ -64,10 +64,25 @@ def test_parameters_walk_containers_in_forward_order():
     assert model.num_parameters() == 2 * 3 + 3 + 3 * 4 + 4 + 4 + 4
 
 
-def test_a_shared_parameter_is_listed_once():
+def test_sharing_a_layer_or_a_parameter_is_refused_with_both_places_named():
     a = Dense(3, 3, rng=0)
-    model = Sequential(a, Tanh(), a)
-    assert len(list(model.parameters())) == 2
+    with pytest.raises(ValueError, match=r"Dense\(in_features=3.*appears twice in the model, at "
+                                         r"'0' and '2'.*use two layers"):
+        Sequential(a, Tanh(), a)
+    first, second = Dense(3, 3, rng=0), Dense(3, 3, rng=1)
+    second.weight = first.weight  # a tied weight would keep the gradient of one use only
+    model = Sequential(first, Tanh(), second)
+    with pytest.raises(ValueError, match=r"shared by '0.weight' and '2.weight'.*cannot be tied"):
+        list(model.parameters())
+    with pytest.raises(ValueError, match="shared by"):
+        Adam(model.parameters())
+
+
+def test_reassigning_a_parameter_keeps_its_place_in_the_order():
+    layer = Dense(3, 2, rng=0)
+    layer.weight = Parameter(np.zeros((3, 2)))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert np.all(layer.weight.data == 0)
 
 
 def test_parameter_keeps_grad_of_same_shape_and_dtype():
@@ -248,9 +263,11 @@ def test_load_state_dict_is_strict_and_lists_every_problem():
     state["extra"] = np.zeros(1)
     state["3.weight"] = np.zeros((2, 2))
     before = model.state_dict()
+    state["1.running_mean"] = np.array(["a"] * 4)
     with pytest.raises(StateDictError, match=r"missing keys: \['0.bias'\]; unexpected keys: "
                                              r"\['extra'\]; '3.weight': expected shape \(4, 2\), "
-                                             r"got \(2, 2\)"):
+                                             r"got \(2, 2\); '1.running_mean': expected numbers, "
+                                             r"got dtype <U1"):
         model.load_state_dict(state)
     after = model.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)  # nothing changed
@@ -294,3 +311,48 @@ def test_float32_end_to_end():
     assert all(b.dtype == np.float32 for _, b in model.named_buffers())
     with pytest.raises(ValueError, match="dtype must be floating"):
         model.astype(np.int32)
+
+
+def test_backward_keeps_the_layer_dtype_whatever_the_grad_dtype():
+    x = np.ones((3, 4), dtype=np.float32)
+    g = np.ones((3, 4))  # float64
+    for layer in (Tanh(), Dropout(0.5, rng=0), minidl.Identity()):
+        layer(x)
+        assert layer.backward(g).dtype == np.float32
+    f = Flatten()
+    f(np.ones((3, 2, 2), dtype=np.float32))
+    assert f.backward(g).dtype == np.float32
+
+
+def test_batchnorm_argument_errors():
+    with pytest.raises(ValueError, match="BatchNorm1d: momentum must be a finite number, got None"):
+        BatchNorm1d(3, momentum=None)
+    with pytest.raises(ValueError, match=r"BatchNorm1d: momentum must lie in \[0.0, 1.0\]"):
+        BatchNorm1d(3, momentum=1.5)
+    with pytest.raises(ValueError, match="BatchNorm1d: eps must be a finite number, got '1e-5'"):
+        BatchNorm1d(3, eps="1e-5")
+    with pytest.raises(ValueError, match="BatchNorm1d: num_features must be a positive int"):
+        BatchNorm1d(True)
+
+
+def test_a_user_class_never_shadows_a_built_in_of_the_same_name():
+    from minidl.layer import LAYER_REGISTRY, registered_name
+
+    model = Sequential(Dense(2, 2, rng=0), Tanh())
+    config = layer_config(model)
+
+    def define_users_tanh():
+        class Tanh(minidl.Activation):  # the user's own "Tanh", a ReLU in disguise
+            def function(self, x):
+                return np.maximum(x, 0)
+        return Tanh
+
+    users_tanh = define_users_tanh()
+    try:
+        assert registered_name(users_tanh).startswith(f"{__name__}.") and \
+            registered_name(users_tanh).endswith(".Tanh")
+        assert LAYER_REGISTRY["Tanh"] is Tanh
+        assert type(build_layer(config)[1]) is Tanh
+        assert type(build_layer(layer_config(users_tanh()))) is users_tanh
+    finally:
+        del LAYER_REGISTRY[registered_name(users_tanh)]

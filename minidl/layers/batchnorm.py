@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
+from ..validation import check_number
 
 
 class BatchNorm1d(Layer):
@@ -25,7 +26,8 @@ class BatchNorm1d(Layer):
     ``dgamma = sum(g * x_hat)``, ``dbeta = sum(g)`` (sums and means over the batch axis).
 
     Parameters, in this order: ``weight`` (gamma, ones) then ``bias`` (beta, zeros), when
-    ``affine=True``. Buffers: ``running_mean`` (zeros), ``running_var`` (ones).
+    ``affine=True``. Buffers: ``running_mean`` (zeros), ``running_var`` (ones). ``momentum`` is
+    a number in [0, 1] (PyTorch's ``momentum=None``, a cumulative average, is not offered).
     """
 
     _config_keys = ("num_features", "eps", "momentum", "affine", "dtype")
@@ -33,14 +35,15 @@ class BatchNorm1d(Layer):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, dtype=np.float64):
         super().__init__()
-        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+        if (not isinstance(num_features, (int, np.integer)) or isinstance(num_features, bool)
+                or num_features < 1):
             raise ValueError(
                 f"BatchNorm1d: num_features must be a positive int, got {num_features!r}"
             )
-        if not eps > 0:
-            raise ValueError(f"BatchNorm1d: eps must be > 0, got {eps!r}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum!r}")
+        check_number("BatchNorm1d", "eps", eps, low=0.0)
+        if eps == 0:
+            raise ValueError("BatchNorm1d: eps must be > 0, got 0")
+        check_number("BatchNorm1d", "momentum", momentum, low=0.0, high=1.0)
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)

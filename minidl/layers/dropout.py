@@ -27,7 +27,7 @@ class Dropout(Layer):
 
     def forward(self, x):
         x = as_float_array(x, None, self)
-        self._shape = x.shape
+        self._shape, self._dtype = x.shape, x.dtype
         if not self.training or self.p == 0.0:
             self._scale = 1.0
             return x
@@ -38,5 +38,5 @@ class Dropout(Layer):
 
     def backward(self, grad_out):
         scale = self._cache("_scale")
-        g = self._check_grad_out(grad_out, self._shape)
+        g = self._check_grad_out(grad_out, self._shape).astype(self._dtype, copy=False)
         return g * scale

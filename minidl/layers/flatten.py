@@ -18,10 +18,10 @@ class Flatten(Layer):
         x = as_float_array(x, None, self)
         if x.ndim < 1:
             raise ValueError(f"{self.describe()}: expected at least a batch axis, got a scalar")
-        self._shape = x.shape
+        self._shape, self._dtype = x.shape, x.dtype
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out):
         shape = self._cache("_shape")
         g = self._check_grad_out(grad_out, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
-        return g.reshape(shape)
+        return g.astype(self._dtype, copy=False).reshape(shape)
