@@ -15,9 +15,12 @@ stop after the current epoch)::
     on_train_end(logs)            after the last epoch, or a clean stop
 
 A callback that must survive a resume returns its state from ``state_dict()`` (JSON values and
-NumPy arrays) and takes it back in ``load_state_dict()``; checkpoints carry it. Callbacks run in
-the order given, except those with a higher ``order`` (:class:`ModelCheckpoint`), which run
-after the others so a checkpoint sees the epoch's final state (e.g. the new learning rate).
+NumPy arrays) and takes it back in ``load_state_dict()``; checkpoints carry it.
+``load_state_dict`` raises on a state it cannot take: the resume is then refused, and the
+callbacks that had already taken theirs get back what their ``state_dict()`` returned before.
+Callbacks run in the order given, except those with a higher ``order``
+(:class:`ModelCheckpoint`), which run after the others so a checkpoint sees the epoch's final
+state (e.g. the new learning rate).
 
 Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
 """

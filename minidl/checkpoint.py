@@ -32,6 +32,7 @@ names the file and what is wrong.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .containers import build_layer, layer_config
-from .errors import CheckpointError, StateDictError
+from .errors import CheckpointError
 from .layer import Layer
 from .optim.optimizer import Optimizer
 
@@ -155,7 +156,17 @@ def _atomic_savez(path: str, arrays: dict[str, np.ndarray]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(tmp, "xb") as f:
+        f = open(tmp, "xb")  # noqa: SIM115 - closed by the with block below
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        if os.path.isdir(folder):
+            raise
+        # the error would name the hidden temporary file: name the target and the folder
+        problem = (f"the folder {folder!r} does not exist; create it first (os.makedirs)"
+                   if isinstance(exc, FileNotFoundError) else
+                   f"{folder!r} is not a folder (part of that path is a file)")
+        raise type(exc)(f"save: cannot write {path!r}: {problem}") from exc
+    try:
+        with f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -220,7 +231,11 @@ def _decode(value: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
                                       f"array {key!r} that the archive does not hold")
             return arrays[key]
         if set(value) == {"__float__"}:
-            return float(value["__float__"])
+            try:
+                return float(value["__float__"])
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"{path}: corrupt checkpoint: {value!r} is not a "
+                                      f"number") from exc
         return {k: _decode(v, arrays, path) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v, arrays, path) for v in value]
@@ -231,20 +246,68 @@ def _decode(value: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
 def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None) -> Checkpoint:
     """Read a checkpoint written by :func:`save`.
 
-    The model is rebuilt from its saved architecture (any layer class in
-    ``minidl.layer.LAYER_REGISTRY``: every built-in one, and user classes once their module is
-    imported), or, with ``model=``, the weights go into the model given. The same holds for the
-    optimizer (``optimizer=``). Random state is restored too. Raises
-    :class:`CheckpointError` for a file that is not a readable checkpoint, and
-    ``FileNotFoundError`` for a missing one.
+    The model is rebuilt from its saved architecture (:func:`~minidl.build_layer`: every
+    built-in layer class, and user classes once their module is imported), or, with
+    ``model=``, the weights go into the model given. The same holds for the optimizer
+    (``optimizer=``). Random state is restored too.
+
+    Everything is read and checked before anything is written: when the checkpoint does not fit
+    the ``model`` or ``optimizer`` given, they are left exactly as they were. Raises
+    :class:`CheckpointError` (naming the file and what is wrong) for a file that is not a
+    readable checkpoint or does not fit, and ``FileNotFoundError`` for a missing one.
     """
+    return _prepare_load(path, model, optimizer).commit()
+
+
+@dataclass
+class _Pending:
+    """A checkpoint read and checked against the objects it goes into; :meth:`commit` writes
+    it. ``None`` for a state means there is nothing to write (the object already holds it)."""
+
+    path: str
+    model: Layer
+    optimizer: Optimizer | None
+    model_state: dict[str, np.ndarray] | None
+    rng_state: dict[str, Any] | None
+    optimizer_state: dict[str, Any] | None
+    history: Any
+    extra: dict[str, Any]
+    trainer_state: dict[str, Any] | None
+    metadata: dict[str, Any]
+
+    def commit(self) -> Checkpoint:
+        # The _check_* functions ran these writes' checks beforehand (the optimizer's on a
+        # copy), so they do not refuse; Layer.load_state_dict, first, changes nothing if it
+        # does. Should a later one still fail, the error names the file.
+        try:
+            if self.model_state is not None:
+                self.model.load_state_dict(self.model_state)
+            if self.rng_state is not None:
+                self.model.set_rng_state(self.rng_state)
+            if self.optimizer_state is not None:
+                self.optimizer.load_state_dict(self.optimizer_state)
+        except Exception as exc:
+            raise CheckpointError(f"{self.path}: the checkpoint does not fit: {_why(exc)}"
+                                  ) from exc
+        return Checkpoint(path=self.path, model=self.model, optimizer=self.optimizer,
+                          history=self.history, extra=self.extra,
+                          trainer_state=self.trainer_state, metadata=self.metadata)
+
+
+def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pending:
+    """Read the checkpoint at ``path`` and check it against ``model`` and ``optimizer`` (or
+    rebuild them), writing nothing into the objects given."""
     path = os.fspath(path)
     meta, arrays = _read(path)
     model_meta = meta.get("model")
     if not isinstance(model_meta, dict) or "keys" not in model_meta:
         raise CheckpointError(f"{path}: corrupt checkpoint: the metadata has no model section")
+    keys = model_meta["keys"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise CheckpointError(f"{path}: corrupt checkpoint: the model's weight names are "
+                              f"{keys!r}, not a list of names")
     state = {}
-    for key in model_meta["keys"]:
+    for key in keys:
         name = f"model/{key}"
         if name not in arrays:
             raise CheckpointError(f"{path}: corrupt checkpoint: weight {key!r} is missing")
@@ -261,46 +324,136 @@ def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None
             )
         try:
             model = build_layer(config)
-        except ValueError as exc:
+        except Exception as exc:
             raise CheckpointError(
-                f"{path}: cannot rebuild the model: {exc}; or pass model= to load into a model "
-                f"you build"
+                f"{path}: cannot rebuild the model: {_why(exc)}; or pass model= to load into a "
+                f"model you build"
             ) from exc
-    try:
-        model.load_state_dict(state)
-        model.set_rng_state(rng_state)
-    except StateDictError as exc:
-        raise CheckpointError(f"{path}: the checkpoint does not fit the model: {exc}") from exc
+    _check_model_fits(path, model, state, rng_state)
 
     opt_meta = meta.get("optimizer")
+    optimizer_state = None
     if opt_meta is None:
         optimizer = None
     else:
-        optimizer = _load_optimizer(path, opt_meta, arrays, model, optimizer)
+        optimizer, optimizer_state = _prepare_optimizer(path, opt_meta, arrays, model, optimizer)
 
     history = None
     if meta.get("history") is not None:
         from .history import History
 
-        history = History.from_state_dict(_decode(meta["history"], arrays, path))
+        try:
+            history = History.from_state_dict(_decode(meta["history"], arrays, path))
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(f"{path}: corrupt checkpoint: its History cannot be rebuilt: "
+                                  f"{_why(exc)}") from exc
     trainer_state = None
     if meta.get("trainer") is not None:
         trainer_state = _decode(meta["trainer"], arrays, path)
+        if not isinstance(trainer_state, dict):
+            raise CheckpointError(f"{path}: corrupt checkpoint: the training state is a "
+                                  f"{type(trainer_state).__name__}, not a dict")
     extra = {} if meta.get("extra") is None else _decode(meta["extra"], arrays, path)
-    return Checkpoint(path=path, model=model, optimizer=optimizer, history=history, extra=extra,
-                      trainer_state=trainer_state, metadata=meta)
+    if not isinstance(extra, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint: extra is a {type(extra).__name__}, "
+                              f"not a dict")
+    return _Pending(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
+                    trainer_state, meta)
 
 
-def _load_optimizer(path, opt_meta, arrays, model, optimizer) -> Optimizer:
+def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> _Pending:
+    """What putting a loaded ``checkpoint`` into ``model`` and ``optimizer`` writes, checked
+    (for :meth:`minidl.Trainer.resume`); states already in place are not written again."""
+    path = checkpoint.path
+    model_state = rng_state = optimizer_state = None
+    if checkpoint.model is not model:
+        model_state = checkpoint.model.state_dict()
+        rng_state = checkpoint.model.rng_state()
+        _check_model_fits(path, model, model_state, rng_state)
+    target = None
+    if checkpoint.optimizer is not None:
+        target = optimizer
+        if checkpoint.optimizer is not optimizer:
+            saved = _own_paths(checkpoint.model, checkpoint.optimizer)
+            _check_same_paths(path, _own_paths(model, optimizer), saved)
+            optimizer_state = checkpoint.optimizer.state_dict()
+            _check_optimizer_fits(path, optimizer, optimizer_state)
+    return _Pending(path, model, target, model_state, rng_state, optimizer_state,
+                    checkpoint.history, checkpoint.extra, checkpoint.trainer_state,
+                    checkpoint.metadata)
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+def _check_model_fits(path: str, model: Layer, state: dict, rng_state: Any) -> None:
+    """Raise :class:`CheckpointError` unless ``model.load_state_dict(state)`` and
+    ``model.set_rng_state(rng_state)`` would both succeed; changes nothing."""
+    problems = model.state_dict_problems(state)
+    if problems:
+        raise CheckpointError(f"{path}: the checkpoint does not fit the model: cannot load "
+                              f"state dict into {type(model).__name__}: " + "; ".join(problems))
+    own = model.rng_state()
+    if not isinstance(rng_state, dict) or set(own) != set(rng_state):
+        got = sorted(rng_state) if isinstance(rng_state, dict) else repr(rng_state)
+        raise CheckpointError(f"{path}: the checkpoint does not fit the model: random state "
+                              f"keys differ: model has {sorted(own)}, got {got}")
+    for key, current in own.items():
+        cls = getattr(np.random, str(current.get("bit_generator")), None)
+        if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+            continue  # a bit generator NumPy does not name: set_rng_state will judge
+        try:
+            cls(0).state = rng_state[key]  # a throwaway generator of the same kind
+        except Exception as exc:
+            raise CheckpointError(f"{path}: the checkpoint does not fit the model: its random "
+                                  f"state {key!r} is not a {cls.__name__} state: {_why(exc)}"
+                                  ) from exc
+
+
+def _check_optimizer_fits(path: str, optimizer: Optimizer, state: Any) -> None:
+    """Raise :class:`CheckpointError` unless ``optimizer.load_state_dict(state)`` would succeed:
+    it is tried on a copy that shares the parameters, so the optimizer itself is unchanged."""
+    try:
+        trial = copy.deepcopy(optimizer, {id(p): p for p in optimizer.params})
+    except Exception:  # pragma: no cover - an optimizer holding something that cannot be copied
+        return
+    try:
+        trial.load_state_dict(state)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: the optimizer state does not fit: {_why(exc)}") from exc
+
+
+def _own_paths(model: Layer, optimizer: Optimizer) -> list[str | None]:
+    names = {id(p): name for name, p in model.named_parameters()}
+    return [names.get(id(p)) for p in optimizer.params]
+
+
+def _check_same_paths(path: str, own: list, saved: list) -> None:
+    if own != saved:
+        raise CheckpointError(
+            f"{path}: the optimizer given trains the parameters {own}, but the saved one "
+            f"trained {saved}"
+        )
+
+
+def _prepare_optimizer(path, opt_meta, arrays, model, optimizer) -> tuple[Optimizer, Any]:
+    if not isinstance(opt_meta, dict) or "state" not in opt_meta:
+        raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer section has no state")
     state = _decode(opt_meta["state"], arrays, path)
-    paths = opt_meta["param_paths"]
+    paths = opt_meta.get("param_paths")
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer's parameter names are "
+                              f"{paths!r}, not a list of names")
     named = dict(model.named_parameters())
     if optimizer is None:
-        classes = _optimizer_classes()
-        cls = classes.get(opt_meta["class"])
+        class_name = opt_meta.get("class")
+        cls = _optimizer_classes().get(class_name) if isinstance(class_name, str) else None
         if cls is None:
             raise CheckpointError(
-                f"{path}: unknown optimizer class {opt_meta['class']!r}: import the module that "
+                f"{path}: unknown optimizer class {class_name!r}: import the module that "
                 f"defines it, or pass optimizer= to load its state into one you build"
             )
         missing = [p for p in paths if p not in named]
@@ -309,24 +462,15 @@ def _load_optimizer(path, opt_meta, arrays, model, optimizer) -> Optimizer:
                                   f"model")
         try:
             optimizer = cls([named[p] for p in paths], **state["hparams"])
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:
             raise CheckpointError(
-                f"{path}: cannot rebuild {opt_meta['class']} from its saved hyperparameters "
-                f"({exc}); pass optimizer= to load its state into one you build"
+                f"{path}: cannot rebuild {class_name} from its saved hyperparameters "
+                f"({_why(exc)}); pass optimizer= to load its state into one you build"
             ) from exc
     else:
-        names = {id(p): name for name, p in named.items()}
-        own = [names.get(id(p)) for p in optimizer.params]
-        if own != paths:
-            raise CheckpointError(
-                f"{path}: the optimizer given trains the parameters {own}, but the saved one "
-                f"trained {paths}"
-            )
-    try:
-        optimizer.load_state_dict(state)
-    except StateDictError as exc:
-        raise CheckpointError(f"{path}: the optimizer state does not fit: {exc}") from exc
-    return optimizer
+        _check_same_paths(path, _own_paths(model, optimizer), paths)
+    _check_optimizer_fits(path, optimizer, state)
+    return optimizer, state
 
 
 def _optimizer_classes() -> dict[str, type[Optimizer]]:
@@ -365,7 +509,10 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 problem = None
                 for name in names:
                     arrays[name] = npz[name]
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: a zip version or compression zipfile cannot read; RuntimeError:
+        # an entry flagged as encrypted. In a checkpoint both mean damaged bytes.
         where = f" while reading entry {name!r}" if name else ""
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint{where}: {type(exc).__name__}: {exc}"

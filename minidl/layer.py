@@ -212,16 +212,10 @@ class Layer:
             state[name] = np.array(buf, copy=True)
         return state
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays from ``state`` into this model, in place.
-
-        Strict: every key must be present, no key may be unknown, and every value must be
-        numeric with the right shape; otherwise a :class:`~minidl.errors.StateDictError` lists
-        all the problems and nothing is changed. Values are cast to the dtype of the array they
-        are copied into.
-        """
-        targets = {key: param.data for key, param in self.named_parameters()}
-        targets.update(self.named_buffers())
+    def state_dict_problems(self, state: dict[str, np.ndarray]) -> list[str]:
+        """What would stop ``load_state_dict(state)``: missing or unexpected keys, wrong shapes,
+        non-numeric values. An empty list means it would succeed. Changes nothing."""
+        targets = self._state_targets()
         problems = []
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
@@ -238,12 +232,28 @@ class Layer:
                     )
                 elif value.dtype.kind not in "biuf":
                     problems.append(f"'{key}': expected numbers, got dtype {value.dtype}")
+        return problems
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays from ``state`` into this model, in place.
+
+        Strict: every key must be present, no key may be unknown, and every value must be
+        numeric with the right shape; otherwise a :class:`~minidl.errors.StateDictError` lists
+        all the problems (:meth:`state_dict_problems`) and nothing is changed. Values are cast
+        to the dtype of the array they are copied into.
+        """
+        problems = self.state_dict_problems(state)
         if problems:
             raise StateDictError(
                 f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems)
             )
-        for key, current in targets.items():
+        for key, current in self._state_targets().items():
             np.copyto(current, np.asarray(state[key]), casting="unsafe")
+
+    def _state_targets(self) -> dict[str, np.ndarray]:
+        targets = {key: param.data for key, param in self.named_parameters()}
+        targets.update(self.named_buffers())
+        return targets
 
     # ------------------------------------------------------------------ randomness
     def rng_state(self) -> dict[str, dict]:

@@ -6,8 +6,9 @@ Every metric takes ``(y_true, y_pred)`` and reads ``y_pred`` the way a model out
   argmax; ``y_true`` holds class labels (N,) or one-hot rows (N, C).
 - **binary scores**, floats of shape (N,) or (N, 1): the predicted class is positive where
   ``y_pred > threshold`` (``threshold=0`` by default: the QA study's ``+1 if y_hat > 0 else -1``
-  for tanh outputs; use 0.5 for probabilities). ``y_true`` is read the same way, so targets in
-  {-1, +1} and in {0, 1} both work; the classes are then 0 (negative) and 1 (positive).
+  for tanh outputs; use 0.5 for probabilities). ``y_true`` is read the same way
+  (``y_true > threshold``), so with any threshold in [0, 1) targets in {-1, +1} and in {0, 1}
+  both work; the classes are then 0 (negative) and 1 (positive).
 - **labels**, integers of shape (N,): compared as they are, as scikit-learn does.
 
 Per-class results follow the sorted labels present in ``y_true`` or ``y_pred`` (scikit-learn's
@@ -19,12 +20,15 @@ its number of true samples).
 :func:`minidl.fit` accepts metric names, which become History columns ``train_<name>`` and
 ``val_<name>``: ``"accuracy"``, ``"precision"``, ``"recall"``, ``"f1"`` (macro averages, as the
 MNIST study reports them) and ``"weighted_precision"``, ``"weighted_recall"``,
-``"weighted_f1"``.
+``"weighted_f1"``. Metrics given by name split binary scores at the loss's
+``decision_threshold`` (0 for MSE and logits, 0.5 for ``BinaryCrossEntropy()``'s
+probabilities); a function or ``functools.partial`` you pass keeps its own threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -78,13 +82,14 @@ def confusion_matrix(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> 
     scikit-learn).
     """
     true, pred = class_labels(y_true, y_pred, threshold)
-    return _confusion(true, pred, labels)[0]
+    return _confusion(true, pred, labels)
 
 
-def _confusion(true, pred, labels) -> tuple[np.ndarray, np.ndarray]:
-    if labels is None:
-        labels = np.union1d(true, pred)
-    labels = np.asarray(labels)
+def _label_positions(true, pred, labels) -> tuple[np.ndarray, tuple, tuple]:
+    """``labels`` (checked; by default the sorted labels present) and, for ``true`` and
+    ``pred``, each sample's position in ``labels`` with a mask of the samples whose label is
+    listed."""
+    labels = np.asarray(np.union1d(true, pred) if labels is None else labels)
     if labels.ndim != 1 or len(labels) == 0 or len(np.unique(labels)) != len(labels):
         raise ValueError(f"metrics: labels must be distinct values, got {labels!r}")
     order = np.argsort(labels, kind="stable")
@@ -95,23 +100,33 @@ def _confusion(true, pred, labels) -> tuple[np.ndarray, np.ndarray]:
         pos = np.clip(np.searchsorted(sorted_labels, y), 0, k - 1)
         return order[pos], sorted_labels[pos] == y
 
-    ti, t_ok = index(true)
-    pi, p_ok = index(pred)
+    return labels, index(true), index(pred)
+
+
+def _confusion(true, pred, labels) -> np.ndarray:
+    labels, (ti, t_ok), (pi, p_ok) = _label_positions(true, pred, labels)
+    k = len(labels)
     keep = t_ok & p_ok
-    counts = np.bincount(ti[keep] * k + pi[keep], minlength=k * k)
-    return counts.reshape(k, k), labels
+    return np.bincount(ti[keep] * k + pi[keep], minlength=k * k).reshape(k, k)
 
 
 def precision_recall_f1(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> dict:
     """Per-class ``precision``, ``recall``, ``f1`` and ``support``, with their ``labels``::
 
         precision = tp / (tp + fp)    recall = tp / (tp + fn)    f1 = 2 tp / (2 tp + fp + fn)
+
+    Each class is counted over all the samples, as scikit-learn does: with ``labels=``, a
+    sample whose other label is not listed still counts (predicting a listed class for an
+    unlisted true class is a false positive of that class). A listed class that occurs
+    nowhere gets 0s (``zero_division=0``).
     """
     true, pred = class_labels(y_true, y_pred, threshold)
-    cm, labels = _confusion(true, pred, labels)
-    tp = np.diag(cm).astype(np.float64)
-    predicted = cm.sum(axis=0)
-    support = cm.sum(axis=1)
+    labels, (ti, t_ok), (pi, p_ok) = _label_positions(true, pred, labels)
+    k = len(labels)
+    hit = t_ok & p_ok & (ti == pi)
+    tp = np.bincount(ti[hit], minlength=k).astype(np.float64)
+    predicted = np.bincount(pi[p_ok], minlength=k)
+    support = np.bincount(ti[t_ok], minlength=k)
     return {
         "labels": labels,
         "precision": _ratio(tp, predicted),
@@ -156,33 +171,48 @@ def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float =
     return _average(r["f1"], r["support"], average)
 
 
-def _named(name: str, fn: Callable, average: str) -> Metric:
+def _named(name: str, fn: Callable, **kwargs) -> Metric:
     def metric(y_true, y_pred):
-        return fn(y_true, y_pred, average=average)
+        return fn(y_true, y_pred, **kwargs)
 
+    args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     metric.__name__ = name
-    metric.__doc__ = f"{fn.__name__}(y_true, y_pred, average={average!r})"
+    metric.__doc__ = f"{fn.__name__}(y_true, y_pred{args})"
     return metric
 
 
-#: Metrics :func:`minidl.fit` knows by name.
+# name -> (function, keyword arguments besides the threshold)
+_BY_NAME: dict[str, tuple[Callable, dict[str, Any]]] = {
+    "accuracy": (accuracy, {}),
+    "precision": (precision, {"average": "macro"}),
+    "recall": (recall, {"average": "macro"}),
+    "f1": (f1_score, {"average": "macro"}),
+    "weighted_precision": (precision, {"average": "weighted"}),
+    "weighted_recall": (recall, {"average": "weighted"}),
+    "weighted_f1": (f1_score, {"average": "weighted"}),
+}
+
+#: Metrics :func:`minidl.fit` knows by name (here with the default ``threshold=0``; ``fit``
+#: gives them its loss's ``decision_threshold``, see :func:`get_metrics`).
 METRICS: dict[str, Metric] = {
-    "accuracy": accuracy,
-    "precision": _named("precision", precision, "macro"),
-    "recall": _named("recall", recall, "macro"),
-    "f1": _named("f1", f1_score, "macro"),
-    "weighted_precision": _named("weighted_precision", precision, "weighted"),
-    "weighted_recall": _named("weighted_recall", recall, "weighted"),
-    "weighted_f1": _named("weighted_f1", f1_score, "weighted"),
+    name: fn if not kwargs else _named(name, fn, **kwargs)
+    for name, (fn, kwargs) in _BY_NAME.items()
 }
 
 
-def get_metrics(metrics: Iterable | Mapping | None) -> dict[str, Metric]:
+def get_metrics(metrics: Iterable | Mapping | None, *,
+                threshold: float | None = None) -> dict[str, Metric]:
     """Resolve what ``fit(metrics=...)`` received into ``{name: function}``.
 
     Accepts names from :data:`METRICS`, named functions ``f(y_true, y_pred) -> float`` (the
     column is the function's ``__name__``), or a dict ``{name: function}`` (for a lambda or a
     ``functools.partial``, e.g. ``{"accuracy": partial(accuracy, threshold=0.5)}``).
+
+    ``threshold``: where metrics given *by name* split single-output scores (and the targets)
+    into the two classes; :func:`minidl.fit` and :func:`minidl.evaluate` pass their loss's
+    ``decision_threshold`` (0 for MSE on +-1 targets and for logits, 0.5 for the probabilities
+    of ``BinaryCrossEntropy()``). None keeps the metrics' default, 0. A function or partial
+    given by the caller keeps its own threshold.
     """
     if metrics is None:
         return {}
@@ -196,7 +226,12 @@ def get_metrics(metrics: Iterable | Mapping | None) -> dict[str, Metric]:
         if isinstance(metric, str):
             if metric not in METRICS:
                 raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
-            name, metric = name or metric, METRICS[metric]
+            name = name or metric
+            if threshold is None:
+                metric = METRICS[metric]
+            else:
+                fn, kwargs = _BY_NAME[metric]
+                metric = _named(metric, fn, **kwargs, threshold=float(threshold))
         elif not callable(metric):
             raise TypeError(f"a metric must be a name or a function, got {metric!r}")
         if name is None:

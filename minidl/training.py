@@ -32,14 +32,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from time import perf_counter
 from typing import Any
 
 import numpy as np
 
 from .callbacks import Callback, ProgressBar
-from .errors import NonFiniteError, ShapeError, TrainingDiverged
+from .errors import (
+    CheckpointError,
+    NonFiniteError,
+    ShapeError,
+    StateDictError,
+    TrainingDiverged,
+)
 from .history import History
 from .layer import Layer
 from .losses import Loss
@@ -57,9 +63,11 @@ class Trainer:
     ``fit(..., resume=path)``) continues from in another process.
 
     ``metrics``: names (``"accuracy"``, see :mod:`minidl.metrics`), named functions
-    ``f(y_true, y_pred)``, or a dict ``{name: function}``. ``callbacks``: :class:`Callback`
-    instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is a terminal),
-    2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
+    single-output predictions (and the targets) at ``loss.decision_threshold`` (0.5 for the
+    probabilities of ``BinaryCrossEntropy()``, 0 for MSE and logits). ``callbacks``:
+    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is
+    a terminal), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
@@ -86,7 +94,7 @@ class Trainer:
         self._seed_given = seed is not None
         self.seed = 0 if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
-        self.metrics = get_metrics(metrics)
+        self.metrics = get_metrics(metrics, threshold=loss.decision_threshold)
         self.on_nonfinite = on_nonfinite
         callbacks = list(callbacks)
         for cb in callbacks:
@@ -249,35 +257,116 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """What a resume needs beyond the model, optimizer and History: the epoch and step
-        counters, the shuffling Generator's state and the callbacks' state."""
+        counters, the shuffling settings (``seed``, ``batch_size``, ``shuffle``) and the
+        shuffling Generator's state, and the callbacks' state."""
         callbacks = {}
         for key, cb in self._callback_keys():
             state = cb.state_dict()
             if state is not None:
                 callbacks[key] = state
         return {"epoch": self.epoch, "step": self.step, "seed": self.seed,
+                "batch_size": self.batch_size, "shuffle": self.shuffle,
                 "train_time": self.train_time, "shuffle_rng": self.rng.bit_generator.state,
                 "callbacks": callbacks}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict`. Callback states go to the callbacks of the same class, in
-        the same order; callbacks with no saved state keep theirs."""
-        seed = int(state["seed"])
-        if self._seed_given and seed != self.seed:
-            raise ValueError(
-                f"fit: seed={self.seed} differs from the seed of the run being resumed ({seed}); "
-                f"leave seed unset or pass seed={seed}"
+        the same order; callbacks with no saved state keep theirs.
+
+        Checked first: a state saved with another ``seed`` (when this Trainer was given one),
+        ``batch_size`` or ``shuffle`` raises a ``ValueError``, a malformed one a
+        :class:`~minidl.errors.StateDictError`, and this Trainer is left unchanged."""
+        parsed = self._check_state(state, None)
+        self._load_callback_states(parsed["callbacks"], None)
+        self._set_state(parsed)
+
+    def _check_state(self, state: Any, path: str | None) -> dict[str, Any]:
+        """``state`` (a :meth:`state_dict`, from the checkpoint at ``path``) read and checked
+        against this Trainer, changing nothing."""
+        def corrupt(why: str) -> Exception:
+            if path is None:
+                return StateDictError(f"Trainer.load_state_dict: {why}")
+            return CheckpointError(f"{path}: corrupt training state: {why}")
+
+        if not isinstance(state, Mapping):
+            raise corrupt(f"expected a dict, got {type(state).__name__}")
+        try:
+            parsed = {"epoch": int(state["epoch"]), "step": int(state["step"]),
+                      "seed": int(state["seed"]), "train_time": float(state["train_time"])}
+            rng = np.random.default_rng(parsed["seed"])
+            rng.bit_generator.state = state["shuffle_rng"]
+            parsed["rng"] = rng
+        except (KeyError, TypeError, ValueError) as exc:
+            why = (f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}")
+            raise corrupt(why) from exc
+        callbacks = state.get("callbacks", {})
+        if not isinstance(callbacks, Mapping):
+            raise corrupt(f"the callback states are a {type(callbacks).__name__}, not a dict")
+        parsed["callbacks"] = callbacks
+        for key, ok in (("epoch", parsed["epoch"] >= 0), ("step", parsed["step"] >= 0),
+                        ("seed", parsed["seed"] >= 0),
+                        ("batch_size", _valid_batch_size(state.get("batch_size"))),
+                        ("shuffle", isinstance(state.get("shuffle", True), (bool, np.bool_)))):
+            if not ok:
+                raise corrupt(f"{key} is {state[key]!r}")
+
+        mismatches = []
+        if self._seed_given and parsed["seed"] != self.seed:
+            mismatches.append(
+                f"seed={self.seed} differs from the seed of the run being resumed "
+                f"({parsed['seed']}); leave seed unset or pass seed={parsed['seed']}"
             )
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.rng.bit_generator.state = state["shuffle_rng"]
-        self.epoch = int(state["epoch"])
-        self.step = int(state["step"])
-        self.train_time = float(state["train_time"])
-        saved = state.get("callbacks", {})
+        # checkpoints written before batch_size and shuffle were saved have neither
+        if "batch_size" in state:
+            saved = None if state["batch_size"] is None else int(state["batch_size"])
+            if saved != self.batch_size:
+                mismatches.append(
+                    f"batch_size={self.batch_size!r} differs from the batch_size of the run "
+                    f"being resumed ({saved!r}); pass batch_size={saved!r}"
+                    + (" (the full batch)" if saved is None else "")
+                )
+        if "shuffle" in state and bool(state["shuffle"]) != self.shuffle:
+            mismatches.append(
+                f"shuffle={self.shuffle} differs from the run being resumed "
+                f"(shuffle={bool(state['shuffle'])}); pass shuffle={bool(state['shuffle'])}"
+            )
+        if mismatches:
+            where = f" {path}" if path is not None else ""
+            raise ValueError(f"fit: cannot resume{where} exactly: " + "; ".join(mismatches))
+        return parsed
+
+    def _load_callback_states(self, saved: Mapping[str, Any], path: str | None) -> list:
+        """Give each callback its saved state. If one refuses, those already given theirs get
+        their previous state back and the error names the callback. Returns what
+        :meth:`_undo_callback_states` needs to undo the lot."""
+        done: list[tuple[Callback, Any]] = []
         for key, cb in self._callback_keys():
-            if key in saved:
+            if key not in saved:
+                continue
+            done.append((cb, cb.state_dict()))
+            try:
                 cb.load_state_dict(saved[key])
+            except Exception as exc:
+                self._undo_callback_states(done)
+                why = (f"the saved state of callback {key} does not fit it: "
+                       f"{type(exc).__name__}: {exc}")
+                if path is None:
+                    raise StateDictError(f"Trainer.load_state_dict: {why}") from exc
+                raise CheckpointError(f"{path}: {why}") from exc
+        return done
+
+    @staticmethod
+    def _undo_callback_states(done: list) -> None:
+        for cb, before in reversed(done):
+            if before is not None:
+                cb.load_state_dict(before)
+
+    def _set_state(self, parsed: dict[str, Any]) -> None:
+        self.seed = parsed["seed"]
+        self.rng = parsed["rng"]
+        self.epoch = parsed["epoch"]
+        self.step = parsed["step"]
+        self.train_time = parsed["train_time"]
 
     def save(self, path, extra: dict | None = None) -> None:
         """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state."""
@@ -289,30 +378,46 @@ class Trainer:
         """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
         returned): its weights, random state and optimizer state go into this Trainer's model
         and optimizer, and the epoch counter, shuffling state, callback state and History into
-        this Trainer."""
-        from .checkpoint import Checkpoint, load
+        this Trainer.
+
+        Everything is checked before anything is written: a checkpoint without training state
+        or optimizer, one that does not fit the model or optimizer, or one saved with another
+        ``seed``, ``batch_size`` or ``shuffle`` raises and leaves the model, the optimizer and
+        this Trainer as they were."""
+        from .checkpoint import Checkpoint, _prepare_load, _prepare_restore
 
         if isinstance(checkpoint, (str, os.PathLike)):
-            checkpoint = load(checkpoint, model=self.model, optimizer=self.optimizer)
-        elif not isinstance(checkpoint, Checkpoint):
+            pending = _prepare_load(checkpoint, self.model, self.optimizer)
+        elif isinstance(checkpoint, Checkpoint):
+            pending = _prepare_restore(checkpoint, self.model, self.optimizer)
+        else:
             raise TypeError(f"resume: expected a path or a Checkpoint, got {checkpoint!r}")
-        if checkpoint.trainer_state is None or checkpoint.optimizer is None:
-            missing = "training state" if checkpoint.trainer_state is None else "optimizer"
+        if pending.trainer_state is None or pending.optimizer is None:
+            missing = "training state" if pending.trainer_state is None else "optimizer"
             raise ValueError(
-                f"resume: {checkpoint.path} has no {missing}, so the run cannot continue "
+                f"resume: {pending.path} has no {missing}, so the run cannot continue "
                 f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
                 f"new fit from the loaded model"
             )
-        if checkpoint.model is not self.model:
-            self.model.load_state_dict(checkpoint.model.state_dict())
-            self.model.set_rng_state(checkpoint.model.rng_state())
-        if checkpoint.optimizer is not self.optimizer:
-            self.optimizer.load_state_dict(checkpoint.optimizer.state_dict())
-        self.load_state_dict(checkpoint.trainer_state)
-        history = checkpoint.history
-        self.history = History() if history is None else History.from_state_dict(
-            history.state_dict())
+        parsed = self._check_state(pending.trainer_state, pending.path)
+        history = History() if pending.history is None else History.from_state_dict(
+            pending.history.state_dict())
+        # checked: now write. Callbacks first (they undo themselves if one refuses), then the
+        # model and optimizer, then the counters, which cannot fail.
+        done = self._load_callback_states(parsed["callbacks"], pending.path)
+        try:
+            pending.commit()
+        except BaseException:
+            self._undo_callback_states(done)
+            raise
+        self._set_state(parsed)
+        self.history = history
         return self
+
+
+def _valid_batch_size(value) -> bool:
+    return value is None or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                             and value >= 1)
 
 
 # ---------------------------------------------------------------------- functions
@@ -339,8 +444,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
 
 def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
     """The model's output for ``X``, computed in evaluation mode (Dropout off, BatchNorm on its
-    running statistics) in batches of ``batch_size`` rows (None: all at once). The model goes
-    back to the mode it was in."""
+    running statistics) in batches of ``batch_size`` rows (None: all at once). Every layer
+    goes back to the mode it was in."""
     _check_batch_size("predict", batch_size)
     return _predict(model, _as_inputs(X, _model_dtype(model), "X"), batch_size)
 
@@ -356,10 +461,12 @@ def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
 def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
              metrics: Iterable | Mapping = ()) -> dict[str, float]:
     """``{"loss": ..., <metric>: ...}`` on ``(X, y)``, in evaluation mode: the loss over all
-    rows at once (on the predictions of :func:`predict`) and each metric."""
+    rows at once (on the predictions of :func:`predict`) and each metric (metrics given by
+    name use ``loss.decision_threshold``, as in :func:`fit`)."""
     _check_batch_size("evaluate", batch_size)
     X, y = _prepare(X, y, _model_dtype(model), "X", "y")
-    return _evaluate(model, loss, X, y, get_metrics(metrics), batch_size)
+    return _evaluate(model, loss, X, y,
+                     get_metrics(metrics, threshold=loss.decision_threshold), batch_size)
 
 
 def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
@@ -373,12 +480,15 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 # ---------------------------------------------------------------------- helpers
 @contextmanager
 def _eval_mode(model: Layer):
-    was_training = model.training
+    """Evaluation mode for the block, then every layer back in its own mode (a model may mix
+    them, e.g. a BatchNorm frozen with ``.eval()`` inside a model that trains)."""
+    modes = [(layer, layer.training) for _, layer in model.named_layers()]
     model.eval()
     try:
         yield
     finally:
-        model.train(was_training)
+        for layer, training in modes:
+            object.__setattr__(layer, "training", training)  # as Layer.train sets it
 
 
 def _check_batch_size(who: str, batch_size) -> None:
@@ -396,10 +506,22 @@ def _model_dtype(model: Layer) -> np.dtype:
     return np.dtype(np.float64)
 
 
+def _numeric(a, name: str) -> np.ndarray:
+    """``a`` as a numeric array, or a ValueError naming ``name`` and what it holds."""
+    try:
+        a = np.asarray(a)
+    except ValueError as exc:  # e.g. rows of different lengths
+        raise ValueError(f"{name} cannot be read as an array: {exc}") from None
+    if a.dtype.kind == "O":  # e.g. a pandas object column: numbers are fine, others are not
+        with suppress(TypeError, ValueError):
+            a = a.astype(np.float64)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    return a
+
+
 def _as_inputs(X, dtype, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a numeric array, got dtype {X.dtype}")
+    X = _numeric(X, name)
     if X.ndim == 0 or len(X) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {X.shape}")
     X = X.astype(dtype, copy=False)
@@ -410,7 +532,7 @@ def _as_inputs(X, dtype, name: str) -> np.ndarray:
 
 def _prepare(X, y, dtype, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
     X = _as_inputs(X, dtype, x_name)
-    y = np.asarray(y)
+    y = _numeric(y, y_name)
     if y.ndim == 0 or len(y) != len(X):
         raise ShapeError(
             f"{x_name} has {len(X)} samples but {y_name} has shape {y.shape}; they must have the "

@@ -51,3 +51,20 @@ def assert_same_history(a, b, ignore=("time",)) -> None:
         if key not in ignore:
             assert np.array_equal(a[key], b[key], equal_nan=True), key
     assert a.events == b.events
+
+
+def assert_same_tree(a, b, where: str = "") -> None:
+    """Two nested dicts / lists of JSON values and arrays are equal bit for bit."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), where
+        for key in a:
+            assert_same_tree(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_tree(x, y, f"{where}/{i}")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, where
+        assert np.array_equal(a, b, equal_nan=True), where
+    else:
+        assert type(a) is type(b) and (a == b or (a != a and b != b)), where

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import zipfile
@@ -33,6 +34,7 @@ from minidl import (
     RMSProp,
     Sequential,
     Sigmoid,
+    Tanh,
     fit,
     load,
     save,
@@ -211,6 +213,53 @@ def test_load_into_given_model_and_optimizer(tmp_path):
         load(tmp_path / "m.npz", optimizer=Adam(make_model().parameters()))
 
 
+def snapshot(model, opt):
+    return model.state_dict(), model.rng_state(), opt.state_dict()
+
+
+def assert_unchanged(model, opt, before):
+    state, rng, opt_state = before
+    assert_same_arrays(model.state_dict(), state)
+    assert model.rng_state() == rng
+    assert_same_optimizer_state(opt.state_dict(), opt_state)
+
+
+def dropout_moved(seed=7):
+    """make_model's weights (same keys and shapes), but its Dropout sits at index 1, not 2."""
+    return Sequential(Dense(5, 16, rng=seed), Dropout(0.3, rng=seed + 1), Tanh(),
+                      Dense(16, 1, rng=seed + 2), Tanh())
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # the weights fit, the random state does not: formerly the weights were written anyway
+        (lambda: (m := dropout_moved(), Adam(m.parameters())),
+         r"does not fit the model: random state keys differ: model has \['1.rng'\]"),
+        # the model fits, the optimizer does not: formerly the model was overwritten first
+        (lambda: (m := make_model(seed=7), SGD(m.parameters(), lr=0.1, momentum=0.9)),
+         "the optimizer state does not fit: SGD: cannot load a state dict saved by Adam"),
+        (lambda: (m := make_model(seed=7), Adam(m.parameters(), amsgrad=False)),
+         r"the optimizer state does not fit: .*state keys \[.*'max_exp_avg_sq'"),
+        (lambda: (m := make_model(hidden=4, seed=7), Adam(m.parameters())),
+         r"does not fit the model: .*'0.weight': expected shape \(5, 4\), got \(5, 16\)"),
+    ],
+)
+def test_a_refused_load_leaves_the_given_model_and_optimizer_unchanged(tmp_path, make, message):
+    """Everything is checked before anything is written into model= and optimizer=."""
+    model = make_model()
+    opt = Adam(model.parameters(), lr=0.01, amsgrad=True)
+    fit(model, MSE(), opt, *make_data(n=20), epochs=2, batch_size=8, verbose=0)
+    save(tmp_path / "m.npz", model, opt)
+    mine, my_opt = make()
+    fit(mine, MSE(), my_opt, *make_data(n=20, seed=3), epochs=1, verbose=0)  # some state
+    before = snapshot(mine, my_opt)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load(tmp_path / "m.npz", model=mine, optimizer=my_opt)
+    assert str(info.value).startswith(f"{tmp_path / 'm.npz'}: ")
+    assert_unchanged(mine, my_opt, before)
+
+
 class Scale(Layer):
     """A user layer: rebuildable once its module is imported."""
 
@@ -350,6 +399,103 @@ def test_bad_files_give_a_clear_error_naming_the_file(tmp_path, damage, message)
         load(path)
     assert str(info.value).startswith(f"{path}: ")
     assert isinstance(info.value, ValueError)
+
+
+def full_checkpoint(path):
+    """A checkpoint with every section: a model with Dropout, Adam, History, trainer, extra."""
+    model = make_model()
+    opt = Adam(model.parameters(), lr=0.01)
+    trainer = minidl.Trainer(model, MSE(), opt, batch_size=8, verbose=0)
+    trainer.fit(*make_data(n=20), epochs=2)
+    trainer.save(path, extra={"note": "x"})
+
+
+def set_zip_field(path, offset, value, fmt="<H"):
+    """Overwrite a field of the first central-directory entry (the first array's)."""
+    data = bytearray(path.read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    data[entry + offset:entry + offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    path.write_bytes(bytes(data))
+
+
+def first_layer_config(meta):
+    return meta["model"]["config"]["config"]["layers"][0]["config"]
+
+
+def set_opt_state(key, value):
+    return lambda m: m["optimizer"]["state"].update({key: value})
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        # damaged zip structure: "version needed to extract" 9.9, and the "encrypted" flag
+        (lambda p: set_zip_field(p, 6, 99), "truncated or corrupt checkpoint.*zip file version"),
+        (lambda p: set_zip_field(p, 8, 1), "truncated or corrupt checkpoint.*encrypted"),
+        # damaged metadata: every rebuild and restore step names the file
+        (lambda p: rewrite_metadata(p, lambda m: first_layer_config(m).pop("out_features")),
+         "cannot rebuild the model: TypeError: .*out_features.*pass model="),
+        (lambda p: rewrite_metadata(p, lambda m: first_layer_config(m).update(in_features=3)),
+         r"does not fit the model: .*'0.weight': expected shape \(3, 16\), got \(5, 16\)"),
+        (lambda p: rewrite_metadata(p, lambda m: m["model"].update(config=5)),
+         "cannot rebuild the model: unknown layer class None"),
+        (lambda p: rewrite_metadata(p, lambda m: m["model"].update(keys=5)),
+         "the model's weight names are 5, not a list of names"),
+        (lambda p: rewrite_metadata(
+            p, lambda m: m["model"].update(rng_state={"2.rng": {"bit_generator": "MT19937"}})),
+         "its random state '2.rng' is not a PCG64 state"),
+        (lambda p: rewrite_metadata(p, lambda m: m["model"].update(rng_state={})),
+         r"random state keys differ: model has \['2.rng'\], got \[\]"),
+        (lambda p: rewrite_metadata(p, lambda m: m["optimizer"].pop("state")),
+         "the optimizer section has no state"),
+        (lambda p: rewrite_metadata(p, lambda m: m["optimizer"]["state"].pop("hparams")),
+         "cannot rebuild Adam from its saved hyperparameters"),
+        (lambda p: rewrite_metadata(p, set_opt_state("hparams", {"lr": -1.0})),
+         "cannot rebuild Adam from its saved hyperparameters .*lr"),
+        (lambda p: rewrite_metadata(p, set_opt_state("step_count", "many")),
+         "the optimizer state does not fit: invalid literal for int.*'many'"),
+        (lambda p: rewrite_metadata(p, set_opt_state("state", {"0": {"step": 1}})),
+         "the optimizer state does not fit: .*parameter 0: state keys"),
+        (lambda p: rewrite_metadata(p, lambda m: m["optimizer"].update(param_paths="0.weight")),
+         "the optimizer's parameter names are '0.weight', not a list of names"),
+        (lambda p: rewrite_metadata(p, lambda m: m["optimizer"].update({"class": "Lion2"})),
+         "unknown optimizer class 'Lion2'"),
+        (lambda p: rewrite_metadata(p, lambda m: m["history"]["columns"].update(epoch=[1])),
+         "its History cannot be rebuilt: History: columns must have equal lengths"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(history={"columns": 3})),
+         "its History cannot be rebuilt: AttributeError"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(trainer=[1, 2])),
+         "the training state is a list, not a dict"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(extra={"x": {"__float__": "lots"}})),
+         "corrupt checkpoint: {'__float__': 'lots'} is not a number"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(extra=[1])),
+         "extra is a list, not a dict"),
+    ],
+)
+def test_damaged_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path, damage, message):
+    """Whatever step a damaged file trips (zip reading, rebuilding the model or optimizer,
+    restoring random state, History), the error is a CheckpointError naming the file and the
+    problem, chained from the original."""
+    path = tmp_path / "ck.npz"
+    full_checkpoint(path)
+    damage(path)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_save_into_a_missing_folder_names_the_target_and_the_folder(tmp_path):
+    target = tmp_path / "runs" / "a" / "ck.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        save(target, make_model())
+    text = str(info.value)
+    assert repr(str(target)) in text and repr(str(target.parent)) in text
+    assert "does not exist" in text and ".tmp" not in text
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is not a folder") as info:
+        save(tmp_path / "file" / "ck.npz", make_model())
+    assert ".tmp" not in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_a_missing_file_is_a_file_not_found_error(tmp_path):

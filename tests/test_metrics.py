@@ -89,16 +89,35 @@ def test_integer_labels_as_given(n, c, seed):
     assert_matches_sklearn(y_true, y_pred, y_true, y_pred)
 
 
-@given(n=sizes, c=n_classes, seed=seeds)
-def test_explicit_labels(n, c, seed):
+@given(n=sizes, c=n_classes, seed=seeds, subset=st.booleans())
+def test_explicit_labels(n, c, seed, subset):
+    """labels= in any order, with classes that never occur, and (subset=True) leaving out
+    classes that do occur: each listed class is still counted over all the samples."""
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, c, size=n)
     y_pred = rng.integers(0, c, size=n)
     labels = rng.permutation(c + 1)  # includes a class that never occurs, in any order
-    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, labels=labels),
-                                  sk.confusion_matrix(y_true, y_pred, labels=labels))
+    if subset:  # any non-empty subset of 0..c+1: present classes left out, absent ones added
+        labels = rng.permutation(c + 2)[: rng.integers(1, c + 3)]
+    if np.isin(labels, y_true).any():  # otherwise scikit-learn refuses to build the matrix
+        np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, labels=labels),
+                                      sk.confusion_matrix(y_true, y_pred, labels=labels))
     assert_prf_matches((y_true, y_pred), (y_true, y_pred), {"labels": labels},
                        {"labels": labels})
+
+
+def test_labels_subset_counts_samples_of_other_classes():
+    """The reviewer's cases: a sample of an unlisted class still counts against a listed one."""
+    # three class-0 samples predicted as 1 are false positives of class 1
+    assert precision([0, 1, 0, 0], [1, 1, 1, 1], labels=[1], average=None).tolist() == [0.25]
+    assert f1_score([0, 1, 0, 0], [1, 1, 1, 1], labels=[1]) == 0.4
+    # a class-1 sample predicted as (unlisted) 0 is a false negative of class 1
+    assert recall([1, 1], [0, 1], labels=[1], average=None).tolist() == [0.5]
+    r = precision_recall_f1([0, 1, 2, 2], [1, 1, 0, 2], labels=[2, 1, 5])
+    assert r["labels"].tolist() == [2, 1, 5]
+    assert r["precision"].tolist() == [1.0, 0.5, 0.0]
+    assert r["recall"].tolist() == [0.5, 1.0, 0.0]
+    assert r["support"].tolist() == [2, 1, 0]
 
 
 def test_precision_recall_f1_report():
@@ -134,6 +153,30 @@ def test_named_metrics_for_fit():
         get_metrics(["auc"])
     with pytest.raises(TypeError, match="must be a name or a function"):
         get_metrics([3])
+
+
+def test_named_metrics_take_the_threshold_given_to_get_metrics():
+    """fit passes loss.decision_threshold: names get it, the caller's own functions do not."""
+    y_true = np.array([[0.0], [1.0], [0.0], [1.0]])
+    probs = np.array([[0.2], [0.9], [0.4], [0.6]])  # all right at 0.5, all "positive" at 0
+    at_half = get_metrics(["accuracy", "f1", "weighted_recall"], threshold=0.5)
+    assert at_half["accuracy"](y_true, probs) == 1.0
+    assert at_half["f1"](y_true, probs) == 1.0
+    assert at_half["weighted_recall"](y_true, probs) == 1.0
+    at_zero = get_metrics(["accuracy", "f1"], threshold=0.0)
+    assert at_zero["accuracy"](y_true, probs) == 0.5
+    assert at_zero["accuracy"](y_true, probs) == get_metrics("accuracy")["accuracy"](y_true,
+                                                                                     probs)
+    own = get_metrics({"acc0": partial(accuracy, threshold=0.0), "plain": accuracy,
+                       "named": "accuracy"}, threshold=0.5)
+    assert own["acc0"](y_true, probs) == 0.5  # a partial keeps its threshold
+    assert own["plain"] is accuracy  # a function is used as given (its default, 0)
+    assert own["named"](y_true, probs) == 1.0  # a name inside a dict gets the threshold
+    # the targets are read at the same threshold: +-1 targets at 0 and at 0.5 alike
+    pm = np.array([[-1.0], [1.0], [-1.0], [1.0]])
+    assert get_metrics("accuracy", threshold=0.5)["accuracy"](pm, probs) == 1.0
+    tanh_out = np.array([[-0.3], [0.8], [-0.1], [0.2]])
+    assert get_metrics("accuracy", threshold=0.0)["accuracy"](pm, tanh_out) == 1.0
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from minidl.datasets import (
     save_qa_features,
 )
 from minidl.datasets import embeddings as emb
-from minidl.errors import NonFiniteError, ShapeError
+from minidl.errors import MinidlError, NonFiniteError, ShapeError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "qa"
@@ -339,6 +339,46 @@ def test_load_qa_features_rejects_other_npz(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(3))
     with pytest.raises(ValueError, match="train and a test split"):
         load_qa_features(tmp_path / "x.npz")
+
+
+def saved_features(tmp_path) -> Path:
+    train = load_qa(FIXTURES / "train_small.csv")
+    test = load_qa(FIXTURES / "test_small.csv")
+    return save_qa_features(tmp_path / "f.npz", {"train": train, "test": test},
+                            FakeEmbedder(d=4))
+
+
+def drop_entry(path, name):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k != name}
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),
+         r"truncated or corrupt \.npz archive \(BadZipFile"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-30]), r"truncated or corrupt \.npz archive"),
+        (lambda p: p.write_bytes(b""), r"the file is empty"),
+        (lambda p: p.write_text("soru,cevap,etiket\n"),
+         r"not a features file: save_qa_features writes a \.npz \(zip\) archive, but this "
+         r"file starts with b'soru'"),
+        (lambda p: drop_entry(p, "test_aemb"), r"entries \['test_aemb'\] are missing"),
+    ],
+)
+def test_load_qa_features_names_the_file_and_the_problem(tmp_path, damage, message):
+    path = saved_features(tmp_path)
+    damage(path)
+    with pytest.raises(emb.QAFeaturesError, match=message) as info:
+        load_qa_features(path)
+    assert str(info.value).startswith(f"load_qa_features: {path}: ")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, MinidlError)
+
+
+def test_load_qa_features_of_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.npz"):
+        load_qa_features(tmp_path / "nowhere.npz")
 
 
 def test_importing_the_datasets_needs_numpy_only():

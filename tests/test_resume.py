@@ -3,6 +3,7 @@ and a training process killed (SIGKILL) while it writes checkpoints leaves one t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,13 +14,27 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl import MSE, Adam, fit, load
-from minidl.callbacks import ModelCheckpoint
+from minidl import (
+    MSE,
+    SGD,
+    Adam,
+    CheckpointError,
+    Dense,
+    Dropout,
+    Sequential,
+    Tanh,
+    Trainer,
+    fit,
+    load,
+)
+from minidl.callbacks import Callback, EarlyStopping, ModelCheckpoint, WeightTrajectory
+from minidl.errors import StateDictError
 
 from ._fit_helpers import (
     assert_same_arrays,
     assert_same_history,
     assert_same_optimizer_state,
+    assert_same_tree,
     make_data,
     make_model,
 )
@@ -131,6 +146,168 @@ def test_resume_needs_the_training_state_and_the_same_seed(tmp_path):
     assert len(h) == 2
     with pytest.raises(TypeError, match="expected a path or a Checkpoint"):
         fit(model, MSE(), opt, X, y, epochs=2, verbose=0, resume=3)
+
+
+class Picky(Callback):
+    """A callback with state that refuses, on load, a state saved with ok=False."""
+
+    def __init__(self, ok=True):
+        self.ok = ok
+
+    def state_dict(self):
+        return {"ok": self.ok}
+
+    def load_state_dict(self, state):
+        if not state["ok"]:
+            raise ValueError("this run refuses a not-ok state")
+        self.ok = state["ok"]
+
+
+def training_run(model=None, optimizer=None, *, picky_ok=True, **kwargs):
+    """A Trainer with callbacks that carry state (EarlyStopping first, so a refusal by Picky
+    must undo it), trained for 2 epochs."""
+    model = make_model() if model is None else model
+    optimizer = Adam(model.parameters(), lr=0.01) if optimizer is None else optimizer
+    kwargs = {"batch_size": 8, "seed": 3, **kwargs}
+    trainer = Trainer(model, MSE(), optimizer, verbose=0,
+                      callbacks=[EarlyStopping(patience=100, restore_best_weights=True),
+                                 WeightTrajectory(), Picky(picky_ok)], **kwargs)
+    train_more(trainer, 2)
+    return trainer
+
+
+def train_more(trainer, epochs):
+    return trainer.fit(*make_data(n=30, seed=3), epochs=epochs,
+                       validation_data=make_data(n=10, seed=9))
+
+
+def everything(trainer):
+    """All a resume could change: model weights and random state, optimizer, trainer state
+    (counters, shuffling Generator, callback states) and History."""
+    return {"model": trainer.model.state_dict(), "rng": trainer.model.rng_state(),
+            "optimizer": trainer.optimizer.state_dict(), "trainer": trainer.state_dict(),
+            "history": trainer.history.state_dict(), "seed": trainer.seed}
+
+
+def moved_dropout():
+    return Sequential(Dense(5, 16, rng=1), Dropout(0.3, rng=2), Tanh(), Dense(16, 1, rng=3),
+                      Tanh())
+
+
+def sgd_run():
+    model = make_model()
+    return training_run(model, SGD(model.parameters(), lr=0.1, momentum=0.9))
+
+
+def bare(path):
+    model = make_model()
+    minidl.save(path, model, Adam(model.parameters()))
+
+
+REFUSALS = {
+    "no training state": (bare, ValueError, "has no training state"),
+    "seed": (lambda p: training_run(seed=4).save(p), ValueError,
+             "seed=3 differs from the seed of the run being resumed .4.; leave seed unset or "
+             "pass seed=4"),
+    "batch_size": (lambda p: training_run(batch_size=16).save(p), ValueError,
+                   "batch_size=8 differs from the batch_size of the run being resumed .16.; "
+                   "pass batch_size=16"),
+    "shuffle": (lambda p: training_run(shuffle=False).save(p), ValueError,
+                "shuffle=True differs from the run being resumed .shuffle=False.; pass "
+                "shuffle=False"),
+    "optimizer": (lambda p: sgd_run().save(p), CheckpointError,
+                  "cannot load a state dict saved by SGD"),
+    "random state": (lambda p: training_run(moved_dropout()).save(p), CheckpointError,
+                     r"random state keys differ: model has \['2.rng'\], got \['1.rng'\]"),
+    "model": (lambda p: training_run(make_model(hidden=4)).save(p), CheckpointError,
+              "does not fit the model"),
+    "callback": (lambda p: training_run(picky_ok=False).save(p), CheckpointError,
+                 "the saved state of callback Picky:0 does not fit it: ValueError: this run "
+                 "refuses"),
+}
+
+
+@pytest.mark.parametrize("as_checkpoint", [False, True], ids=["path", "Checkpoint"])
+@pytest.mark.parametrize("reason", list(REFUSALS))
+def test_a_refused_resume_changes_nothing(tmp_path, reason, as_checkpoint):
+    """Everything is checked before anything is written: after a refused resume the model,
+    the optimizer and the Trainer (callbacks and History included) are unchanged, bit for
+    bit, and can go on training."""
+    write, error, message = REFUSALS[reason]
+    path = tmp_path / "ck.npz"
+    write(path)
+    trainer = training_run(make_model(seed=11))
+    before = everything(trainer)
+    with pytest.raises(error, match=message):
+        trainer.resume(load(path) if as_checkpoint else path)
+    assert_same_tree(everything(trainer), before)
+    assert len(train_more(trainer, 3)) == 3
+
+
+def test_resume_refuses_another_batch_size_or_shuffle(tmp_path):
+    """The shuffling depends on seed, batch_size and shuffle: all three must match."""
+    model = make_model()
+    opt = Adam(model.parameters())
+    X, y = make_data(n=20)
+    fit(model, MSE(), opt, X, y, epochs=1, batch_size=8, seed=3, verbose=0,
+        callbacks=[ModelCheckpoint(tmp_path / "run.npz")])
+    state = load(tmp_path / "run.npz").trainer_state
+    assert (state["batch_size"], state["shuffle"]) == (8, True)
+    with pytest.raises(ValueError, match=r"batch_size=None differs .* \(8\); pass batch_size=8"):
+        fit(model, MSE(), opt, X, y, epochs=2, verbose=0, resume=tmp_path / "run.npz")
+    with pytest.raises(ValueError, match=r"^fit: cannot resume .*run.npz exactly: batch_size=4 .*"
+                                         r"; shuffle=False differs .*; pass shuffle=True"):
+        fit(model, MSE(), opt, X, y, epochs=2, batch_size=4, shuffle=False, verbose=0,
+            resume=tmp_path / "run.npz")
+    h = fit(model, MSE(), opt, X, y, epochs=2, batch_size=8, verbose=0,
+            resume=tmp_path / "run.npz")
+    assert len(h) == 2
+    # a full-batch run says so
+    fit(model, MSE(), opt, X, y, epochs=1, verbose=0,
+        callbacks=[ModelCheckpoint(tmp_path / "full.npz")])
+    with pytest.raises(ValueError, match=r"pass batch_size=None \(the full batch\)"):
+        fit(model, MSE(), opt, X, y, epochs=2, batch_size=8, verbose=0,
+            resume=tmp_path / "full.npz")
+
+
+def test_checkpoints_without_batch_size_and_shuffle_still_resume(tmp_path):
+    """Checkpoints written before batch_size and shuffle were saved hold only the seed."""
+    model = make_model()
+    X, y = make_data(n=20)
+    fit(model, MSE(), Adam(model.parameters()), X, y, epochs=1, batch_size=8, verbose=0,
+        callbacks=[ModelCheckpoint(tmp_path / "old.npz")])
+    with np.load(tmp_path / "old.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["__minidl__"].tobytes())
+    meta["trainer"].pop("batch_size", None)
+    meta["trainer"].pop("shuffle", None)
+    arrays["__minidl__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **arrays)
+    again = make_model(seed=5)
+    h = fit(again, MSE(), Adam(again.parameters()), X, y, epochs=2, batch_size=4, verbose=0,
+            resume=tmp_path / "old.npz")
+    assert len(h) == 2
+
+
+def test_trainer_load_state_dict_checks_before_writing():
+    trainer = training_run()
+    before = everything(trainer)
+    good = trainer.state_dict()
+    for bad, error, message in [
+        ({**good, "shuffle_rng": {"bit_generator": "MT19937"}}, StateDictError,
+         "Trainer.load_state_dict: ValueError"),
+        ({k: v for k, v in good.items() if k != "epoch"}, StateDictError, "no 'epoch'"),
+        ({**good, "batch_size": 0}, StateDictError, "batch_size is 0"),
+        ({**good, "callbacks": {**good["callbacks"], "Picky:0": {"ok": False}}},
+         StateDictError, "callback Picky:0 does not fit"),
+        ({**good, "seed": 4}, ValueError, "seed=3 differs"),
+        ([1], StateDictError, "expected a dict, got list"),
+    ]:
+        with pytest.raises(error, match=message):
+            trainer.load_state_dict(bad)
+        assert_same_tree(everything(trainer), before)
+    trainer.load_state_dict(good)
+    assert_same_tree(everything(trainer), before)
 
 
 KILL_CHILD = """

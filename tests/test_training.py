@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,11 +15,16 @@ from minidl import (
     MSE,
     SGD,
     Adam,
+    BatchNorm1d,
+    BinaryCrossEntropy,
     Dense,
+    Dropout,
     History,
     Identity,
+    Layer,
     RecursiveMLP,
     Sequential,
+    Sigmoid,
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
@@ -175,6 +181,47 @@ def test_validation_runs_in_eval_mode_and_training_mode_returns():
     assert not model.training
 
 
+class ModeProbe(Layer):
+    """Identity that records the mode of every layer of ``owner[0]`` at each forward pass."""
+
+    def __init__(self, owner: list):
+        super().__init__()
+        self.owner = owner  # a list, so the model is not registered as a sub-layer
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append([layer.training for _, layer in self.owner[0].named_layers()])
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+def test_predict_and_evaluate_restore_each_layers_own_mode():
+    """A model may mix modes (a frozen BatchNorm in a model that trains): predict and evaluate
+    switch every layer to eval and then put each one back as it was."""
+    X = np.random.default_rng(0).standard_normal((6, 3))
+    owner = []
+    probe = ModeProbe(owner)
+    model = Sequential(Dense(3, 4, rng=0), BatchNorm1d(4), Dropout(0.5, rng=1), Dense(4, 1, rng=2),
+                       probe)
+    owner.append(model)
+    model[1].eval()  # freeze the BatchNorm statistics, keep Dropout on
+    before = [(path, layer.training) for path, layer in model.named_layers()]
+    assert [t for _, t in before] == [True, True, False, True, True, True]
+
+    predict(model, X)
+    assert [(p, layer.training) for p, layer in model.named_layers()] == before
+    evaluate(model, MSE(), X, np.zeros((6, 1)), metrics=["accuracy"])
+    assert [(p, layer.training) for p, layer in model.named_layers()] == before
+    assert probe.seen == [[False] * len(before)] * 2  # both ran in eval mode throughout
+    model.eval()
+    model[2].train()  # the opposite mix
+    before = [(path, layer.training) for path, layer in model.named_layers()]
+    predict(model, X, batch_size=4)
+    assert [(p, layer.training) for p, layer in model.named_layers()] == before
+
+
 def test_float32_model_trains_in_float32():
     X, y = make_data()
     model = make_model().astype(np.float32)
@@ -204,6 +251,80 @@ def test_class_scores_with_integer_labels():
             batch_size=30, metrics=["accuracy", "f1"], verbose=0)
     assert h["train_accuracy"][-1] > 0.8
     assert evaluate(model, SoftmaxCrossEntropy(), X, y, metrics=["accuracy"])["accuracy"] > 0.8
+
+
+# ---------------------------------------------------------------------- metric thresholds
+def sklearn_metrics():
+    return pytest.importorskip("sklearn.metrics")
+
+
+def binary_data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 2))
+    return X, X[:, :1] + 0.3 * X[:, 1:] > 0
+
+
+def assert_scores_match(sk, h, prefix, y_true, y_pred):
+    """History scores equal scikit-learn's on boolean labels (zero_division=0)."""
+    assert h[f"{prefix}accuracy"][-1] == sk.accuracy_score(y_true, y_pred)
+    for name, fn in (("f1", sk.f1_score), ("precision", sk.precision_score),
+                     ("recall", sk.recall_score)):
+        expected = fn(y_true, y_pred, average="macro", zero_division=0)
+        assert h[f"{prefix}{name}"][-1] == pytest.approx(expected, rel=1e-12), name
+
+
+def test_sigmoid_bce_metrics_split_probabilities_at_one_half():
+    """Sigmoid + BinaryCrossEntropy(), targets in {0, 1}: the metrics read p > 0.5 (the loss's
+    decision_threshold), not p > 0 (true of every sigmoid output)."""
+    sk = sklearn_metrics()
+    X, positive = binary_data()
+    y = positive.astype(np.float64)  # (N, 1) of 0.0 / 1.0
+    Xv, yv = X[:80], y[:80]
+    model = Sequential(Dense(2, 1, rng=0), Sigmoid())
+    loss = BinaryCrossEntropy()
+    h = fit(model, loss, Adam(model.parameters(), lr=0.1), X[80:], y[80:], epochs=40,
+            metrics=["accuracy", "f1", "precision", "recall"], validation_data=(Xv, yv),
+            verbose=0)
+    p = predict(model, Xv)
+    assert np.all(p > 0)  # at threshold 0 every sample would count as positive
+    assert h["val_accuracy"][-1] > 0.9
+    assert_scores_match(sk, h, "val_", yv.ravel() > 0.5, p.ravel() > 0.5)
+    scores = evaluate(model, loss, Xv, yv, metrics=["accuracy", "f1"])
+    assert scores["accuracy"] == h["val_accuracy"][-1]
+    assert scores["f1"] == h["val_f1"][-1]
+    # integer {0, 1} targets are read the same way
+    assert evaluate(model, loss, Xv, yv.astype(np.int64), metrics=["accuracy"])["accuracy"] == \
+        scores["accuracy"]
+    # a metric passed as a partial keeps its own threshold
+    own = evaluate(model, loss, Xv, yv, metrics={"acc0": partial(accuracy, threshold=0.0)})
+    assert own["acc0"] == np.mean(yv > 0.5)  # everything predicted positive
+
+
+def test_bce_on_logits_splits_at_zero():
+    sk = sklearn_metrics()
+    X, positive = binary_data(seed=1)
+    y = positive.astype(np.int64)
+    model = Sequential(Dense(2, 1, rng=0))
+    loss = BinaryCrossEntropy(from_logits=True)
+    h = fit(model, loss, Adam(model.parameters(), lr=0.1), X, y, epochs=40,
+            metrics=["accuracy", "f1", "precision", "recall"], validation_data=(X, y),
+            verbose=0)
+    z = predict(model, X)
+    assert h["val_accuracy"][-1] > 0.9
+    assert_scores_match(sk, h, "val_", y.ravel() == 1, z.ravel() > 0)
+
+
+def test_tanh_mse_plus_minus_one_targets_split_at_zero():
+    """The QA study's setup: tanh outputs, MSE, targets in {-1, +1}: +1 if y_hat > 0."""
+    sk = sklearn_metrics()
+    X, y = make_data(n=120)
+    model = qa_model()
+    h = fit(model, MSE(half_grad=True), Adam(model.parameters(), lr=0.01), X[:80], y[:80],
+            epochs=30, batch_size=16, metrics=["accuracy", "f1", "precision", "recall"],
+            validation_data=(X[80:], y[80:]), verbose=0)
+    pred = np.where(predict(model, X[80:]) > 0, 1, -1).ravel()
+    assert h["val_accuracy"][-1] > 0.8
+    assert_scores_match(sk, h, "val_", y[80:].ravel().astype(int), pred)
 
 
 # ---------------------------------------------------------------------- divergence
@@ -299,6 +420,15 @@ def test_divergence_on_validation_data_is_caught_too():
         ({"X": np.full((10, 5), np.nan)}, ValueError, "X contains 50 non-finite"),
         ({"y": np.ones((9, 1))}, ValueError, "X has 10 samples but y has shape"),
         ({"X": np.array([["a"] * 5] * 10)}, ValueError, "X must be a numeric array"),
+        ({"y": np.array([["yes"]] * 10)}, ValueError, "y must be a numeric array, got dtype <U3"),
+        ({"y": [["1"], [2.0]] * 5}, ValueError, "y must be a numeric array, got dtype <U32"),
+        ({"y": np.array([["a"]] * 10, dtype=object)}, ValueError,
+         "y must be a numeric array, got dtype object"),
+        ({"X": [[1.0] * 5, [1.0]] * 5}, ValueError, "X cannot be read as an array"),
+        ({"validation_data": (np.ones((4, 5)), np.array([["no"]] * 4))}, ValueError,
+         "y_val must be a numeric array, got dtype <U2"),
+        ({"validation_data": (np.array([["x"] * 5] * 4), np.ones((4, 1)))}, ValueError,
+         "X_val must be a numeric array, got dtype <U1"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, error, match):
@@ -308,6 +438,17 @@ def test_fit_rejects_bad_arguments(kwargs, error, match):
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(error, match=match):
         fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, **args)
+
+
+def test_numeric_object_arrays_are_accepted():
+    """An object array of numbers (e.g. a pandas object column) is read as numbers."""
+    model = qa_model()
+    y = np.ones((10, 1)).astype(object)
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), np.ones((10, 5)), y, epochs=1,
+            verbose=0)
+    assert len(h) == 1
+    with pytest.raises(ValueError, match="y must be a numeric array"):
+        evaluate(model, MSE(), np.ones((2, 5)), np.array([["a"], ["b"]]))
 
 
 def test_fit_rejects_swapped_arguments():

@@ -38,6 +38,8 @@ import re
 import socket
 import threading
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -537,24 +539,72 @@ def save_qa_features(path: str | os.PathLike, splits: dict[str, QADataset], embe
     return path
 
 
+class QAFeaturesError(MinidlError, ValueError):
+    """A file given to :func:`load_qa_features` is not a readable features file (empty,
+    truncated, corrupt, not an ``.npz`` or missing entries); the message names the file."""
+
+
+_FEATURE_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+                        IndexError, RuntimeError)  # RuntimeError: zip features zipfile lacks
+
+
 def load_qa_features(path: str | os.PathLike) -> QAFeatures:
-    """Load a file written by :func:`save_qa_features` (NumPy only, no pickles)."""
-    with np.load(path, allow_pickle=False) as data:
-        files = set(data.files)
-        meta = {k[len("meta_"):]: str(data[k]) for k in files if k.startswith("meta_")}
-        splits = [str(s) for s in data["splits"]] if "splits" in files else []
-        if not {"train", "test"} <= set(splits):
-            raise ValueError(f"load_qa_features: {path} does not hold a train and a test split "
-                             f"(found {splits}); was it written by save_qa_features?")
-        out = {}
-        texts = {}
-        for split in splits:
-            qemb = data[f"{split}_qemb"].astype(np.float64)
-            aemb = data[f"{split}_aemb"].astype(np.float64)
-            qindex = data[f"{split}_qindex"]
-            ones = np.ones((len(qindex), 1))
-            out[f"X_{split}"] = np.hstack([qemb[qindex], aemb, ones])
-            out[f"y_{split}"] = data[f"{split}_labels"].astype(np.int64)
-            questions = data[f"{split}_questions"].tolist()
-            texts[split] = ([questions[i] for i in qindex], data[f"{split}_answers"].tolist())
+    """Load a file written by :func:`save_qa_features` (NumPy only, no pickles).
+
+    Raises :class:`QAFeaturesError` (a ``ValueError``) naming the file and what is wrong for a
+    file that is not one, and ``FileNotFoundError`` for a missing one.
+    """
+    name = os.fspath(path)
+
+    def bad(why: str) -> QAFeaturesError:
+        return QAFeaturesError(f"load_qa_features: {name}: {why}")
+
+    with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError speak for themselves
+        head = f.read(4)
+    if not head:
+        raise bad("the file is empty (0 bytes)")
+    if head != b"PK\x03\x04":
+        raise bad(f"not a features file: save_qa_features writes a .npz (zip) archive, but this "
+                  f"file starts with {head!r}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _FEATURE_READ_ERRORS as exc:
+        raise bad(f"truncated or corrupt .npz archive ({type(exc).__name__}: {exc})") from exc
+    entry = None
+    with data:
+        try:
+            files = set(data.files)
+            meta = {}
+            for entry in sorted(k for k in files if k.startswith("meta_")):
+                meta[entry[len("meta_"):]] = str(data[entry])
+            entry = "splits"
+            splits = [str(s) for s in data["splits"]] if "splits" in files else []
+            if not {"train", "test"} <= set(splits):
+                raise bad(f"does not hold a train and a test split (found {splits}); was it "
+                          f"written by save_qa_features?")
+            missing = [f"{split}_{part}" for split in splits
+                       for part in ("qemb", "aemb", "qindex", "labels", "questions", "answers")
+                       if f"{split}_{part}" not in files]
+            if missing:
+                raise bad(f"entries {missing} are missing; was it written by "
+                          f"save_qa_features?")
+            out = {}
+            texts = {}
+            for split in splits:
+                entry = split
+                qemb = data[f"{split}_qemb"].astype(np.float64)
+                aemb = data[f"{split}_aemb"].astype(np.float64)
+                qindex = data[f"{split}_qindex"]
+                ones = np.ones((len(qindex), 1))
+                out[f"X_{split}"] = np.hstack([qemb[qindex], aemb, ones])
+                out[f"y_{split}"] = data[f"{split}_labels"].astype(np.int64)
+                questions = data[f"{split}_questions"].tolist()
+                texts[split] = ([questions[i] for i in qindex],
+                                data[f"{split}_answers"].tolist())
+        except QAFeaturesError:
+            raise
+        except _FEATURE_READ_ERRORS as exc:
+            where = f" (reading {entry!r})" if entry else ""
+            raise bad(f"truncated or corrupt .npz archive{where}: {type(exc).__name__}: "
+                      f"{exc}") from exc
     return QAFeatures(out["X_train"], out["y_train"], out["X_test"], out["y_test"], texts, meta)
