@@ -186,26 +186,30 @@ class EarlyStopping(Callback):
 class ProgressBar(Callback):
     """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
 
-    Silent when ``file`` (default ``sys.stderr``) is not a terminal, or when tqdm is not
-    installed. ``lines=True`` prints one plain line per epoch instead, to ``file`` (default
-    ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    Silent when ``file`` (default ``sys.stderr``) is not a terminal; on a terminal without tqdm
+    installed, it prints one plain line per epoch there instead. ``lines=True`` prints those
+    lines to ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
     """
 
     def __init__(self, file=None, lines: bool = False):
         self.file = file
         self.lines = bool(lines)
         self._bar = None
+        self._plain = None  # the stream plain lines go to, or None
 
     def on_train_begin(self, logs=None):
         self._bar = None
+        self._plain = None
         if self.lines:
+            self._plain = self.file if self.file is not None else sys.stdout
             return
         stream = self.file if self.file is not None else sys.stderr
         if not (hasattr(stream, "isatty") and stream.isatty()):
             return
         try:
             from tqdm.auto import tqdm
-        except ImportError:  # pragma: no cover - tqdm is in the dev and experiments extras
+        except ImportError:  # tqdm is in the dev and experiments extras, not in the core
+            self._plain = stream
             return
         t = self.trainer
         self._bar = tqdm(total=t.epochs, initial=t.epoch, unit="epoch", file=stream,
@@ -213,9 +217,9 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         summary = _summary(logs)
-        if self.lines:
-            stream = self.file if self.file is not None else sys.stdout
-            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {summary}", file=stream, flush=True)
+        if self._plain is not None:
+            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {summary}", file=self._plain,
+                  flush=True)
         elif self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
             self._bar.update(1)

@@ -160,6 +160,18 @@ def test_progress_bar_draws_on_a_terminal_only():
     assert pipe.getvalue() == ""
 
 
+def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    tty, pipe = FakeTerminal(), io.StringIO()
+    short_fit([ProgressBar(file=tty)], epochs=2)
+    short_fit([ProgressBar(file=pipe)], epochs=2)
+    lines = tty.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
+    assert pipe.getvalue() == ""
+
+
 def test_progress_bar_lines_and_fits_verbose_switch():
     out = io.StringIO()
     short_fit([ProgressBar(file=out, lines=True)], epochs=2)
