@@ -115,7 +115,23 @@ class Optimizer:
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` output into an optimizer over the same parameters."""
+        """Restore :meth:`state_dict` output into an optimizer over the same parameters.
+
+        All or nothing: a state dict that does not fit raises a
+        :class:`~minidl.errors.StateDictError` listing the problems, and changes nothing."""
+        hparams, step_count, state = self._read_state_dict(state_dict)
+        self.hparams.update(hparams)
+        self.step_count = step_count
+        self.state = state
+
+    def check_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Raise what :meth:`load_state_dict` would raise for ``state_dict``; change nothing."""
+        self._read_state_dict(state_dict)
+
+    def _read_state_dict(self, state_dict: dict[str, Any]):
+        """``state_dict`` checked and converted into (hparams, step_count, per-parameter
+        state) for this optimizer, in new arrays, changing nothing; a state dict that does not
+        fit raises :class:`StateDictError` (a malformed one, the conversion's own error)."""
         name = type(self).__name__
         if state_dict.get("class", name) != name:
             raise StateDictError(
@@ -148,12 +164,12 @@ class Optimizer:
         unknown = set(state_dict["hparams"]) - set(self.hparams)
         if unknown:
             problems.append(f"unknown hyperparameters {sorted(unknown)}")
+        hparams = {k: tuple(v) if isinstance(self.hparams[k], tuple) else v
+                   for k, v in state_dict["hparams"].items() if k in self.hparams}
+        step_count = int(state_dict["step_count"])
         if problems:
             raise StateDictError(f"{name}.load_state_dict: " + "; ".join(problems))
-        for k, v in state_dict["hparams"].items():
-            self.hparams[k] = tuple(v) if isinstance(self.hparams[k], tuple) else v
-        self.step_count = int(state_dict["step_count"])
-        self.state = new_state
+        return hparams, step_count, new_state
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
