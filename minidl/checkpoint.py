@@ -31,11 +31,9 @@ names the file and what is wrong.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import secrets
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_write
 from .containers import build_layer, layer_config
 from .errors import CheckpointError
 from .layer import Layer
@@ -137,7 +136,7 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
         meta["extra"] = _encode(extra, "extra", arrays)
     text = json.dumps(meta, allow_nan=False)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    _atomic_savez(path, arrays)
+    atomic_write(path, lambda f: np.savez(f, **arrays), who="save")
 
 
 def _param_paths(model: Layer, optimizer: Optimizer) -> list[str]:
@@ -149,46 +148,6 @@ def _param_paths(model: Layer, optimizer: Optimizer) -> list[str]:
             f"the model the optimizer trains"
         )
     return [names[id(p)] for p in optimizer.params]
-
-
-def _atomic_savez(path: str, arrays: dict[str, np.ndarray]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    try:
-        f = open(tmp, "xb")  # noqa: SIM115 - closed by the with block below
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        if os.path.isdir(folder):
-            raise
-        # the error would name the hidden temporary file: name the target and the folder
-        problem = (f"the folder {folder!r} does not exist; create it first (os.makedirs)"
-                   if isinstance(exc, FileNotFoundError) else
-                   f"{folder!r} is not a folder (part of that path is a file)")
-        raise type(exc)(f"save: cannot write {path!r}: {problem}") from exc
-    try:
-        with f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: str) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _encode(value: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:

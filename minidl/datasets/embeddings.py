@@ -46,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import MinidlError, NonFiniteError, ShapeError
-from .qa import QADataset, atomic_write_bytes, turkish_lower
+from .qa import QADataset, turkish_lower
 
 DEFAULT_MODEL = "ytu-ce-cosmos/turkish-e5-large"
 OFFLINE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -230,7 +231,7 @@ class EmbeddingCache:
 
 def _atomic_savez(path: Path, compressed: bool = False, **arrays) -> None:
     save = np.savez_compressed if compressed else np.savez
-    atomic_write_bytes(path, lambda fh: save(fh, **arrays))
+    atomic_write(path, lambda fh: save(fh, **arrays), make_parents=True)
 
 
 # ---------------------------------------------------------------------------- TF-IDF

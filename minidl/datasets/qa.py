@@ -44,15 +44,15 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import MinidlError
 
 HEADER = ("soru", "cevap", "etiket")
@@ -410,40 +410,7 @@ def write_qa(path: str | os.PathLike, rows: Iterable[tuple[str, str, int]]) -> P
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path``; readers see the old file or the new one, never half."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | Callable[[IO[bytes]], object],
-                       ) -> Path:
-    """Write ``data`` (bytes, or a function writing to a binary file) to ``path`` atomically.
-
-    A temporary file in the same folder is written, flushed and fsynced, given the mode the
-    file would get from ``open`` (or the old file's mode), then renamed over ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if callable(data):
-                data(fh)
-            else:
-                fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _file_mode(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`minidl.atomic.atomic_write`),
+    creating its folder if needed."""
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda fh: fh.write(data), make_parents=True)
