@@ -21,7 +21,7 @@ from .history import History
 from .layer import Layer
 from .layers import BatchNorm1d, Dense, Dropout, Flatten
 from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
+from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
 
@@ -32,6 +32,7 @@ __all__ = [
     "SGD",
     "Activation",
     "AdaGrad",
+    "Adagrad",
     "Adam",
     "AdamW",
     "BackwardBeforeForward",
@@ -53,6 +54,7 @@ __all__ = [
     "Optimizer",
     "Parameter",
     "RMSProp",
+    "RMSprop",
     "ReLU",
     "RecursiveMLP",
     "Sequential",

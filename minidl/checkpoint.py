@@ -433,7 +433,8 @@ def _optimizer_classes() -> dict[str, type[Optimizer]]:
     while todo:
         cls = todo.pop()
         for sub in cls.__subclasses__():
-            classes.setdefault(sub.__name__, sub)
+            for name in (sub.__name__, *sub.former_names):
+                classes.setdefault(name, sub)
             todo.append(sub)
     return classes
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -212,16 +212,17 @@ class Layer:
             state[name] = np.array(buf, copy=True)
         return state
 
-    def state_dict_problems(self, state: dict[str, np.ndarray]) -> list[str]:
-        """What would stop ``load_state_dict(state)``: missing or unexpected keys, wrong shapes,
-        non-numeric values. An empty list means it would succeed. Changes nothing."""
+    def state_dict_problems(self, state: dict[str, np.ndarray],
+                            strict: bool = True) -> list[str]:
+        """What would stop ``load_state_dict(state, strict=strict)``: missing or unexpected
+        keys (when ``strict``), wrong shapes, non-numeric values. An empty list means it would
+        succeed. Changes nothing."""
         targets = self._state_targets()
         problems = []
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if missing:
+        missing, unexpected = _key_differences(targets, state)
+        if strict and missing:
             problems.append(f"missing keys: {missing}")
-        if unexpected:
+        if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
         for key, current in targets.items():
             if key in state:
@@ -234,21 +235,27 @@ class Layer:
                     problems.append(f"'{key}': expected numbers, got dtype {value.dtype}")
         return problems
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays from ``state`` into this model, in place.
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> LoadResult:
+        """Copy arrays from ``state`` into this model, in place, and return the
+        ``(missing_keys, unexpected_keys)`` pair, as ``torch.nn.Module.load_state_dict`` does.
 
-        Strict: every key must be present, no key may be unknown, and every value must be
-        numeric with the right shape; otherwise a :class:`~minidl.errors.StateDictError` lists
-        all the problems (:meth:`state_dict_problems`) and nothing is changed. Values are cast
-        to the dtype of the array they are copied into.
+        ``strict=True`` (the default): every key must be present and none may be unknown.
+        ``strict=False`` loads the keys both sides have and reports the others. Either way
+        every value loaded must be numeric with the right shape; otherwise a
+        :class:`~minidl.errors.StateDictError` lists all the problems
+        (:meth:`state_dict_problems`) and nothing is changed. Values are cast to the dtype of
+        the array they are copied into.
         """
-        problems = self.state_dict_problems(state)
+        problems = self.state_dict_problems(state, strict=strict)
         if problems:
             raise StateDictError(
                 f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems)
             )
-        for key, current in self._state_targets().items():
-            np.copyto(current, np.asarray(state[key]), casting="unsafe")
+        targets = self._state_targets()
+        for key, current in targets.items():
+            if key in state:
+                np.copyto(current, np.asarray(state[key]), casting="unsafe")
+        return LoadResult(*_key_differences(targets, state))
 
     def _state_targets(self) -> dict[str, np.ndarray]:
         targets = {key: param.data for key, param in self.named_parameters()}
@@ -337,6 +344,18 @@ class Layer:
                 f"last forward() returned shape {tuple(expected_shape)}"
             )
         return grad_out
+
+
+class LoadResult(NamedTuple):
+    """What :meth:`Layer.load_state_dict` did not match: keys the model has that the state
+    lacks, and keys the state has that the model lacks."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _key_differences(targets: dict, state: dict) -> tuple[list[str], list[str]]:
+    return [k for k in targets if k not in state], [k for k in state if k not in targets]
 
 
 def _init_args(cls: type) -> list[str]:
