@@ -28,7 +28,6 @@ probabilities); a function or ``functools.partial`` you pass keeps its own thres
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
@@ -172,31 +171,28 @@ def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float =
 
 
 def _named(name: str, fn: Callable, **kwargs) -> Metric:
+    """``fn`` with ``kwargs`` bound, named ``name``; ``func`` and ``keywords`` say which (as on
+    a ``functools.partial``), so a threshold can be bound on top."""
     def metric(y_true, y_pred):
         return fn(y_true, y_pred, **kwargs)
 
     args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     metric.__name__ = name
     metric.__doc__ = f"{fn.__name__}(y_true, y_pred{args})"
+    metric.func, metric.keywords = fn, kwargs
     return metric
 
 
-# name -> (function, keyword arguments besides the threshold)
-_BY_NAME: dict[str, tuple[Callable, dict[str, Any]]] = {
-    "accuracy": (accuracy, {}),
-    "precision": (precision, {"average": "macro"}),
-    "recall": (recall, {"average": "macro"}),
-    "f1": (f1_score, {"average": "macro"}),
-    "weighted_precision": (precision, {"average": "weighted"}),
-    "weighted_recall": (recall, {"average": "weighted"}),
-    "weighted_f1": (f1_score, {"average": "weighted"}),
-}
-
-#: Metrics :func:`minidl.fit` knows by name (here with the default ``threshold=0``; ``fit``
-#: gives them its loss's ``decision_threshold``, see :func:`get_metrics`).
+#: Metrics :func:`minidl.fit` knows by name, with the metrics' default ``threshold``
+#: (``fit`` binds its loss's ``decision_threshold`` on top, see :func:`get_metrics`).
 METRICS: dict[str, Metric] = {
-    name: fn if not kwargs else _named(name, fn, **kwargs)
-    for name, (fn, kwargs) in _BY_NAME.items()
+    "accuracy": _named("accuracy", accuracy),
+    "precision": _named("precision", precision, average="macro"),
+    "recall": _named("recall", recall, average="macro"),
+    "f1": _named("f1", f1_score, average="macro"),
+    "weighted_precision": _named("weighted_precision", precision, average="weighted"),
+    "weighted_recall": _named("weighted_recall", recall, average="weighted"),
+    "weighted_f1": _named("weighted_f1", f1_score, average="weighted"),
 }
 
 
@@ -227,11 +223,10 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
             if metric not in METRICS:
                 raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
             name = name or metric
-            if threshold is None:
-                metric = METRICS[metric]
-            else:
-                fn, kwargs = _BY_NAME[metric]
-                metric = _named(metric, fn, **kwargs, threshold=float(threshold))
+            metric = METRICS[metric]
+            if threshold is not None:
+                metric = _named(name, metric.func, **metric.keywords,
+                                threshold=float(threshold))
         elif not callable(metric):
             raise TypeError(f"a metric must be a name or a function, got {metric!r}")
         if name is None:

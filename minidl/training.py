@@ -113,8 +113,11 @@ class Trainer:
         self.epochs = 0
         self.stop_training = False
         self.log_keys: list[str] = []
-        params = list(model.parameters())
-        self.dtype = params[0].dtype if params else np.dtype(np.float64)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the model's parameters, which inputs are cast to."""
+        return _model_dtype(self.model)
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
