@@ -27,11 +27,14 @@ Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from .validation import check_int, check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
@@ -101,10 +104,49 @@ def check_monitor(owner: str, monitor: str, trainer: Trainer) -> None:
         raise ValueError(f"{owner}: monitor {monitor!r} is not logged; fit logs {keys}{hint}")
 
 
-def _is_improvement(mode: str, current: float, best: float, min_delta: float) -> bool:
-    if mode == "min":
-        return current < best - min_delta
-    return current > best + min_delta
+class Monitor:
+    """The best value so far of one logged quantity, shared by :class:`EarlyStopping`,
+    :class:`ModelCheckpoint` and :class:`~minidl.schedules.ReduceLROnPlateau`.
+
+    A value improves on ``best`` when (``mode="min"``) ``value < best - min_delta``, or with
+    ``relative=True`` ``value < best * (1 - min_delta)`` (PyTorch's ``threshold_mode="rel"``,
+    formula included);
+    mirrored for ``"max"``. ``mode="auto"``: see :func:`resolve_mode`.
+    """
+
+    def __init__(self, owner: str, monitor: str, mode: str = "auto", min_delta: float = 0.0,
+                 relative: bool = False):
+        if not isinstance(monitor, str):
+            raise ValueError(f"{owner}: monitor must be the name of a logged value, got "
+                             f"{monitor!r}")
+        check_number(owner, "min_delta", min_delta, low=0.0)
+        self.owner = owner
+        self.monitor = monitor
+        self.mode = resolve_mode(owner, monitor, mode)
+        self.min_delta = float(min_delta)
+        self.relative = bool(relative)
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def is_better(self, value: float) -> bool:
+        best, delta = self.best, self.min_delta
+        if self.mode == "min":
+            return value < (best * (1 - delta) if self.relative else best - delta)
+        return value > (best * (1 + delta) if self.relative else best + delta)
+
+    def update(self, value: float) -> bool:
+        """Take ``value``; True (and ``best`` becomes it) if it improves on the best."""
+        value = float(value)
+        if self.is_better(value):
+            self.best = value
+            return True
+        return False
+
+    def check_logged(self, trainer: Trainer) -> None:
+        """Raise a clear error at train begin if the value will never appear in the logs."""
+        check_monitor(self.owner, self.monitor, trainer)
 
 
 # ---------------------------------------------------------------------- EarlyStopping
@@ -124,33 +166,34 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 0,
                  min_delta: float = 0.0, restore_best_weights: bool = False):
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
-        self.monitor = monitor
-        self.mode = resolve_mode("EarlyStopping", monitor, mode)
-        self.patience = patience
-        self.min_delta = float(min_delta)
+        self.patience = check_int("EarlyStopping", "patience", patience, low=0)
+        self.tracker = Monitor("EarlyStopping", monitor, mode, min_delta)
         self.restore_best_weights = bool(restore_best_weights)
         self.reset()
 
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    min_delta = property(lambda self: self.tracker.min_delta)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
     def reset(self) -> None:
-        self.best = np.inf if self.mode == "min" else -np.inf
+        self.tracker.reset()
         self.best_epoch = 0
         self.wait = 0
         self.stopped_epoch = 0
         self.best_weights: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self, logs=None):
-        check_monitor("EarlyStopping", self.monitor, self.trainer)
+        self.tracker.check_logged(self.trainer)
         if self.trainer.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
             self.reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        current = float(logs[self.monitor])
-        if _is_improvement(self.mode, current, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+        if self.tracker.update(logs[self.monitor]):
+            self.best_epoch, self.wait = epoch + 1, 0
             if self.restore_best_weights:
                 self.best_weights = self.trainer.model.state_dict()
             return
@@ -173,7 +216,7 @@ class EarlyStopping(Callback):
                 "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
 
     def load_state_dict(self, state):
-        self.best = float(state["best"])
+        self.tracker.best = float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         self.wait = int(state["wait"])
         self.stopped_epoch = int(state["stopped_epoch"])
@@ -248,8 +291,7 @@ class WeightTrajectory(Callback):
     """
 
     def __init__(self, every: int = 1, unit: str = "epoch", include_initial: bool = True):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"WeightTrajectory: every must be a positive int, got {every!r}")
+        every = check_int("WeightTrajectory", "every", every, low=1)
         if unit not in ("epoch", "step"):
             raise ValueError(f"WeightTrajectory: unit must be 'epoch' or 'step', got {unit!r}")
         self.every = every
@@ -309,7 +351,9 @@ class ModelCheckpoint(Callback):
 
     ``every=N`` saves at the end of epochs N, 2N, ...; ``monitor="val_loss"`` (with ``mode``,
     ``min_delta`` as in :class:`EarlyStopping`) saves whenever the monitored value improves on
-    the best so far. Give both to save on either condition. ``filepath`` may contain
+    the best so far; ``save_best_only=True`` (Keras's spelling) is ``monitor="val_loss"``
+    unless ``monitor`` is given, and saves on improvement only. Give ``every`` and ``monitor``
+    both to save on either condition. ``filepath`` may contain
     ``{epoch}`` (e.g. ``"ckpt-{epoch:03d}.npz"``) to keep one file per save; otherwise each save
     atomically replaces the last. Keep the periodic "last" and the "best" checkpoints in two
     files with two callbacks::
@@ -324,32 +368,38 @@ class ModelCheckpoint(Callback):
     order = 100
 
     def __init__(self, filepath, every: int | None = None, monitor: str | None = None,
-                 mode: str = "auto", min_delta: float = 0.0):
+                 mode: str = "auto", min_delta: float = 0.0, save_best_only: bool = False):
+        if save_best_only:
+            if every is not None:
+                raise ValueError("ModelCheckpoint: save_best_only=True saves on improvement "
+                                 "only; it cannot be combined with every=")
+            monitor = "val_loss" if monitor is None else monitor
         if every is None and monitor is None:
             every = 1
-        if every is not None and (not isinstance(every, int) or every < 1):
-            raise ValueError(f"ModelCheckpoint: every must be a positive int, got {every!r}")
         self.filepath = os.fspath(filepath)
-        self.every = every
-        self.monitor = monitor
-        self.mode = None if monitor is None else resolve_mode("ModelCheckpoint", monitor, mode)
-        self.min_delta = float(min_delta)
-        self.best = None if monitor is None else (np.inf if self.mode == "min" else -np.inf)
+        self.every = check_int("ModelCheckpoint", "every", every, low=1, allow_none=True)
+        self.tracker = (None if monitor is None
+                        else Monitor("ModelCheckpoint", monitor, mode, min_delta))
         self.saved: list[str] = []
 
+    @property
+    def monitor(self) -> str | None:
+        return None if self.tracker is None else self.tracker.monitor
+
+    @property
+    def best(self) -> float | None:
+        return None if self.tracker is None else self.tracker.best
+
     def on_train_begin(self, logs=None):
-        if self.monitor is not None:
-            check_monitor("ModelCheckpoint", self.monitor, self.trainer)
+        if self.tracker is not None:
+            self.tracker.check_logged(self.trainer)
             if self.trainer.epoch == 0:
-                self.best = np.inf if self.mode == "min" else -np.inf
+                self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         save_now = self.every is not None and (epoch + 1) % self.every == 0
-        if self.monitor is not None:
-            current = float(logs[self.monitor])
-            if _is_improvement(self.mode, current, self.best, self.min_delta):
-                self.best = current
-                save_now = True
+        if self.tracker is not None and self.tracker.update(logs[self.monitor]):
+            save_now = True
         if save_now:
             path = self.filepath.format(epoch=epoch + 1)
             self.trainer.save(path)
@@ -359,7 +409,8 @@ class ModelCheckpoint(Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state):
-        self.best = None if state["best"] is None else float(state["best"])
+        if self.tracker is not None and state["best"] is not None:
+            self.tracker.best = float(state["best"])
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from .activations import Tanh
 from .init import as_generator
 from .layer import LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
+from .validation import check_int
 
 
 class Sequential(Layer):
@@ -39,7 +40,7 @@ class Sequential(Layer):
         return len(self._layers)
 
     def __getitem__(self, index: int) -> Layer:
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
             raise TypeError(
                 f"Sequential indices must be integers, got {type(index).__name__} (a layer "
                 f"belongs to one model, so slices that would share layers are not offered)"
@@ -100,13 +101,8 @@ class RecursiveMLP(Layer):
     def __init__(self, layer_sizes, activation=Tanh, bias: bool = True,
                  init="glorot_uniform", output_activation="same", rng=None, dtype=np.float64):
         super().__init__()
-        sizes = list(layer_sizes)
-        for i, s in enumerate(sizes):
-            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
-                raise ValueError(
-                    f"RecursiveMLP: layer_sizes[{i}] must be a positive int, got {s!r}"
-                )
-        sizes = [int(s) for s in sizes]
+        sizes = [check_int("RecursiveMLP", f"layer_sizes[{i}]", s, low=1)
+                 for i, s in enumerate(layer_sizes)]
         if len(sizes) < 2:
             raise ValueError(
                 f"RecursiveMLP: layer_sizes needs at least an input and an output size, got "

@@ -34,8 +34,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .callbacks import Callback, check_monitor
-from .optim.optimizer import Optimizer, check_number
+from .callbacks import Callback, Monitor
+from .optim.optimizer import Optimizer
+from .validation import check_int, check_number
 
 
 class LRScheduler(Callback):
@@ -122,10 +123,8 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        self.step_size = check_int("StepLR", "step_size", step_size, low=1)
         check_number("StepLR", "gamma", gamma, low=0.0)
-        self.step_size = step_size
         self.gamma = float(gamma)
         super().__init__(optimizer)
 
@@ -151,10 +150,8 @@ class CosineAnnealingLR(LRScheduler):
     again, as in PyTorch."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, low=1)
         check_number("CosineAnnealingLR", "eta_min", eta_min, low=0.0)
-        self.T_max = T_max
         self.eta_min = float(eta_min)
         super().__init__(optimizer)
 
@@ -193,45 +190,38 @@ class ReduceLROnPlateau(Callback):
             )
         check_number("ReduceLROnPlateau", "factor", factor, low=0.0, high=1.0,
                      high_inclusive=False)
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
-        check_number("ReduceLROnPlateau", "threshold", threshold, low=0.0)
+        patience = check_int("ReduceLROnPlateau", "patience", patience, low=0)
+        cooldown = check_int("ReduceLROnPlateau", "cooldown", cooldown, low=0)
         check_number("ReduceLROnPlateau", "min_lr", min_lr, low=0.0)
         check_number("ReduceLROnPlateau", "eps", eps, low=0.0)
         self.optimizer = optimizer
-        self.mode = mode
+        self.tracker = Monitor("ReduceLROnPlateau", monitor, mode, min_delta=threshold,
+                               relative=threshold_mode == "rel")
         self.factor = float(factor)
         self.patience = patience
-        self.threshold = float(threshold)
         self.threshold_mode = threshold_mode
         self.cooldown = cooldown
         self.min_lr = float(min_lr)
         self.eps = float(eps)
-        self.monitor = monitor
-        self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
 
-    def is_better(self, current: float, best: float) -> bool:
-        if self.mode == "min":
-            if self.threshold_mode == "rel":
-                return current < best * (1 - self.threshold)
-            return current < best - self.threshold
-        if self.threshold_mode == "rel":
-            return current > best * (1 + self.threshold)
-        return current > best + self.threshold
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    threshold = property(lambda self: self.tracker.min_delta)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
 
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
     def step(self, metrics: float) -> None:
-        current = float(metrics)
         self.last_epoch += 1
-        if self.is_better(current, self.best):
-            self.best = current
+        if self.tracker.update(metrics):
             self.num_bad_epochs = 0
         else:
             self.num_bad_epochs += 1
@@ -253,7 +243,7 @@ class ReduceLROnPlateau(Callback):
     # ------------------------------------------------------------------ as a callback
     def on_train_begin(self, logs=None):
         _check_same_optimizer(self, self.trainer)
-        check_monitor("ReduceLROnPlateau", self.monitor, self.trainer)
+        self.tracker.check_logged(self.trainer)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step(logs[self.monitor])
@@ -263,7 +253,7 @@ class ReduceLROnPlateau(Callback):
                 "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
+        self.tracker.best = float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.last_epoch = int(state["last_epoch"])

@@ -51,6 +51,7 @@ from .layer import Layer
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
+from .validation import check_int
 
 
 class Trainer:
@@ -78,10 +79,8 @@ class Trainer:
                                  ("optimizer", optimizer, Optimizer)):
             if not isinstance(value, cls):
                 raise TypeError(f"fit: {name} must be a {cls.__name__}, got {value!r}")
-        _check_batch_size("fit", batch_size)
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-                                 or seed < 0):
-            raise ValueError(f"fit: seed must be a non-negative int, got {seed!r}")
+        batch_size = check_int("fit", "batch_size", batch_size, low=1, allow_none=True)
+        seed = check_int("fit", "seed", seed, low=0, allow_none=True)
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"fit: on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         if verbose not in (0, 1, 2):
@@ -89,7 +88,7 @@ class Trainer:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self._seed_given = seed is not None
         self.seed = 0 if seed is None else int(seed)
@@ -124,8 +123,7 @@ class Trainer:
         """Train until ``epochs`` epochs are complete in total (counting epochs already run by
         this Trainer or a resumed checkpoint, as Keras's ``initial_epoch`` does), or until a
         callback or divergence stops training. Returns :attr:`history`."""
-        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
         val = None
         if validation_data is not None:
@@ -495,12 +493,7 @@ def _eval_mode(model: Layer):
 
 
 def _check_batch_size(who: str, batch_size) -> None:
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
-                                   or isinstance(batch_size, bool) or batch_size < 1):
-        raise ValueError(
-            f"{who}: batch_size must be a positive int, or None for the full batch; got "
-            f"{batch_size!r}"
-        )
+    check_int(who, "batch_size", batch_size, low=1, allow_none=True)
 
 
 def _model_dtype(model: Layer) -> np.dtype:

@@ -412,7 +412,7 @@ def test_divergence_on_validation_data_is_caught_too():
         ({"epochs": -1}, ValueError, "epochs must be an int >= 0"),
         ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite must be 'raise' or 'stop'"),
         ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
-        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
         ({"metrics": ["acc"]}, ValueError, "unknown metric 'acc'"),
         ({"metrics": [lambda t, p: 0.0]}, ValueError, "cannot name the metric"),
         ({"callbacks": [Callback]}, TypeError, "pass an instance, not the class"),

@@ -8,6 +8,7 @@ from ..errors import ShapeError
 from ..init import as_generator, get_initializer, init_config
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
+from ..validation import check_int
 
 
 class Dense(Layer):
@@ -27,11 +28,8 @@ class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init="glorot_uniform", rng=None, dtype=np.float64):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = check_int("Dense", "in_features", in_features, low=1)
+        self.out_features = check_int("Dense", "out_features", out_features, low=1)
         self.init = init
         self.dtype = np.dtype(dtype)
         generator = as_generator(rng, "Dense")
