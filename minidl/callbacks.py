@@ -2,15 +2,19 @@
 
 The protocol
 ------------
-A callback subclasses :class:`Callback` and overrides any of these hooks; ``self.trainer``
-(set before ``on_train_begin``) is the :class:`~minidl.Trainer` running it, with ``model``,
-``optimizer``, ``history``, ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
-``epochs`` (the epoch count this fit call trains up to) and ``stop_training`` (set it to True to
-stop after the current epoch)::
+A callback subclasses :class:`Callback` and overrides any of these hooks. As in Keras, before
+``on_train_begin`` it is given ``self.model``, ``self.optimizer``, a read-only ``self.params``
+dict (``epochs``: the epoch count this fit call trains up to, ``initial_epoch``,
+``batch_size``, ``log_keys``: the History columns each epoch logs) and ``self.run``, a small
+handle (:class:`Run`): ``run.epoch`` (epochs completed), ``run.step`` (optimizer steps taken),
+``run.stop()`` (stop after the current epoch), ``run.record_event(...)`` (into
+``History.events``) and ``run.save(path)`` (a resumable checkpoint)::
 
     on_train_begin(logs)          before the first epoch of a fit call
     on_epoch_begin(epoch, logs)   epoch: 0-based index of the epoch about to run
-    on_batch_end(step, logs)      step: optimizer steps so far; logs: {"loss", "batch_size"}
+    on_batch_end(batch, logs)     batch: 0-based index of the batch within the epoch, as in
+                                  Keras; logs: {"loss", "batch_size", "step"} (step: optimizer
+                                  steps so far)
     on_epoch_end(epoch, logs)     logs: the epoch's History row (train_loss, val_loss, lr, ...)
     on_train_end(logs)            after the last epoch, or a clean stop
 
@@ -23,6 +27,10 @@ Callbacks run in the order given, except those with a higher ``order``
 state (e.g. the new learning rate).
 
 Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
+
+Changed in 0.2: ``on_batch_end`` received the global step as its first argument; it now
+receives the batch index within the epoch, as Keras does (the step is ``logs["step"]``).
+``self.trainer`` still works, but the interface above is the one kept stable.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -49,7 +59,17 @@ class Callback:
     trainer: Trainer | None = None
 
     def set_trainer(self, trainer: Trainer) -> None:
+        """Called by :func:`minidl.fit` before ``on_train_begin``: gives the callback
+        ``model``, ``optimizer``, a read-only ``params`` dict and the ``run`` handle.
+        (``self.trainer`` stays available for callbacks written before this interface.)"""
         self.trainer = trainer
+        self.model = trainer.model
+        self.optimizer = trainer.optimizer
+        self.params = MappingProxyType({
+            "epochs": trainer.epochs, "initial_epoch": trainer.epoch,
+            "batch_size": trainer.batch_size, "log_keys": tuple(trainer.log_keys),
+        })
+        self.run = Run(trainer)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
@@ -63,7 +83,7 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_batch_end(self, step: int, logs: dict | None = None) -> None:
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         pass
 
     def state_dict(self) -> dict[str, Any] | None:
@@ -72,6 +92,36 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class Run:
+    """What a callback may do to the run it is in: read where it is, stop it, record an event
+    in its History, save a checkpoint of it."""
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self._trainer.epoch
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken."""
+        return self._trainer.step
+
+    def stop(self) -> None:
+        """Stop training at the end of the current epoch."""
+        self._trainer.stop_training = True
+
+    def record_event(self, event: str, message: str, **fields: Any) -> None:
+        """Append ``{"event": event, **fields, "message": message}`` to ``History.events``."""
+        self._trainer.history.events.append({"event": event, **fields, "message": message})
+
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write a resumable checkpoint of the run (:meth:`minidl.Trainer.save`)."""
+        self._trainer.save(path, extra)
 
 
 # ---------------------------------------------------------------------- monitoring helpers
@@ -95,9 +145,9 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
     )
 
 
-def check_monitor(owner: str, monitor: str, trainer: Trainer) -> None:
+def check_monitor(owner: str, monitor: str, params: Mapping[str, Any]) -> None:
     """Raise a clear error at train begin if ``monitor`` will never appear in the logs."""
-    keys = trainer.log_keys
+    keys = list(params["log_keys"])
     if monitor not in keys:
         hint = (" (pass validation_data= to fit to get val_ columns)"
                 if monitor.startswith("val_") else "")
@@ -144,9 +194,10 @@ class Monitor:
             return True
         return False
 
-    def check_logged(self, trainer: Trainer) -> None:
-        """Raise a clear error at train begin if the value will never appear in the logs."""
-        check_monitor(self.owner, self.monitor, trainer)
+    def check_logged(self, params: Mapping[str, Any]) -> None:
+        """Raise a clear error at train begin if the value will never appear in the logs
+        (``params``: a callback's ``params``)."""
+        check_monitor(self.owner, self.monitor, params)
 
 
 # ---------------------------------------------------------------------- EarlyStopping
@@ -187,29 +238,29 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self, logs=None):
-        self.tracker.check_logged(self.trainer)
-        if self.trainer.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
+        self.tracker.check_logged(self.params)
+        if self.run.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
             self.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         if self.tracker.update(logs[self.monitor]):
             self.best_epoch, self.wait = epoch + 1, 0
             if self.restore_best_weights:
-                self.best_weights = self.trainer.model.state_dict()
+                self.best_weights = self.model.state_dict()
             return
         self.wait += 1
         if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch + 1
-            self.trainer.stop_training = True
-            self.trainer.history.events.append({
-                "event": "early_stopping", "epoch": epoch + 1, "best_epoch": self.best_epoch,
-                "message": f"epoch {epoch + 1}: {self.monitor} did not improve for {self.wait} "
-                           f"epoch(s); best {self.best:.6g} at epoch {self.best_epoch}",
-            })
+            self.run.stop()
+            self.run.record_event(
+                "early_stopping", epoch=epoch + 1, best_epoch=self.best_epoch,
+                message=f"epoch {epoch + 1}: {self.monitor} did not improve for {self.wait} "
+                        f"epoch(s); best {self.best:.6g} at epoch {self.best_epoch}",
+            )
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
-            self.trainer.model.load_state_dict(self.best_weights)
+            self.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -254,14 +305,14 @@ class ProgressBar(Callback):
         except ImportError:  # tqdm is in the dev and experiments extras, not in the core
             self._plain = stream
             return
-        t = self.trainer
-        self._bar = tqdm(total=t.epochs, initial=t.epoch, unit="epoch", file=stream,
+        self._bar = tqdm(total=self.params["epochs"], initial=self.params["initial_epoch"],
+                         unit="epoch", file=stream,
                          dynamic_ncols=True)
 
     def on_epoch_end(self, epoch, logs=None):
         summary = _summary(logs)
         if self._plain is not None:
-            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {summary}", file=self._plain,
+            print(f"epoch {epoch + 1}/{self.params['epochs']}  {summary}", file=self._plain,
                   flush=True)
         elif self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
@@ -302,20 +353,18 @@ class WeightTrajectory(Callback):
         self._steps: list[int] = []
 
     def _record(self) -> None:
-        t = self.trainer
-        self._rows.append(np.concatenate([p.data.ravel() for p in t.model.parameters()]))
-        self._epochs.append(t.epoch)
-        self._steps.append(t.step)
+        self._rows.append(np.concatenate([p.data.ravel() for p in self.model.parameters()]))
+        self._epochs.append(self.run.epoch)
+        self._steps.append(self.run.step)
 
     def on_train_begin(self, logs=None):
-        t = self.trainer
-        if t.epoch == 0 and t.step == 0:
+        if self.run.epoch == 0 and self.run.step == 0:
             self._rows, self._epochs, self._steps = [], [], []
             if self.include_initial:
                 self._record()
 
-    def on_batch_end(self, step, logs=None):
-        if self.unit == "step" and step % self.every == 0:
+    def on_batch_end(self, batch, logs=None):
+        if self.unit == "step" and self.run.step % self.every == 0:
             self._record()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -392,8 +441,8 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         if self.tracker is not None:
-            self.tracker.check_logged(self.trainer)
-            if self.trainer.epoch == 0:
+            self.tracker.check_logged(self.params)
+            if self.run.epoch == 0:
                 self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -402,7 +451,7 @@ class ModelCheckpoint(Callback):
             save_now = True
         if save_now:
             path = self.filepath.format(epoch=epoch + 1)
-            self.trainer.save(path)
+            self.run.save(path)
             self.saved.append(path)
 
     def state_dict(self):

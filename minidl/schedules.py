@@ -81,8 +81,9 @@ class LRScheduler(Callback):
             group["lr"] = lr
 
     # ------------------------------------------------------------------ as a callback
-    def on_train_begin(self, logs=None):
-        _check_same_optimizer(self, self.trainer)
+    def set_trainer(self, trainer):
+        _check_same_optimizer(self, trainer)
+        super().set_trainer(trainer)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step()
@@ -242,8 +243,7 @@ class ReduceLROnPlateau(Callback):
 
     # ------------------------------------------------------------------ as a callback
     def on_train_begin(self, logs=None):
-        _check_same_optimizer(self, self.trainer)
-        self.tracker.check_logged(self.trainer)
+        self.tracker.check_logged(self.params)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step(logs[self.monitor])

@@ -151,7 +151,7 @@ class Trainer:
         order = self.rng.permutation(n) if self.shuffle and batch < n else None
         train_pred = None
         loss_sum = 0.0
-        for begin in range(0, n, batch):
+        for index, begin in enumerate(range(0, n, batch)):
             rows = slice(begin, begin + batch) if order is None else order[begin:begin + batch]
             xb, yb = X[rows], y[rows]
             pred = self.model.forward(xb)
@@ -170,7 +170,8 @@ class Trainer:
                     train_pred = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
                 train_pred[rows] = pred
             elapsed += perf_counter() - start
-            self._call("on_batch_end", self.step, {"loss": value, "batch_size": len(pred)})
+            self._call("on_batch_end", index,
+                       {"loss": value, "batch_size": len(pred), "step": self.step})
             start = perf_counter()
 
         logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / n}
