@@ -19,8 +19,8 @@ from .errors import (
 from .gradcheck import gradcheck
 from .history import History
 from .layer import Layer
-from .layers import BatchNorm1d, Dense, Dropout, Flatten
-from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from .layers import BatchNorm1d, Dense, Dropout, Flatten, Linear
+from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
 from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
@@ -40,6 +40,7 @@ __all__ = [
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
+    "CrossEntropyLoss",
     "Dense",
     "Dropout",
     "Flatten",
@@ -48,6 +49,7 @@ __all__ = [
     "Identity",
     "Layer",
     "LeakyReLU",
+    "Linear",
     "Loss",
     "MinidlError",
     "NonFiniteError",

@@ -72,3 +72,7 @@ class Dense(Layer):
         if self.bias is not None:
             np.sum(g, axis=0, out=self.bias.grad)
         return g @ self.weight.data.T
+
+
+#: PyTorch's name for a fully connected layer (its weight here is (in, out), not (out, in)).
+Linear = Dense
