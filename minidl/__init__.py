@@ -19,9 +19,9 @@ from .errors import (
 from .gradcheck import gradcheck
 from .history import History
 from .layer import Layer
-from .layers import BatchNorm1d, Dense, Dropout, Flatten
-from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
+from .layers import BatchNorm1d, Dense, Dropout, Flatten, Linear
+from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
+from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
 
@@ -32,6 +32,7 @@ __all__ = [
     "SGD",
     "Activation",
     "AdaGrad",
+    "Adagrad",
     "Adam",
     "AdamW",
     "BackwardBeforeForward",
@@ -39,6 +40,7 @@ __all__ = [
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
+    "CrossEntropyLoss",
     "Dense",
     "Dropout",
     "Flatten",
@@ -47,12 +49,14 @@ __all__ = [
     "Identity",
     "Layer",
     "LeakyReLU",
+    "Linear",
     "Loss",
     "MinidlError",
     "NonFiniteError",
     "Optimizer",
     "Parameter",
     "RMSProp",
+    "RMSprop",
     "ReLU",
     "RecursiveMLP",
     "Sequential",

@@ -217,8 +217,19 @@ def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None
     return _prepare_load(path, model, optimizer).commit()
 
 
+def prepare_load(source, model: Layer, optimizer: Optimizer, *, who: str = "load") -> PendingLoad:
+    """What putting ``source`` (a checkpoint path, or a :class:`Checkpoint` already loaded)
+    into ``model`` and ``optimizer`` would write, read and checked, writing nothing yet: call
+    ``commit()`` on the result to write it. The one way in for both kinds of source."""
+    if isinstance(source, (str, os.PathLike)):
+        return _prepare_load(source, model, optimizer)
+    if isinstance(source, Checkpoint):
+        return _prepare_restore(source, model, optimizer)
+    raise TypeError(f"{who}: expected a path or a Checkpoint, got {source!r}")
+
+
 @dataclass
-class _Pending:
+class PendingLoad:
     """A checkpoint read and checked against the objects it goes into; :meth:`commit` writes
     it. ``None`` for a state means there is nothing to write (the object already holds it)."""
 
@@ -252,7 +263,7 @@ class _Pending:
                           trainer_state=self.trainer_state, metadata=self.metadata)
 
 
-def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pending:
+def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> PendingLoad:
     """Read the checkpoint at ``path`` and check it against ``model`` and ``optimizer`` (or
     rebuild them), writing nothing into the objects given."""
     path = os.fspath(path)
@@ -317,11 +328,11 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pe
     if not isinstance(extra, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint: extra is a {type(extra).__name__}, "
                               f"not a dict")
-    return _Pending(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
+    return PendingLoad(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
                     trainer_state, meta)
 
 
-def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> _Pending:
+def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> PendingLoad:
     """What putting a loaded ``checkpoint`` into ``model`` and ``optimizer`` writes, checked
     (for :meth:`minidl.Trainer.resume`); states already in place are not written again."""
     path = checkpoint.path
@@ -338,7 +349,7 @@ def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer)
             _check_same_paths(path, _own_paths(model, optimizer), saved)
             optimizer_state = checkpoint.optimizer.state_dict()
             _check_optimizer_fits(path, optimizer, optimizer_state)
-    return _Pending(path, model, target, model_state, rng_state, optimizer_state,
+    return PendingLoad(path, model, target, model_state, rng_state, optimizer_state,
                     checkpoint.history, checkpoint.extra, checkpoint.trainer_state,
                     checkpoint.metadata)
 
@@ -433,7 +444,8 @@ def _optimizer_classes() -> dict[str, type[Optimizer]]:
     while todo:
         cls = todo.pop()
         for sub in cls.__subclasses__():
-            classes.setdefault(sub.__name__, sub)
+            for name in (sub.__name__, *sub.former_names):
+                classes.setdefault(name, sub)
             todo.append(sub)
     return classes
 

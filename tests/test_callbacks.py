@@ -36,6 +36,9 @@ class FakeTrainer:
         self.stop_training = False
         self.history = History()
         self.model = RecursiveMLP([3, 2, 1], rng=0)
+        self.optimizer = None
+        self.epochs = 100
+        self.batch_size = None
 
 
 def drive(callback, monitor, values) -> int:
@@ -271,3 +274,33 @@ def test_callbacks_work_on_the_qa_model():
     fit(model, MSE(half_grad=True), SGD(model.parameters(), lr=0.1), X, y, epochs=2,
         callbacks=[traj], verbose=0)
     assert traj.weights.shape == (3, 5 * 8 + 8)
+
+
+def test_the_callback_interface_is_model_optimizer_params_and_a_run_handle(tmp_path):
+    from minidl import MSE, SGD, fit, load
+    from minidl.callbacks import Callback
+
+    seen = {}
+
+    class UsesTheHandle(Callback):
+        def on_train_begin(self, logs=None):
+            seen["params"] = dict(self.params)
+            with pytest.raises(TypeError):
+                self.params["epochs"] = 1  # read-only
+
+        def on_epoch_end(self, epoch, logs=None):
+            assert self.optimizer.lr == 0.1 and self.model is model
+            self.run.record_event("note", f"epoch {epoch + 1} done", epoch=epoch + 1)
+            if epoch == 1:
+                self.run.save(tmp_path / "mid.npz")
+                self.run.stop()
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 1))
+    model = RecursiveMLP([3, 2, 1], rng=0)
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=8,
+            callbacks=[UsesTheHandle()], verbose=0)
+    assert seen["params"] == {"epochs": 5, "initial_epoch": 0, "batch_size": 8,
+                              "log_keys": ("epoch", "train_loss", "lr", "steps", "time")}
+    assert len(h) == 2 and [e["message"] for e in h.events] == ["epoch 1 done", "epoch 2 done"]
+    assert load(tmp_path / "mid.npz").epoch == 2

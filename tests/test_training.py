@@ -412,7 +412,7 @@ def test_divergence_on_validation_data_is_caught_too():
         ({"epochs": -1}, ValueError, "epochs must be an int >= 0"),
         ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite must be 'raise' or 'stop'"),
         ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
-        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
         ({"metrics": ["acc"]}, ValueError, "unknown metric 'acc'"),
         ({"metrics": [lambda t, p: 0.0]}, ValueError, "cannot name the metric"),
         ({"callbacks": [Callback]}, TypeError, "pass an instance, not the class"),
@@ -509,8 +509,8 @@ def test_callback_hooks_run_in_order_and_can_stop_training():
         def on_epoch_begin(self, epoch, logs=None):
             calls.append(f"epoch_begin {epoch}")
 
-        def on_batch_end(self, step, logs=None):
-            calls.append(f"batch {step} {logs['batch_size']}")
+        def on_batch_end(self, batch, logs=None):
+            calls.append(f"batch {batch} {logs['batch_size']} {logs['step']}")
 
         def on_epoch_end(self, epoch, logs=None):
             calls.append(f"epoch_end {epoch} {logs['epoch']}")
@@ -524,8 +524,10 @@ def test_callback_hooks_run_in_order_and_can_stop_training():
     model = qa_model()
     h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=6,
             callbacks=[Recorder()], verbose=0)
-    assert calls == ["train_begin", "epoch_begin 0", "batch 1 6", "batch 2 4", "epoch_end 0 1",
-                     "epoch_begin 1", "batch 3 6", "batch 4 4", "epoch_end 1 2", "train_end 2"]
+    # on_batch_end gets the batch index within the epoch (as Keras), the step in its logs
+    assert calls == ["train_begin", "epoch_begin 0", "batch 0 6 1", "batch 1 4 2",
+                     "epoch_end 0 1", "epoch_begin 1", "batch 0 6 3", "batch 1 4 4",
+                     "epoch_end 1 2", "train_end 2"]
     assert len(h) == 2
 
 
@@ -601,8 +603,8 @@ def test_public_api_is_exported():
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
 def test_non_finite_predictions_become_training_diverged():
     class Poison(Callback):
-        def on_batch_end(self, step, logs=None):
-            if step == 3:
+        def on_batch_end(self, batch, logs=None):
+            if logs["step"] == 3:
                 self.trainer.model[0].weight.data[...] = np.inf
 
     X, y = make_data(n=40)

@@ -32,25 +32,25 @@ class Adam(Optimizer):
 
     def init_state(self, param):
         state = {"exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}
-        if self.hparams["amsgrad"]:
+        if self.defaults["amsgrad"]:
             state["max_exp_avg_sq"] = np.zeros_like(param.data)
         return state
 
     def update(self, param, grad, state, lr):
-        beta1, beta2 = self.hparams["betas"]
+        beta1, beta2 = self.defaults["betas"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * (grad * grad)
-        if self.hparams["amsgrad"]:
+        if self.defaults["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         t = state["step"]
         step_size = lr / (1 - beta1**t)
         denom = np.sqrt(v)
         denom /= math.sqrt(1 - beta2**t)
-        denom += self.hparams["eps"]
+        denom += self.defaults["eps"]
         param -= step_size * (m / denom)
 
 

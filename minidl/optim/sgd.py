@@ -32,18 +32,18 @@ class SGD(Optimizer):
                          dampening=float(dampening), nesterov=bool(nesterov))
 
     def init_state(self, param):
-        if self.hparams["momentum"]:
+        if self.defaults["momentum"]:
             return {"momentum_buffer": np.zeros_like(param.data)}
         return {}
 
     def update(self, param, grad, state, lr):
-        momentum = self.hparams["momentum"]
+        momentum = self.defaults["momentum"]
         if momentum:
             buf = state["momentum_buffer"]
             if state["step"] == 1:
                 np.copyto(buf, grad)
             else:
                 buf *= momentum
-                buf += (1 - self.hparams["dampening"]) * grad
-            grad = grad + momentum * buf if self.hparams["nesterov"] else buf
+                buf += (1 - self.defaults["dampening"]) * grad
+            grad = grad + momentum * buf if self.defaults["nesterov"] else buf
         param -= lr * grad
