@@ -42,7 +42,7 @@ from .callbacks import Callback, ProgressBar
 from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
-from .layer import Layer
+from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
@@ -111,7 +111,7 @@ class Trainer:
     @property
     def dtype(self) -> np.dtype:
         """The dtype of the model's parameters, which inputs are cast to."""
-        return _model_dtype(self.model)
+        return model_dtype(self.model)
 
     # ------------------------------------------------------------------ training
     def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
@@ -289,7 +289,7 @@ def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
     running statistics) in batches of ``batch_size`` rows (None: all at once). Every layer
     goes back to the mode it was in."""
     _check_batch_size("predict", batch_size)
-    return _predict(model, _as_inputs(X, _model_dtype(model), "X"), batch_size)
+    return _predict(model, _as_inputs(X, model_dtype(model), "X"), batch_size)
 
 
 def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
@@ -306,7 +306,7 @@ def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
     rows at once (on the predictions of :func:`predict`) and each metric (metrics given by
     name use ``loss.decision_threshold``, as in :func:`fit`)."""
     _check_batch_size("evaluate", batch_size)
-    X, y = _prepare(X, y, _model_dtype(model), "X", "y")
+    X, y = _prepare(X, y, model_dtype(model), "X", "y")
     return _evaluate(model, loss, X, y,
                      get_metrics(metrics, threshold=loss.decision_threshold), batch_size)
 
@@ -335,12 +335,6 @@ def _eval_mode(model: Layer):
 
 def _check_batch_size(who: str, batch_size) -> None:
     check_int(who, "batch_size", batch_size, low=1, allow_none=True)
-
-
-def _model_dtype(model: Layer) -> np.dtype:
-    for p in model.parameters():
-        return p.dtype
-    return np.dtype(np.float64)
 
 
 def _numeric(a, name: str) -> np.ndarray:
