@@ -46,7 +46,7 @@ from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
-from .validation import check_int
+from .validation import check_int, check_number
 
 
 class Trainer:
@@ -114,12 +114,22 @@ class Trainer:
         return model_dtype(self.model)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
+    def fit(self, X, y, *, epochs: int, validation_data=None,
+            validation_split: float | None = None) -> History:
         """Train until ``epochs`` epochs are complete in total (counting epochs already run by
         this Trainer or a resumed checkpoint, as Keras's ``initial_epoch`` does), or until a
-        callback or divergence stops training. Returns :attr:`history`."""
+        callback or divergence stops training. Returns :attr:`history`.
+
+        ``validation_split`` (a fraction in (0, 1)): as in Keras, the *last* ``floor(N *
+        validation_split)`` rows of ``(X, y)``, taken before any shuffling, are held out as
+        the validation data; the rest are trained on. It cannot be combined with
+        ``validation_data``."""
         epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("fit: pass validation_data or validation_split, not both")
+            X, y, validation_data = _split(X, y, validation_split)
         val = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -265,9 +275,9 @@ class Trainer:
 # ---------------------------------------------------------------------- functions
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
-        validation_data=None, metrics: Iterable | Mapping = (),
-        callbacks: Iterable[Callback] = (), verbose: int = 1, on_nonfinite: str = "raise",
-        resume=None) -> History:
+        validation_data=None, validation_split: float | None = None,
+        metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (), verbose: int = 1,
+        on_nonfinite: str = "raise", resume=None) -> History:
     """Train ``model`` on ``(X, y)`` and return the :class:`~minidl.History`.
 
     See the module docstring for the loop and :class:`Trainer` for the arguments. ``epochs``
@@ -281,7 +291,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
                       on_nonfinite=on_nonfinite)
     if resume is not None:
         trainer.resume(resume)
-    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data)
+    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data,
+                       validation_split=validation_split)
 
 
 def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
@@ -320,6 +331,21 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _split(X: np.ndarray, y: np.ndarray, fraction) -> tuple:
+    """``(X_train, y_train, (X_val, y_val))``: the last ``floor(N * fraction)`` rows held out,
+    as Keras's ``validation_split`` does."""
+    check_number("fit", "validation_split", fraction, low=0.0, high=1.0, high_inclusive=False)
+    n = len(X)
+    train = math.floor(n * (1.0 - fraction))
+    if fraction == 0 or train in (0, n):
+        raise ValueError(
+            f"fit: validation_split={fraction!r} of {n} samples leaves "
+            f"{'no validation' if train == n else 'no training'} samples; pass a fraction in "
+            f"(0, 1) that leaves at least one of each (or validation_split=None)"
+        )
+    return X[:train], y[:train], (X[train:], y[train:])
+
+
 @contextmanager
 def _eval_mode(model: Layer):
     """Evaluation mode for the block, then every layer back in its own mode (a model may mix
