@@ -595,6 +595,24 @@ def test_history_fills_new_and_missing_columns_with_nan():
         h.append({"epoch": "three"})
 
 
+def test_history_answers_keras_names_from_minidl_columns():
+    X, y = make_data(n=40)
+    model = make_model()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=8,
+            validation_split=0.25, metrics=["accuracy"], verbose=0)
+    for keras, ours in (("loss", "train_loss"), ("accuracy", "train_accuracy"),
+                        ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+        assert keras in h
+        assert np.array_equal(h[keras], h[ours]), keras
+    assert h.keys() == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                        "lr", "steps", "time"]  # each value is stored once, under minidl's name
+    assert "f1" not in h and "val_f1" not in h
+    with pytest.raises(KeyError, match=r"History has no column 'f1'; it has \['epoch'"):
+        h["f1"]
+    h.append({"train_loss": 0.5})
+    assert h["loss"][-1] == 0.5  # an alias, not a copy
+
+
 def test_history_json_round_trip_is_exact_and_strict():
     h = sample_history()
     text = h.to_json()
