@@ -62,8 +62,9 @@ class Trainer:
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
     single-output predictions (and the targets) at ``loss.decision_threshold`` (0.5 for the
     probabilities of ``BinaryCrossEntropy()``, 0 for MSE and logits). ``callbacks``:
-    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is
-    a terminal), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (on a terminal,
+    and in a Jupyter notebook through ``tqdm.auto``, or one line per epoch without tqdm), 2
+    one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
