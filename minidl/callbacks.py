@@ -145,15 +145,6 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
     )
 
 
-def check_monitor(owner: str, monitor: str, params: Mapping[str, Any]) -> None:
-    """Raise a clear error at train begin if ``monitor`` will never appear in the logs."""
-    keys = list(params["log_keys"])
-    if monitor not in keys:
-        hint = (" (pass validation_data= to fit to get val_ columns)"
-                if monitor.startswith("val_") else "")
-        raise ValueError(f"{owner}: monitor {monitor!r} is not logged; fit logs {keys}{hint}")
-
-
 class Monitor:
     """The best value so far of one logged quantity, shared by :class:`EarlyStopping`,
     :class:`ModelCheckpoint` and :class:`~minidl.schedules.ReduceLROnPlateau`.
@@ -197,7 +188,12 @@ class Monitor:
     def check_logged(self, params: Mapping[str, Any]) -> None:
         """Raise a clear error at train begin if the value will never appear in the logs
         (``params``: a callback's ``params``)."""
-        check_monitor(self.owner, self.monitor, params)
+        keys = list(params["log_keys"])
+        if self.monitor not in keys:
+            hint = (" (pass validation_data= to fit to get val_ columns)"
+                    if self.monitor.startswith("val_") else "")
+            raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; fit logs "
+                             f"{keys}{hint}")
 
 
 # ---------------------------------------------------------------------- EarlyStopping

@@ -17,7 +17,6 @@ from minidl.callbacks import (
     ModelCheckpoint,
     ProgressBar,
     WeightTrajectory,
-    resolve_mode,
 )
 from minidl.schedules import StepLR
 
@@ -84,8 +83,8 @@ def test_early_stopping_mode_max_and_auto():
                  values) == 3
     assert drive(EarlyStopping("val_accuracy", mode="min", patience=1), "val_accuracy",
                  values) == 2
-    assert resolve_mode("x", "train_loss", "auto") == "min"
-    assert resolve_mode("x", "val_f1", "auto") == "max"
+    assert EarlyStopping("train_loss").mode == "min"
+    assert EarlyStopping("val_f1").mode == "max"
     with pytest.raises(ValueError, match="cannot tell whether 'val_hits'"):
         EarlyStopping("val_hits")
     with pytest.raises(ValueError, match="mode must be 'min', 'max' or 'auto'"):
@@ -337,9 +336,6 @@ def test_callbacks_work_on_the_qa_model():
 
 
 def test_the_callback_interface_is_model_optimizer_params_and_a_run_handle(tmp_path):
-    from minidl import MSE, SGD, fit, load
-    from minidl.callbacks import Callback
-
     seen = {}
 
     class UsesTheHandle(Callback):
@@ -363,4 +359,4 @@ def test_the_callback_interface_is_model_optimizer_params_and_a_run_handle(tmp_p
     assert seen["params"] == {"epochs": 5, "initial_epoch": 0, "batch_size": 8,
                               "log_keys": ("epoch", "train_loss", "lr", "steps", "time")}
     assert len(h) == 2 and [e["message"] for e in h.events] == ["epoch 1 done", "epoch 2 done"]
-    assert load(tmp_path / "mid.npz").epoch == 2
+    assert minidl.load(tmp_path / "mid.npz").epoch == 2
