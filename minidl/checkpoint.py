@@ -424,8 +424,11 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer) -> tuple[Optimi
         if missing:
             raise CheckpointError(f"{path}: the optimizer's parameters {missing} are not in the "
                                   f"model")
-        try:
-            optimizer = cls([named[p] for p in paths], **state["hparams"])
+        try:  # the saved groups, by parameter index (their lr and weight_decay load below)
+            params = [named[p] for p in paths]
+            groups = [{"params": [params[i] for i in group["params"]]}
+                      for group in state.get("param_groups") or [{"params": range(len(params))}]]
+            optimizer = cls(groups, **state["hparams"])
         except Exception as exc:
             raise CheckpointError(
                 f"{path}: cannot rebuild {class_name} from its saved hyperparameters "
