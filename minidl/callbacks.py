@@ -145,15 +145,6 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
     )
 
 
-def check_monitor(owner: str, monitor: str, params: Mapping[str, Any]) -> None:
-    """Raise a clear error at train begin if ``monitor`` will never appear in the logs."""
-    keys = list(params["log_keys"])
-    if monitor not in keys:
-        hint = (" (pass validation_data= to fit to get val_ columns)"
-                if monitor.startswith("val_") else "")
-        raise ValueError(f"{owner}: monitor {monitor!r} is not logged; fit logs {keys}{hint}")
-
-
 class Monitor:
     """The best value so far of one logged quantity, shared by :class:`EarlyStopping`,
     :class:`ModelCheckpoint` and :class:`~minidl.schedules.ReduceLROnPlateau`.
@@ -197,7 +188,12 @@ class Monitor:
     def check_logged(self, params: Mapping[str, Any]) -> None:
         """Raise a clear error at train begin if the value will never appear in the logs
         (``params``: a callback's ``params``)."""
-        check_monitor(self.owner, self.monitor, params)
+        keys = list(params["log_keys"])
+        if self.monitor not in keys:
+            hint = (" (pass validation_data= to fit to get val_ columns)"
+                    if self.monitor.startswith("val_") else "")
+            raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; fit logs "
+                             f"{keys}{hint}")
 
 
 # ---------------------------------------------------------------------- EarlyStopping
@@ -277,12 +273,22 @@ class EarlyStopping(Callback):
 
 
 # ---------------------------------------------------------------------- ProgressBar
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab): IPython is running
+    as a kernel app. Asked of an IPython already imported, never imported here."""
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class ProgressBar(Callback):
     """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
 
-    Silent when ``file`` (default ``sys.stderr``) is not a terminal; on a terminal without tqdm
-    installed, it prints one plain line per epoch there instead. ``lines=True`` prints those
-    lines to ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    Shown on a terminal (``file``, default ``sys.stderr``, is a tty) and in a Jupyter kernel
+    (:func:`in_notebook`), where ``tqdm.auto`` draws a notebook widget; silent elsewhere (a
+    pipe, a log file). Without tqdm installed it prints one plain line per epoch instead (in a
+    notebook to ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints those lines to
+    ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
     """
 
     def __init__(self, file=None, lines: bool = False):
@@ -297,13 +303,14 @@ class ProgressBar(Callback):
         if self.lines:
             self._plain = self.file if self.file is not None else sys.stdout
             return
+        notebook = in_notebook()
         stream = self.file if self.file is not None else sys.stderr
-        if not (hasattr(stream, "isatty") and stream.isatty()):
+        if not (notebook or (hasattr(stream, "isatty") and stream.isatty())):
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # tqdm is in the dev and experiments extras, not in the core
-            self._plain = stream
+            self._plain = sys.stdout if notebook and self.file is None else stream
             return
         self._bar = tqdm(total=self.params["epochs"], initial=self.params["initial_epoch"],
                          unit="epoch", file=stream,

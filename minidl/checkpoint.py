@@ -44,6 +44,7 @@ import numpy as np
 from .atomic import atomic_write
 from .containers import build_layer, layer_config
 from .errors import CheckpointError
+from .history import History
 from .layer import Layer
 from .optim.optimizer import Optimizer
 
@@ -86,7 +87,7 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
     ``optimizer`` state, a ``history``, an ``extra`` dict (JSON values and NumPy arrays) and a
     ``trainer``'s state (a :class:`~minidl.Trainer`: what ``fit(..., resume=)`` needs), to
     ``path``, atomically. ``path`` is used as given (no ``.npz`` is appended)."""
-    from . import __version__
+    from . import __version__  # defined by minidl/__init__.py, which imports this module
 
     path = os.fspath(path)
     if not isinstance(model, Layer):
@@ -309,8 +310,6 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> Pen
 
     history = None
     if meta.get("history") is not None:
-        from .history import History
-
         try:
             history = History.from_state_dict(_decode(meta["history"], arrays, path))
         except CheckpointError:
@@ -425,8 +424,11 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer) -> tuple[Optimi
         if missing:
             raise CheckpointError(f"{path}: the optimizer's parameters {missing} are not in the "
                                   f"model")
-        try:
-            optimizer = cls([named[p] for p in paths], **state["hparams"])
+        try:  # the saved groups, by parameter index (their lr and weight_decay load below)
+            params = [named[p] for p in paths]
+            groups = [{"params": [params[i] for i in group["params"]]}
+                      for group in state.get("param_groups") or [{"params": range(len(params))}]]
+            optimizer = cls(groups, **state["hparams"])
         except Exception as exc:
             raise CheckpointError(
                 f"{path}: cannot rebuild {class_name} from its saved hyperparameters "

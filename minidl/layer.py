@@ -176,6 +176,16 @@ class Layer:
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
 
+    def summary(self, input_shape=None, file=None) -> None:
+        """Print a Keras-like table of the layers (with their dotted paths), their output
+        shapes and parameter counts, and the totals. Output shapes come from one forward pass
+        on a copy of the model, over zeros of ``input_shape`` (without the batch axis, e.g.
+        ``(784,)``) or, if not given, of the shape of the last input the model was called on;
+        with neither they print as ``?``. See :mod:`minidl.summary`."""
+        from .summary import summary  # summary.py imports this module
+
+        summary(self, input_shape, file)
+
     # ------------------------------------------------------------------ modes and gradients
     def zero_grad(self) -> None:
         for param in self.parameters():
@@ -372,10 +382,14 @@ _RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=
 def _outermost(method):
     """Wrap a ``forward`` or ``backward`` so that, when it is the outermost call, the layer is
     recorded as the model being run: errors inside then name their path in that model."""
+    is_forward = method.__name__ == "forward"
+
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         if _RUNNING.get() is not None:
             return method(self, *args, **kwargs)
+        if is_forward and args:  # what summary() falls back on for output shapes
+            object.__setattr__(self, "_input_shape", tuple(np.shape(args[0])[1:]))
         token = _RUNNING.set(self)
         try:
             return method(self, *args, **kwargs)
@@ -416,6 +430,13 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def model_dtype(model: Layer) -> np.dtype:
+    """The dtype of the model's parameters (float64 for a model without any)."""
+    for param in model.parameters():
+        return param.dtype
+    return np.dtype(np.float64)
 
 
 def as_float_array(x, dtype, who: Layer) -> np.ndarray:

@@ -42,11 +42,11 @@ from .callbacks import Callback, ProgressBar
 from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
-from .layer import Layer
+from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
-from .validation import check_int
+from .validation import check_int, check_number
 
 
 class Trainer:
@@ -62,8 +62,9 @@ class Trainer:
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
     single-output predictions (and the targets) at ``loss.decision_threshold`` (0.5 for the
     probabilities of ``BinaryCrossEntropy()``, 0 for MSE and logits). ``callbacks``:
-    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is
-    a terminal), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (on a terminal,
+    and in a Jupyter notebook through ``tqdm.auto``, or one line per epoch without tqdm), 2
+    one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
@@ -111,15 +112,25 @@ class Trainer:
     @property
     def dtype(self) -> np.dtype:
         """The dtype of the model's parameters, which inputs are cast to."""
-        return _model_dtype(self.model)
+        return model_dtype(self.model)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
+    def fit(self, X, y, *, epochs: int, validation_data=None,
+            validation_split: float | None = None) -> History:
         """Train until ``epochs`` epochs are complete in total (counting epochs already run by
         this Trainer or a resumed checkpoint, as Keras's ``initial_epoch`` does), or until a
-        callback or divergence stops training. Returns :attr:`history`."""
+        callback or divergence stops training. Returns :attr:`history`.
+
+        ``validation_split`` (a fraction in (0, 1)): as in Keras, the *last* ``floor(N *
+        validation_split)`` rows of ``(X, y)``, taken before any shuffling, are held out as
+        the validation data; the rest are trained on. It cannot be combined with
+        ``validation_data``."""
         epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("fit: pass validation_data or validation_split, not both")
+            X, y, validation_data = _split(X, y, validation_split)
         val = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -265,9 +276,9 @@ class Trainer:
 # ---------------------------------------------------------------------- functions
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
-        validation_data=None, metrics: Iterable | Mapping = (),
-        callbacks: Iterable[Callback] = (), verbose: int = 1, on_nonfinite: str = "raise",
-        resume=None) -> History:
+        validation_data=None, validation_split: float | None = None,
+        metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (), verbose: int = 1,
+        on_nonfinite: str = "raise", resume=None) -> History:
     """Train ``model`` on ``(X, y)`` and return the :class:`~minidl.History`.
 
     See the module docstring for the loop and :class:`Trainer` for the arguments. ``epochs``
@@ -281,7 +292,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
                       on_nonfinite=on_nonfinite)
     if resume is not None:
         trainer.resume(resume)
-    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data)
+    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data,
+                       validation_split=validation_split)
 
 
 def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
@@ -289,7 +301,7 @@ def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
     running statistics) in batches of ``batch_size`` rows (None: all at once). Every layer
     goes back to the mode it was in."""
     _check_batch_size("predict", batch_size)
-    return _predict(model, _as_inputs(X, _model_dtype(model), "X"), batch_size)
+    return _predict(model, _as_inputs(X, model_dtype(model), "X"), batch_size)
 
 
 def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
@@ -306,7 +318,7 @@ def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
     rows at once (on the predictions of :func:`predict`) and each metric (metrics given by
     name use ``loss.decision_threshold``, as in :func:`fit`)."""
     _check_batch_size("evaluate", batch_size)
-    X, y = _prepare(X, y, _model_dtype(model), "X", "y")
+    X, y = _prepare(X, y, model_dtype(model), "X", "y")
     return _evaluate(model, loss, X, y,
                      get_metrics(metrics, threshold=loss.decision_threshold), batch_size)
 
@@ -320,6 +332,21 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _split(X: np.ndarray, y: np.ndarray, fraction) -> tuple:
+    """``(X_train, y_train, (X_val, y_val))``: the last ``floor(N * fraction)`` rows held out,
+    as Keras's ``validation_split`` does."""
+    check_number("fit", "validation_split", fraction, low=0.0, high=1.0, high_inclusive=False)
+    n = len(X)
+    train = math.floor(n * (1.0 - fraction))
+    if fraction == 0 or train in (0, n):
+        raise ValueError(
+            f"fit: validation_split={fraction!r} of {n} samples leaves "
+            f"{'no validation' if train == n else 'no training'} samples; pass a fraction in "
+            f"(0, 1) that leaves at least one of each (or validation_split=None)"
+        )
+    return X[:train], y[:train], (X[train:], y[train:])
+
+
 @contextmanager
 def _eval_mode(model: Layer):
     """Evaluation mode for the block, then every layer back in its own mode (a model may mix
@@ -335,12 +362,6 @@ def _eval_mode(model: Layer):
 
 def _check_batch_size(who: str, batch_size) -> None:
     check_int(who, "batch_size", batch_size, low=1, allow_none=True)
-
-
-def _model_dtype(model: Layer) -> np.dtype:
-    for p in model.parameters():
-        return p.dtype
-    return np.dtype(np.float64)
 
 
 def _numeric(a, name: str) -> np.ndarray:

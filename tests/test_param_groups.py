@@ -71,6 +71,22 @@ def test_group_state_dict_round_trip():
         other.load_state_dict(Adam(params(), lr=0.1).state_dict())
 
 
+def test_a_checkpoint_rebuilds_an_optimizer_with_several_groups(tmp_path):
+    model = Sequential(Dense(3, 4, rng=0), Tanh(), Dense(4, 1, rng=1))
+    opt = Adam([{"params": list(model[0].parameters()), "lr": 1e-3},
+                {"params": list(model[2].parameters()), "weight_decay": 0.1}], lr=1e-2)
+    model(np.ones((2, 3)))
+    model.backward(np.ones((2, 1)))
+    opt.step()
+    minidl.save(tmp_path / "groups.npz", model, optimizer=opt)
+    rebuilt = minidl.load(tmp_path / "groups.npz")
+    assert [[id(p) for p in g["params"]] for g in rebuilt.optimizer.param_groups] == \
+        [[id(p) for p in layer.parameters()] for layer in (rebuilt.model[0], rebuilt.model[2])]
+    assert [(g["lr"], g["weight_decay"]) for g in rebuilt.optimizer.param_groups] == \
+        [(1e-3, 0.0), (1e-2, 0.1)]
+    assert rebuilt.optimizer.step_count == 1
+
+
 def test_schedules_drive_every_group():
     a, b = params()
     opt = SGD([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.1}], lr=0.1)

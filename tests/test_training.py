@@ -61,6 +61,26 @@ def test_history_columns_and_counts():
     assert h["train_loss"][-1] < h["train_loss"][0]
 
 
+def test_validation_split_holds_out_the_last_rows_before_shuffling():
+    """As Keras: the last floor(N * split) rows, unshuffled, are the validation data; the same
+    run as fit on the first rows with validation_data=(the last rows)."""
+    X, y = make_data(n=103)
+    runs = []
+    for kwargs in ({"validation_split": 0.25},
+                   {"validation_data": (X[77:], y[77:])}):
+        model = make_model()
+        rows = X if "validation_split" in kwargs else X[:77]
+        h = fit(model, MSE(), Adam(model.parameters(), lr=0.01), rows,
+                y if "validation_split" in kwargs else y[:77], epochs=3, batch_size=16,
+                seed=5, metrics=["accuracy"], verbose=0, **kwargs)
+        runs.append((h, model))
+    (split, split_model), (given, given_model) = runs
+    for key in ("train_loss", "val_loss", "val_accuracy", "steps"):
+        assert np.array_equal(split[key], given[key]), key
+    assert split["steps"][0] == 5  # floor(103 * 0.75) = 77 training rows, batches of 16
+    assert_same_arrays(split_model.state_dict(), given_model.state_dict())
+
+
 def test_full_batch_is_gradient_descent_step_for_step():
     """batch_size=None: one step per epoch on all rows, as the study's GD (a hand loop)."""
     X, y = make_data(n=50)
@@ -429,6 +449,16 @@ def test_divergence_on_validation_data_is_caught_too():
          "y_val must be a numeric array, got dtype <U2"),
         ({"validation_data": (np.array([["x"] * 5] * 4), np.ones((4, 1)))}, ValueError,
          "X_val must be a numeric array, got dtype <U1"),
+        ({"validation_split": 0.2, "validation_data": (np.ones((4, 5)), np.ones((4, 1)))},
+         ValueError, "pass validation_data or validation_split, not both"),
+        ({"validation_split": 1.0}, ValueError, r"validation_split must lie in \[0.0, 1.0\)"),
+        ({"validation_split": -0.1}, ValueError, "validation_split must be >= 0.0"),
+        ({"validation_split": "0.2"}, ValueError, "validation_split must be a finite number"),
+        ({"validation_split": True}, ValueError, "validation_split must be a finite number"),
+        ({"validation_split": 0.0}, ValueError, "validation_split=0.0 of 10 samples leaves no "
+                                                "validation samples"),
+        ({"validation_split": 1e-17}, ValueError, "leaves no validation samples"),
+        ({"validation_split": 0.95}, ValueError, "leaves no training samples"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, error, match):
@@ -563,6 +593,24 @@ def test_history_fills_new_and_missing_columns_with_nan():
         h["val_accuracy"]
     with pytest.raises(TypeError, match="must be numbers"):
         h.append({"epoch": "three"})
+
+
+def test_history_answers_keras_names_from_minidl_columns():
+    X, y = make_data(n=40)
+    model = make_model()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=8,
+            validation_split=0.25, metrics=["accuracy"], verbose=0)
+    for keras, ours in (("loss", "train_loss"), ("accuracy", "train_accuracy"),
+                        ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+        assert keras in h
+        assert np.array_equal(h[keras], h[ours]), keras
+    assert h.keys() == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                        "lr", "steps", "time"]  # each value is stored once, under minidl's name
+    assert "f1" not in h and "val_f1" not in h
+    with pytest.raises(KeyError, match=r"History has no column 'f1'; it has \['epoch'"):
+        h["f1"]
+    h.append({"train_loss": 0.5})
+    assert h["loss"][-1] == 0.5  # an alias, not a copy
 
 
 def test_history_json_round_trip_is_exact_and_strict():

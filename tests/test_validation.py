@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from minidl import SGD, BatchNorm1d, Dense, Parameter, RecursiveMLP
+from minidl import MSE, SGD, BatchNorm1d, Dense, Parameter, RecursiveMLP, fit
 from minidl.callbacks import EarlyStopping, ModelCheckpoint, Monitor, WeightTrajectory
 from minidl.schedules import CosineAnnealingLR, ReduceLROnPlateau, StepLR
 from minidl.validation import check_int
+
+from ._fit_helpers import make_data, make_model
 
 
 def test_check_int_accepts_numpy_integers_and_refuses_bools_and_floats():
@@ -62,9 +64,6 @@ def test_one_monitor_for_the_three_callbacks():
 
 
 def test_save_best_only_saves_on_improvement_only(tmp_path):
-    from minidl import MSE, fit
-    from tests._fit_helpers import make_data, make_model
-
     X, y = make_data()
     model = make_model()
     cb = ModelCheckpoint(tmp_path / "best-{epoch}.npz", save_best_only=True)
