@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered studies")
+    report = sub.add_parser("report", help="write the report from existing results")
+    report.add_argument("--out", type=Path, default=Path("results"))
+    report.add_argument("--report", type=Path, default=Path("docs/report.md"))
     run = sub.add_parser("run", help="run studies, then write the report")
     run.add_argument("names", nargs="+", help="'all' or study names")
     run.add_argument("--report", type=Path, default=Path("docs/report.md"))
@@ -61,6 +64,11 @@ def main(argv=None) -> int:
         for module in STUDIES:
             doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()
             print(f"{short(module):14s} {doc[0] if doc else ''}")
+        return 0
+    if args.command == "report":
+        from experiments.report import write_report
+
+        print(f"report: {write_report(args.out, STUDIES, args.report)}", file=sys.stderr)
         return 0
     out = Path(_flag(rest, "--out", "results"))
     timing_path = out / "timing.json"

@@ -395,7 +395,7 @@ def save_figure(fig, folder: Path, name: str) -> Path:
 
 # ---------------------------------------------------------------------------- report pieces
 def read_summary(results: Path, study: str) -> pd.DataFrame:
-    return pd.read_csv(Path(results) / study / "summary.csv")
+    return pd.read_csv(Path(results) / study / "summary.csv", dtype={"variant": str})
 
 
 def fmt(mean: float, std: float) -> str:
