@@ -116,8 +116,9 @@ def load_features(name: str | None = None, data_dir=None):
         return Features(f.X_train, f.y_train, f.X_test, f.y_test, f.texts,
                         {"train": None, "test": None})
     raise FeaturesUnavailable(
-        f"{name} features of {folder} need experiments.qa.features (not installed yet) or a "
-        f"sentence-embedding model; here only minilm (the committed file) and tfidf exist")
+        f"{name} features of {data_dir or 'data/qa'} need experiments.qa.features (not "
+        f"installed yet) or a sentence-embedding model; here only minilm (the committed file) "
+        f"and tfidf exist")
 
 
 def interaction(X: np.ndarray) -> np.ndarray:

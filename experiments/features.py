@@ -63,5 +63,5 @@ Best: {best.variant} with {common.LABELS[best.optimizer]},
 ({common.chance_verdict(best.test_accuracy_mean, best.test_accuracy_std, best.n_test)}).
 "pairs" is [q, a, q*a, |q-a|, 1], the classic sentence-pair recipe, which lets even a linear
 layer compare the answer with the question coordinate by coordinate. The source gave no numbers
-for this comparison; it reported that turkish-e5-large beat TF-IDF.
+for this comparison.
 """
