@@ -465,3 +465,13 @@ def four_panels(epochs: pd.DataFrame, title: str):
                                   yerr=final["test_accuracy"].std(), fmt="D",
                                   color=COLORS.get(name), capsize=3)
     return fig
+
+
+def heatmap(ax, values: np.ndarray, xticks, yticks, xlabel: str, ylabel: str, title: str):
+    """``values`` as coloured cells with their numbers written in, and a colour bar."""
+    image = ax.imshow(values, cmap="viridis", vmin=0.4, vmax=1.0)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w" if v < 0.8 else "k")
+    ax.set(xticks=range(len(xticks)), xticklabels=xticks, xlabel=xlabel, title=title,
+           yticks=range(len(yticks)), yticklabels=yticks, ylabel=ylabel)
+    ax.figure.colorbar(image, ax=ax, label=title)
