@@ -440,7 +440,11 @@ def make_embedder(name: str, cache_dir: str | os.PathLike | None = None,
     if name in ("e5-large", "minilm"):
         embedder = SentenceTransformerEmbedder(STUDY_MODEL if name == "e5-large" else MINILM_MODEL,
                                                cache_dir=cache_dir)
-        embedder.check()
+        try:
+            embedder.check()
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(f"{exc} (features 'e5-small' runs offline without torch; "
+                                        f"'study' takes the best model available)") from exc
         return embedder
     if name != "study":
         raise ValueError(f"unknown features {name!r}; choose one of {', '.join(FEATURE_NAMES)}")
