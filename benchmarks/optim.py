@@ -123,9 +123,8 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
                 bandwidth[working_set] = copy_bandwidth(
                     working_set, rounds=3 if budget < 0.1 else 15)
             bound = nbytes / bandwidth[working_set]["bytes_per_s"]
-            fastest = min(contenders.values(), key=lambda f: _once(f))
-            inner = calls_for(fastest, budget / 40)
-            rounds = max(3, min(40, int(budget / max(_once(fastest) * inner, 1e-9))))
+            rounds = 3 if budget < 0.1 else 40
+            inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
             times = interleaved(contenders, rounds=rounds, inner=inner,
                                 warmup=1 if budget < 0.1 else 3)
             case = {"set": set_name, "label": label, "values": n, "dtype": np.dtype(dtype).name,
@@ -136,14 +135,6 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
             cases.append(case)
             log(_line(case))
     return {"bandwidth": {str(k): v for k, v in bandwidth.items()}, "cases": cases}
-
-
-def _once(fn) -> float:
-    import time
-
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _line(case) -> str:

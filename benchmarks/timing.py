@@ -16,13 +16,15 @@ PAUSE = 0.02
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 3,
-                inner: int = 1, framework: Callable[[str], str] = lambda name: name.split()[0]
+                inner: int | dict[str, int] = 1,
+                framework: Callable[[str], str] = lambda name: name.split()[0]
                 ) -> dict[str, dict]:
     """Time each contender ``rounds`` times, in rounds A B C ... A B C ... (so a change in the
     machine's load hits them all alike), after ``warmup`` untimed calls each. A sample is the
-    mean of ``inner`` back-to-back calls. Returns per contender the median, quartiles and
-    samples, in seconds per call."""
+    mean of ``inner`` back-to-back calls (one count for all, or one per contender). Returns
+    per contender the median and quartiles, in seconds per call."""
     names = list(contenders)
+    counts = inner if isinstance(inner, dict) else dict.fromkeys(names, inner)
     for name in names:
         for _ in range(warmup):
             contenders[name]()
@@ -34,17 +36,19 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
                 time.sleep(PAUSE)
             fn = contenders[name]
             t0 = time.perf_counter()
-            for _ in range(inner):
+            for _ in range(counts[name]):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / inner)
+            samples[name].append((time.perf_counter() - t0) / counts[name])
             previous = name
     return {name: {"median": float(np.median(s)), "q1": float(np.percentile(s, 25)),
-                   "q3": float(np.percentile(s, 75)), "rounds": rounds, "inner": inner}
+                   "q3": float(np.percentile(s, 75)), "rounds": rounds, "inner": counts[name]}
             for name, s in samples.items()}
 
 
 def calls_for(fn: Callable[[], object], seconds: float) -> int:
-    """How many back-to-back calls of ``fn`` take about ``seconds`` (at least 1)."""
+    """How many back-to-back calls of ``fn`` take about ``seconds`` (at least 1), timed on
+    a call after a first one (which may compile or allocate)."""
+    fn()
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-7)

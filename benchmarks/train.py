@@ -94,8 +94,8 @@ def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dic
                     topt.step()
 
                 contenders[f"torch {variant} Adam"] = torch_step
-        inner = calls_for(minidl_step, budget / 30)
         rounds = 3 if budget < 0.1 else 30
+        inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
         times = interleaved(contenders, rounds=rounds, inner=inner, warmup=2)
         case = {"case": name, "label": label, "times": times}
         out.append(case)
