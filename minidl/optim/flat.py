@@ -54,9 +54,9 @@ def _notice_no_numba() -> None:
         _noticed = True
         warnings.warn(
             "numba is not installed, so minidl's optimizers update their parameters with NumPy "
-            "(the 'foreach' path, about 2-3x slower than the fused kernels); "
+            "(the 'foreach' path, slower than the fused kernels); "
             "pip install 'minidl[fast]' for the fused kernels",
-            PerformanceNotice, stacklevel=4,
+            PerformanceNotice, stacklevel=5,
         )
 
 
