@@ -123,8 +123,11 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
                 bandwidth[working_set] = copy_bandwidth(
                     working_set, rounds=3 if budget < 0.1 else 15)
             bound = nbytes / bandwidth[working_set]["bytes_per_s"]
-            rounds = 3 if budget < 0.1 else 40
-            inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
+            # about budget/20 s per sample, 20 rounds; 7 rounds when a contender's one call
+            # is slower than that (a loaded machine, the 16M set)
+            inner = {name: calls_for(fn, budget / 20) for name, fn in contenders.items()}
+            slow = any(n == 1 for n in inner.values())
+            rounds = 3 if budget < 0.1 else 7 if slow else 20
             times = interleaved(contenders, rounds=rounds, inner=inner,
                                 warmup=1 if budget < 0.1 else 3)
             case = {"set": set_name, "label": label, "values": n, "dtype": np.dtype(dtype).name,
