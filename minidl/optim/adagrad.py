@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -23,15 +24,19 @@ class Adagrad(Optimizer):
 
     former_names = ("AdaGrad",)
 
+    #: The flat path's kernel, with the scalars :meth:`update` uses.
+    kernel = Kernel("adagrad", ("sum",), lambda d, lr, t: (
+        lr / (1 + (t - 1) * d["lr_decay"]), d["eps"]))
+
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10):
+                 eps: float = 1e-10, *, foreach: bool | None = None, fused: bool | None = None):
         check_number("Adagrad", "lr_decay", lr_decay, low=0.0)
         check_number("Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0.0)
         check_number("Adagrad", "eps", eps, low=0.0)
         super().__init__(params, lr=lr, weight_decay=weight_decay, lr_decay=float(lr_decay),
                          initial_accumulator_value=float(initial_accumulator_value),
-                         eps=float(eps))
+                         eps=float(eps), foreach=foreach, fused=fused)
 
     def init_state(self, param):
         return {"sum": np.full_like(param.data, self.defaults["initial_accumulator_value"])}

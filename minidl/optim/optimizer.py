@@ -36,6 +36,7 @@ import numpy as np
 from ..errors import StateDictError
 from ..parameter import Parameter
 from ..validation import check_betas, check_number  # noqa: F401 (re-exported for subclasses)
+from . import flat
 
 
 class Optimizer:
@@ -50,7 +51,8 @@ class Optimizer:
     former_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Iterable[Parameter] | Iterable[dict], lr: float,
-                 weight_decay: float = 0.0, **hparams: Any):
+                 weight_decay: float = 0.0, *, foreach: bool | None = None,
+                 fused: bool | None = None, **hparams: Any):
         name = type(self).__name__
         check_number(name, "lr", lr, low=0.0)
         check_number(name, "weight_decay", weight_decay, low=0.0)
@@ -60,6 +62,14 @@ class Optimizer:
                                          **hparams}
         self.param_groups: list[dict[str, Any]] = _param_groups(name, params, self.defaults)
         self.state: dict[Parameter, dict[str, Any]] = {}
+        #: The flat path (:mod:`minidl.optim.flat`) chosen by ``foreach``/``fused``, or None.
+        self._flat = flat.choose(self, foreach, fused)
+
+    @property
+    def implementation(self) -> str:
+        """Which path ``step`` runs: ``"fused"`` (numba kernels on flat buffers), ``"foreach"``
+        (NumPy on flat buffers) or ``"loop"`` (``update`` per parameter)."""
+        return "loop" if self._flat is None else self._flat.implementation
 
     @property
     def params(self) -> list[Parameter]:
@@ -112,6 +122,9 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter, using the gradients now in ``p.grad``, with the
         ``lr`` and ``weight_decay`` of the parameter's group."""
+        if self._flat is not None:  # same arithmetic, one kernel call per group and dtype
+            self._flat.step()
+            return
         for group in self.param_groups:
             lr, weight_decay = group["lr"], group["weight_decay"]
             for p in group["params"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -24,13 +25,19 @@ class RMSprop(Optimizer):
 
     former_names = ("RMSProp",)
 
+    #: The flat path's kernel, with the scalars :meth:`update` uses.
+    kernel = Kernel("rmsprop", ("square_avg", "grad_avg", "momentum_buffer"), lambda d, lr, t: (
+        lr, d["alpha"], 1 - d["alpha"], d["eps"], d["momentum"], d["centered"]))
+
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None):
         check_number("RMSprop", "alpha", alpha, low=0.0, high=1.0)
         check_number("RMSprop", "eps", eps, low=0.0)
         check_number("RMSprop", "momentum", momentum, low=0.0)
         super().__init__(params, lr=lr, weight_decay=weight_decay, alpha=float(alpha),
-                         eps=float(eps), momentum=float(momentum), centered=bool(centered))
+                         eps=float(eps), momentum=float(momentum), centered=bool(centered),
+                         foreach=foreach, fused=fused)
 
     def init_state(self, param):
         state = {"square_avg": np.zeros_like(param.data)}
