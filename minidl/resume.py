@@ -6,6 +6,11 @@ settings and Generator state, and each callback's state). :func:`resume` puts su
 checkpoint, given as a path or as a loaded :class:`~minidl.checkpoint.Checkpoint` (both go
 through :func:`minidl.checkpoint.prepare_load`), into a Trainer, all or nothing: everything is
 read and checked before anything is written.
+
+A Trainer interrupted inside an epoch (see :meth:`minidl.Trainer.fit`) saves its position in
+it (:func:`trainer_state`'s ``"progress"``: the epoch's shuffled order, the next batch, the
+partial loss sum and predictions, the time spent and the epoch's learning rate), so the run
+resumed from such a checkpoint goes on from that batch, bit for bit.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ def callback_keys(trainer: Trainer) -> list[tuple[str, Callback]]:
 def trainer_state(trainer: Trainer) -> dict[str, Any]:
     """What a resume needs beyond the model, optimizer and History: the epoch and step
     counters, the shuffling settings (``seed``, ``batch_size``, ``shuffle``) and the
-    shuffling Generator's state, and the callbacks' state."""
+    shuffling Generator's state, the callbacks' state, and the position inside an interrupted
+    epoch (``"progress"``, None between epochs)."""
     callbacks = {}
     for key, cb in callback_keys(trainer):
         state = cb.state_dict()
@@ -49,7 +55,51 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     return {"epoch": trainer.epoch, "step": trainer.step, "seed": trainer.seed,
             "batch_size": trainer.batch_size, "shuffle": trainer.shuffle,
             "train_time": trainer.train_time, "shuffle_rng": trainer.rng.bit_generator.state,
-            "callbacks": callbacks}
+            "callbacks": callbacks, "progress": copy_progress(trainer._progress)}
+
+
+def copy_progress(progress: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of a Trainer's position inside an epoch that later batches cannot change."""
+    if progress is None:
+        return None
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in progress.items()}
+
+
+def check_progress_fits(progress: Mapping[str, Any], n: int) -> None:
+    """Raise a ``ValueError`` unless the training data (``n`` rows) is the size of the data of
+    the epoch being continued."""
+    if progress["n"] != n:
+        raise ValueError(
+            f"fit: this run was interrupted inside epoch {progress['epoch'] + 1} (after "
+            f"{progress['next_batch']} batches) of a training set of {progress['n']} rows, but "
+            f"X has {n}; continue it with the same training data"
+        )
+
+
+def _parse_progress(value: Any, epoch: int) -> dict[str, Any] | None:
+    """A saved ``"progress"`` checked and converted, or a ValueError/TypeError/KeyError."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"progress is a {type(value).__name__}, not a dict")
+    progress = {"epoch": int(value["epoch"]), "n": int(value["n"]),
+                "next_batch": int(value["next_batch"]), "loss_sum": float(value["loss_sum"]),
+                "elapsed": float(value["elapsed"]), "lr": float(value["lr"]),
+                "order": None, "train_pred": None}
+    if progress["epoch"] != epoch or progress["n"] < 1 or progress["next_batch"] < 0:
+        raise ValueError(f"progress {dict(value)!r} does not continue epoch {epoch + 1}")
+    if value["order"] is not None:
+        order = np.array(value["order"])
+        if (order.dtype.kind not in "iu" or order.shape != (progress["n"],)
+                or not np.array_equal(np.sort(order), np.arange(progress["n"]))):
+            raise ValueError(f"progress: the order is not a permutation of {progress['n']} rows")
+        progress["order"] = order
+    if value["train_pred"] is not None:
+        train_pred = np.array(value["train_pred"])
+        if train_pred.dtype.kind != "f" or len(train_pred) != progress["n"]:
+            raise ValueError("progress: the partial predictions do not fit")
+        progress["train_pred"] = train_pred
+    return progress
 
 
 def load_trainer_state(trainer: Trainer, state: Mapping[str, Any]) -> None:
@@ -80,6 +130,8 @@ def _check_state(trainer: Trainer, state: Any, path: str | None) -> dict[str, An
         rng = np.random.default_rng(parsed["seed"])
         rng.bit_generator.state = state["shuffle_rng"]
         parsed["rng"] = rng
+        # checkpoints written before positions inside an epoch were saved have none
+        parsed["progress"] = _parse_progress(state.get("progress"), parsed["epoch"])
     except (KeyError, TypeError, ValueError) as exc:
         why = (f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}")
         raise corrupt(why) from exc
@@ -154,6 +206,8 @@ def _set_state(trainer: Trainer, parsed: dict[str, Any]) -> None:
     trainer.epoch = parsed["epoch"]
     trainer.step = parsed["step"]
     trainer.train_time = parsed["train_time"]
+    trainer._progress = parsed["progress"]
+    trainer._broken = None
 
 
 def resume(trainer: Trainer, checkpoint) -> Trainer:

@@ -30,6 +30,7 @@ costs a copy of the model and optimizer state per epoch, in this mode only.)
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager, suppress
 from time import perf_counter
@@ -108,6 +109,10 @@ class Trainer:
         self.epochs = 0
         self.stop_training = False
         self.log_keys: list[str] = []
+        #: Where the epoch being run stands (None between epochs): see :meth:`fit`.
+        self._progress: dict[str, Any] | None = None
+        #: Why this Trainer can neither save nor train on (None: it can), see :meth:`fit`.
+        self._broken: str | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -124,7 +129,23 @@ class Trainer:
         ``validation_split`` (a fraction in (0, 1)): as in Keras, the *last* ``floor(N *
         validation_split)`` rows of ``(X, y)``, taken before any shuffling, are held out as
         the validation data; the rest are trained on. It cannot be combined with
-        ``validation_data``."""
+        ``validation_data``.
+
+        An interrupted ``fit`` (a ``KeyboardInterrupt``, an exception from a callback or from
+        the validation data, :class:`TrainingDiverged`) leaves the Trainer at a batch
+        boundary: a batch whose optimizer step had not begun is undone (its forward pass's
+        BatchNorm statistics and Dropout random state put back), and the Trainer records its
+        position inside the epoch (the shuffled order, the next batch, the partial sums).
+        Calling ``fit`` again on this Trainer, with the same data, goes on from that batch,
+        as does a run resumed from :meth:`save` written then: either ends bit for bit as the
+        uninterrupted run would have (the interrupted epoch's ``on_epoch_begin`` is not run
+        again). Only an interruption inside ``optimizer.step()`` leaves weights that may be
+        half updated: then :meth:`save` and ``fit`` refuse with a ``RuntimeError``, and the
+        run continues only from an earlier checkpoint (:meth:`resume`)."""
+        if self._broken is not None:
+            raise RuntimeError(f"fit: this Trainer cannot train on: {self._broken}; resume "
+                               f"from a checkpoint written earlier (Trainer.resume) or start a "
+                               f"new Trainer")
         epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
         if validation_split is not None:
@@ -153,41 +174,65 @@ class Trainer:
 
     def _run_epoch(self, X, y, batch: int, val) -> dict[str, Any] | None:
         epoch = self.epoch
-        self._call("on_epoch_begin", epoch, {})
         n = len(X)
-        lr = self.optimizer.lr
+        progress = self._progress
+        if progress is None:
+            self._call("on_epoch_begin", epoch, {})
+            snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
+            order = self.rng.permutation(n) if self.shuffle and batch < n else None
+            progress = self._progress = {
+                "epoch": epoch, "n": n, "next_batch": 0, "order": order, "loss_sum": 0.0,
+                "train_pred": None, "elapsed": 0.0, "lr": self.optimizer.lr}
+        else:  # an epoch interrupted part-way: go on from its next batch
+            run.check_progress_fits(progress, n)
+            snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
+        order = progress["order"]
         start = perf_counter()
-        elapsed = 0.0
-        snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
-        order = self.rng.permutation(n) if self.shuffle and batch < n else None
-        train_pred = None
-        loss_sum = 0.0
-        for index, begin in enumerate(range(0, n, batch)):
+        for index in range(progress["next_batch"], -(-n // batch)):
+            begin = index * batch
             rows = slice(begin, begin + batch) if order is None else order[begin:begin + batch]
             xb, yb = X[rows], y[rows]
-            pred = self.model.forward(xb)
+            # Until the optimizer steps, the batch can be undone: a failure (an exception, a
+            # KeyboardInterrupt, divergence) puts back the buffers and random state its forward
+            # pass moved, so the Trainer stays at "before batch index" and can be saved.
+            before = _batch_state(self.model)
             try:
-                value = self.loss.forward(pred, yb)
-            except NonFiniteError as exc:
-                return self._diverged(snapshot, "train", f"non-finite predictions: {exc}", exc)
-            if not math.isfinite(value):
-                return self._diverged(snapshot, "train", f"the loss is {value}")
-            self.model.backward(self.loss.backward())
+                pred = self.model.forward(xb)
+                try:
+                    value = self.loss.forward(pred, yb)
+                except NonFiniteError as exc:
+                    _undo_batch(self.model, before)
+                    return self._diverged(snapshot, "train", f"non-finite predictions: {exc}",
+                                          exc)
+                if not math.isfinite(value):
+                    _undo_batch(self.model, before)
+                    return self._diverged(snapshot, "train", f"the loss is {value}")
+                self.model.backward(self.loss.backward())
+            except TrainingDiverged:
+                raise
+            except BaseException:
+                _undo_batch(self.model, before)
+                raise
+            self._broken = (f"it was interrupted inside the optimizer step of epoch {epoch + 1}, "
+                            f"step {self.step + 1}, so its weights and optimizer state may be "
+                            f"partly updated")
             self.optimizer.step()
+            self._broken = None
             self.step += 1
-            loss_sum += value * len(pred)
+            progress["loss_sum"] += value * len(pred)
             if self.metrics:
-                if train_pred is None:
-                    train_pred = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
-                train_pred[rows] = pred
-            elapsed += perf_counter() - start
+                if progress["train_pred"] is None:
+                    progress["train_pred"] = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
+                progress["train_pred"][rows] = pred
+            progress["next_batch"] = index + 1
+            progress["elapsed"] += perf_counter() - start
             self._call("on_batch_end", index,
                        {"loss": value, "batch_size": len(pred), "step": self.step})
             start = perf_counter()
 
-        logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / n}
+        logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": progress["loss_sum"] / n}
         for name, metric in self.metrics.items():
-            logs[f"train_{name}"] = float(metric(y, train_pred))
+            logs[f"train_{name}"] = float(metric(y, progress["train_pred"]))
         if val is not None:
             try:
                 scores = _evaluate(self.model, self.loss, *val, self.metrics)
@@ -197,10 +242,11 @@ class Trainer:
             if not math.isfinite(scores["loss"]):
                 return self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
             logs.update({f"val_{k}": v for k, v in scores.items()})
-        self.train_time += elapsed
-        logs.update(lr=lr, steps=self.step, time=self.train_time)
+        self.train_time += progress["elapsed"]
+        logs.update(lr=progress["lr"], steps=self.step, time=self.train_time)
         self.history.append(logs)
         self.epoch += 1
+        self._progress = None
         self._call("on_epoch_end", epoch, logs)
         return logs
 
@@ -224,15 +270,16 @@ class Trainer:
 
     def _snapshot(self) -> tuple:
         return (self.model.state_dict(), self.model.rng_state(), self.optimizer.state_dict(),
-                self.step, self.rng.bit_generator.state)
+                self.step, self.rng.bit_generator.state, run.copy_progress(self._progress))
 
     def _restore(self, snapshot: tuple) -> None:
-        model_state, model_rng, optimizer_state, step, shuffle_state = snapshot
+        model_state, model_rng, optimizer_state, step, shuffle_state, progress = snapshot
         self.model.load_state_dict(model_state)
         self.model.set_rng_state(model_rng)
         self.optimizer.load_state_dict(optimizer_state)
         self.step = step
         self.rng.bit_generator.state = shuffle_state
+        self._progress = progress
 
     def _log_keys(self, with_val: bool) -> list[str]:
         keys = ["epoch", "train_loss", *(f"train_{m}" for m in self.metrics)]
@@ -264,7 +311,12 @@ class Trainer:
         run.load_trainer_state(self, state)
 
     def save(self, path, extra: dict | None = None) -> None:
-        """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state."""
+        """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state,
+        including its position inside an interrupted epoch (see :meth:`fit`). A Trainer
+        interrupted inside an optimizer step refuses with a ``RuntimeError``."""
+        if self._broken is not None:
+            raise RuntimeError(f"Trainer.save: refusing to write {os.fspath(path)!r}: "
+                               f"{self._broken}; a checkpoint of it would not continue the run")
         save(path, self.model, self.optimizer, self.history, extra, trainer=self)
 
     def resume(self, checkpoint) -> Trainer:
@@ -332,6 +384,18 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _batch_state(model: Layer) -> tuple:
+    """What a training forward pass changes besides its caches: buffers and random state."""
+    return ([(buf, buf.copy()) for _, buf in model.named_buffers()], model.rng_state())
+
+
+def _undo_batch(model: Layer, before: tuple) -> None:
+    buffers, rng_state = before
+    for buf, saved in buffers:
+        np.copyto(buf, saved)
+    model.set_rng_state(rng_state)
+
+
 def _split(X: np.ndarray, y: np.ndarray, fraction) -> tuple:
     """``(X_train, y_train, (X_val, y_val))``: the last ``floor(N * fraction)`` rows held out,
     as Keras's ``validation_split`` does."""

@@ -68,11 +68,19 @@ class BatchNorm1d(Layer):
                 )
             mean = x.mean(axis=0)
             var = x.var(axis=0)
+            # A non-finite batch (a diverging run) must not poison statistics that outlive it:
+            # a feature whose batch mean or variance is not finite keeps its running values.
             m = self.momentum
-            self.running_mean *= 1 - m
-            self.running_mean += m * mean
-            self.running_var *= 1 - m
-            self.running_var += (m * n / (n - 1)) * var
+            finite = np.isfinite(mean) & np.isfinite(var)
+            if finite.all():
+                self.running_mean *= 1 - m
+                self.running_mean += m * mean
+                self.running_var *= 1 - m
+                self.running_var += (m * n / (n - 1)) * var
+            else:
+                self.running_mean[finite] = ((1 - m) * self.running_mean + m * mean)[finite]
+                self.running_var[finite] = ((1 - m) * self.running_var
+                                            + (m * n / (n - 1)) * var)[finite]
         else:
             mean, var = self.running_mean, self.running_var
         inv_std = 1.0 / np.sqrt(var + self.eps)
