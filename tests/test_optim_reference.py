@@ -664,3 +664,33 @@ def test_base_class_without_update():
     p = Parameter(np.zeros(2))
     with pytest.raises(NotImplementedError, match=r"^NoUpdate does not implement update\(\)$"):
         NoUpdate([p], lr=0.1).step()
+
+
+# ---------------------------------------------------------------------- hostile state dicts
+@pytest.mark.parametrize("change, message", [
+    (lambda sd: sd["hparams"].update(lr=-5), r"lr must be >= 0.0, got -5"),
+    (lambda sd: sd["hparams"].update(lr="x"), r"lr must be a finite number, got 'x'"),
+    (lambda sd: sd["hparams"].update(betas=(1.5, 2)), r"betas\[0\] must lie in \[0.0, 1.0\)"),
+    (lambda sd: sd["param_groups"][0].update(lr=-5), r"parameter group 0 has lr=-5"),
+    (lambda sd: sd["param_groups"][0].update(lr="x"), r"parameter group 0 has lr='x'"),
+    (lambda sd: sd["state"][0]["exp_avg_sq"].__setitem__(..., -1.0),
+     r"parameter 0: 'exp_avg_sq' holds negative values"),
+    (lambda sd: sd["state"][0]["exp_avg"].__setitem__(..., np.nan),
+     r"parameter 0: 'exp_avg' holds non-finite"),
+    (lambda sd: sd["state"][0].update(step="x"), r"parameter 0: step is 'x'"),
+])
+def test_load_state_dict_refuses_what_the_constructor_refuses(change, message):
+    """One validation for a user-built optimizer and a rebuilt one: a state dict whose values
+    the constructor would refuse is refused, and nothing changes."""
+    p = Parameter(np.ones(2))
+    opt = Adam([p], lr=0.1)
+    p.grad[...] = 1.0
+    opt.step()
+    saved = opt.state_dict()
+    change(saved)
+    before = opt.state_dict()
+    with pytest.raises(StateDictError, match=message):
+        opt.load_state_dict(saved)
+    after = opt.state_dict()
+    assert after["hparams"] == before["hparams"]
+    assert np.array_equal(after["state"][0]["exp_avg_sq"], before["state"][0]["exp_avg_sq"])

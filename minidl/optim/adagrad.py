@@ -25,6 +25,8 @@ class Adagrad(Optimizer):
     former_names = ("AdaGrad",)
 
     #: The flat path's kernel, with the scalars :meth:`update` uses.
+    nonnegative_state = ("sum",)
+
     kernel = Kernel("adagrad", ("sum",), lambda d, lr, t: (
         lr / (1 + (t - 1) * d["lr_decay"]), d["eps"]))
 

@@ -24,6 +24,8 @@ class Adam(Optimizer):
     """
 
     #: The flat path's kernel, with the scalars :meth:`update` uses.
+    nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
+
     kernel = Kernel("adam", ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), lambda d, lr, t: (
         d["betas"][0], 1 - d["betas"][0], d["betas"][1], 1 - d["betas"][1],
         lr / (1 - d["betas"][0] ** t), math.sqrt(1 - d["betas"][1] ** t), d["eps"],

@@ -27,6 +27,7 @@ Parameter groups, as in torch: ``params`` may be a list of dicts ``{"params": [.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -49,6 +50,10 @@ class Optimizer:
 
     #: Names this class had before (checkpoints written under them still load).
     former_names: ClassVar[tuple[str, ...]] = ()
+
+    #: State arrays that can never be negative (running averages of squared gradients): a
+    #: state dict holding a negative value there is refused.
+    nonnegative_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Iterable[Parameter] | Iterable[dict], lr: float,
                  weight_decay: float = 0.0, *, foreach: bool | None = None,
@@ -210,15 +215,32 @@ class Optimizer:
                             f"parameter {i}: '{k}' has shape {v.shape}, expected {fresh[k].shape}"
                         )
                         continue
+                    if v.dtype.kind not in "biuf" or not np.all(np.isfinite(v)):
+                        problems.append(f"parameter {i}: '{k}' holds non-finite or non-numeric "
+                                        f"values")
+                        continue
+                    if k in self.nonnegative_state and np.any(v < 0):
+                        problems.append(f"parameter {i}: '{k}' holds negative values "
+                                        f"(min {v.min()}), which it never can")
+                        continue
                     fresh[k][...] = v
+                elif k == "step":
+                    ok = isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                    if not ok or v < 0:
+                        problems.append(f"parameter {i}: step is {v!r}, not an int >= 0")
+                        continue
+                    fresh[k] = int(v)
                 else:
                     fresh[k] = type(fresh[k])(v)
             new_state[p] = fresh
         unknown = set(state_dict["hparams"]) - set(self.defaults)
         if unknown:
             problems.append(f"unknown hyperparameters {sorted(unknown)}")
-        defaults = {k: tuple(v) if isinstance(self.defaults[k], tuple) else v
+        defaults = {k: tuple(v) if isinstance(self.defaults[k], tuple) and
+                    isinstance(v, (list, tuple)) else v
                     for k, v in state_dict["hparams"].items() if k in self.defaults}
+        if not unknown:
+            problems += self._hparam_problems(defaults)
         step_count = int(state_dict["step_count"])
         steps = {st["step"] for st in new_state.values()} or {0}
         if steps != {step_count}:
@@ -235,15 +257,48 @@ class Optimizer:
         if saved_sizes != sizes:
             problems.append(f"parameter groups of sizes {saved_sizes}, expected {sizes}")
         group_values = []
-        for g in groups:
-            values = {k: float(g[k]) for k in self.group_keys if k in g}
-            for k, v in values.items():
-                if not (math.isfinite(v) and v >= 0):
-                    problems.append(f"a parameter group has {k}={v}")
+        for gi, g in enumerate(groups):
+            values = {}
+            for k in self.group_keys:
+                if k not in g:
+                    continue
+                v = g[k]
+                if (not isinstance(v, (int, float, np.integer, np.floating))
+                        or isinstance(v, (bool, np.bool_)) or not (math.isfinite(v) and v >= 0)):
+                    problems.append(f"parameter group {gi} has {k}={v!r}, not a finite "
+                                    f"number >= 0")
+                    continue
+                values[k] = float(v)
             group_values.append(values)
         if problems:
             raise StateDictError(f"{name}.load_state_dict: " + "; ".join(problems))
         return defaults, group_values, new_state
+
+    def _hparam_problems(self, hparams: dict[str, Any]) -> list[str]:
+        """What this class's constructor says of ``hparams`` (the check a checkpoint's
+        optimizer goes through when it is rebuilt), run on a throwaway parameter: one
+        validation for both ways of loading. A constructor that does not take the
+        hyperparameters by name cannot judge them; then only ``lr`` and ``weight_decay`` are
+        checked, as the base class's constructor checks them."""
+        name = type(self).__name__
+        merged = {**self.defaults, **hparams}
+        dummy = [Parameter(np.zeros(1))]
+        for kwargs in ({**merged, "foreach": False, "fused": False}, merged):
+            try:
+                inspect.signature(type(self)).bind(dummy, **kwargs)
+            except TypeError:
+                continue
+            try:
+                type(self)(dummy, **kwargs)
+            except (TypeError, ValueError) as exc:
+                return [f"hyperparameters refused: {exc}"]
+            return []
+        try:
+            for k in ("lr", "weight_decay"):
+                check_number(name, k, merged[k], low=0.0)
+        except ValueError as exc:
+            return [f"hyperparameters refused: {exc}"]
+        return []
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())

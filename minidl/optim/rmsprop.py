@@ -26,6 +26,8 @@ class RMSprop(Optimizer):
     former_names = ("RMSProp",)
 
     #: The flat path's kernel, with the scalars :meth:`update` uses.
+    nonnegative_state = ("square_avg",)
+
     kernel = Kernel("rmsprop", ("square_avg", "grad_avg", "momentum_buffer"), lambda d, lr, t: (
         lr, d["alpha"], 1 - d["alpha"], d["eps"], d["momentum"], d["centered"]))
 
