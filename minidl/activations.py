@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from .layer import Layer, as_float_array
+from .validation import check_number
 
 
 class Activation(Layer):
@@ -102,6 +103,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
+        check_number("LeakyReLU", "negative_slope", negative_slope)
         self.negative_slope = float(negative_slope)
 
     def function(self, x):

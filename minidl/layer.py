@@ -358,6 +358,9 @@ class Layer:
 
     def _check_grad_out(self, grad_out, expected_shape: tuple[int, ...]) -> np.ndarray:
         grad_out = np.asarray(grad_out)
+        if grad_out.dtype.kind not in "biuf":  # a complex gradient would lose its imaginary part
+            raise ValueError(f"{self.describe()}: backward() got grad_out of dtype "
+                             f"{grad_out.dtype}; it must be real")
         if grad_out.shape != tuple(expected_shape):
             raise ShapeError(
                 f"{self.describe()}: backward() got grad_out of shape {grad_out.shape}, but the "

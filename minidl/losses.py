@@ -35,16 +35,33 @@ class Loss:
         return self.forward(pred, target)
 
     def forward(self, pred, target) -> float:
-        pred = np.asarray(pred)
+        name = type(self).__name__
+        pred, target = np.asarray(pred), np.asarray(target)
+        for what, arr in (("pred", pred), ("target", target)):
+            if arr.dtype.kind not in "biuf":  # complex would be silently made real
+                raise ValueError(f"{name}: {what} must be a real numeric array, got dtype "
+                                 f"{arr.dtype}")
         if pred.dtype.kind != "f":
             pred = pred.astype(np.float64)
-        target = np.asarray(target)
         self.check_shapes(pred, target)
+        if pred.size == 0:
+            raise ValueError(f"{name}: pred is empty (shape {pred.shape}); a loss averages over "
+                             f"the batch, so it needs at least one element")
         _check_finite(self, "pred", pred)
         _check_finite(self, "target", target)
         target = self.check_target(pred, target)
+        self._pred, self._target = None, None
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = float(self.value(pred, target))
+        if not np.isfinite(value):
+            exc = NonFiniteError(
+                f"{name}: the loss is {value} for finite predictions and targets (the value "
+                f"overflowed {pred.dtype}); training has probably diverged"
+            )
+            exc.loss_value = value
+            raise exc
         self._pred, self._target = pred, target
-        return float(self.value(pred, target))
+        return value
 
     def backward(self) -> np.ndarray:
         if self._pred is None:

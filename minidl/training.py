@@ -202,8 +202,7 @@ class Trainer:
                     value = self.loss.forward(pred, yb)
                 except NonFiniteError as exc:
                     _undo_batch(self.model, before)
-                    return self._diverged(snapshot, "train", f"non-finite predictions: {exc}",
-                                          exc)
+                    return self._diverged(snapshot, "train", _nonfinite_reason(exc), exc)
                 if not math.isfinite(value):
                     _undo_batch(self.model, before)
                     return self._diverged(snapshot, "train", f"the loss is {value}")
@@ -237,8 +236,7 @@ class Trainer:
             try:
                 scores = _evaluate(self.model, self.loss, *val, self.metrics)
             except NonFiniteError as exc:
-                return self._diverged(snapshot, "validation", f"non-finite predictions: {exc}",
-                                      exc)
+                return self._diverged(snapshot, "validation", _nonfinite_reason(exc), exc)
             if not math.isfinite(scores["loss"]):
                 return self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
             logs.update({f"val_{k}": v for k, v in scores.items()})
@@ -384,6 +382,11 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _nonfinite_reason(exc: NonFiniteError) -> str:
+    value = getattr(exc, "loss_value", None)
+    return f"non-finite predictions: {exc}" if value is None else f"the loss is {value}"
+
+
 def _batch_state(model: Layer) -> tuple:
     """What a training forward pass changes besides its caches: buffers and random state."""
     return ([(buf, buf.copy()) for _, buf in model.named_buffers()], model.rng_state())

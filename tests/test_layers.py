@@ -356,3 +356,39 @@ def test_a_user_class_never_shadows_a_built_in_of_the_same_name():
         assert type(build_layer(layer_config(users_tanh()))) is users_tanh
     finally:
         del LAYER_REGISTRY[registered_name(users_tanh)]
+
+
+# ---------------------------------------------------------------------- hostile arguments
+@pytest.mark.parametrize("p", [True, False, np.bool_(True), float("nan"), "0.3", None])
+def test_dropout_refuses_bools_nan_and_non_numbers(p):
+    with pytest.raises(ValueError, match=r"Dropout: p must be a probability in \[0, 1\], got"):
+        Dropout(p, rng=0)
+
+
+def test_dropout_accepts_numpy_floats():
+    assert Dropout(np.float32(0.3), rng=0).p == pytest.approx(0.3)
+    assert Dropout(np.float64(0.5), rng=0).p == 0.5
+
+
+@pytest.mark.parametrize("slope", [float("nan"), float("inf"), True, "0.1"])
+def test_leaky_relu_refuses_non_finite_or_non_numeric_slopes(slope):
+    with pytest.raises(ValueError, match=r"LeakyReLU: negative_slope must be a finite number"):
+        minidl.LeakyReLU(slope)
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(2, 3, rng=0), lambda: Tanh(), lambda: ReLU(),
+                                  lambda: BatchNorm1d(3), lambda: Dropout(0.5, rng=0)])
+def test_backward_refuses_a_complex_gradient(make):
+    layer = make()
+    out = layer.forward(np.ones((2, 2 if isinstance(layer, Dense) else 3)))
+    with pytest.raises(ValueError, match=r"backward\(\) got grad_out of dtype complex128; it "
+                                         r"must be real"):
+        layer.backward(out * (1 + 1j))
+
+
+def test_relu_gradient_at_exactly_zero_is_zero():
+    """The documented subgradient: ReLU'(0) = 0 (as torch), at the kink itself."""
+    relu = ReLU()
+    relu.forward(np.array([[-1.0, 0.0, 1.0], [0.0, -0.0, 2.0]]))
+    grad = relu.backward(np.ones((2, 3)))
+    assert np.array_equal(grad, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])

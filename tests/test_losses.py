@@ -123,3 +123,32 @@ def test_float32_predictions_give_float32_gradients():
     sce = SoftmaxCrossEntropy()
     sce(np.ones((4, 3), dtype=np.float32), np.zeros(4, dtype=int))
     assert sce.backward().dtype == np.float32
+
+
+# ---------------------------------------------------------------------- hostile inputs
+@pytest.mark.parametrize("loss", [MSE(), BinaryCrossEntropy(from_logits=True)])
+def test_complex_inputs_are_refused(loss):
+    with pytest.raises(ValueError, match=r"pred must be a real numeric array, got dtype "
+                                         r"complex128"):
+        loss(np.array([[1j]]), np.array([[0.0]]))
+    with pytest.raises(ValueError, match=r"target must be a real numeric array"):
+        loss(np.array([[0.0]]), np.array([[1j]]))
+
+
+@pytest.mark.parametrize("loss, target", [
+    (MSE(), np.zeros((0, 1))), (BinaryCrossEntropy(), np.zeros((0, 1))),
+    (SoftmaxCrossEntropy(), np.zeros(0, dtype=int))])
+def test_an_empty_batch_is_refused_clearly(loss, target):
+    pred = np.zeros((0, 3)) if isinstance(loss, SoftmaxCrossEntropy) else np.zeros((0, 1))
+    with pytest.raises(ValueError, match=r"pred is empty \(shape \(0, \d\)\)"):
+        loss(pred, target)
+    with pytest.raises(BackwardBeforeForward):
+        loss.backward()
+
+
+def test_a_loss_that_overflows_raises_non_finite_error():
+    loss = MSE()
+    with pytest.raises(NonFiniteError, match=r"MSE: the loss is inf for finite predictions"):
+        loss(np.array([[1e200]]), np.array([[-1e200]]))
+    with pytest.raises(NonFiniteError, match=r"the loss is inf"):
+        loss(np.array([[3e38]], dtype=np.float32), np.array([[-3e38]], dtype=np.float32))

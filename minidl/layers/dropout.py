@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from ..init import as_generator
 from ..layer import Layer, as_float_array
 
@@ -18,7 +22,9 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, rng=None):
         super().__init__()
-        if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
+        # any real number (np.float32 too), but not a bool (p=True is a mistake) or NaN
+        if (not isinstance(p, numbers.Real) or isinstance(p, (bool, np.bool_))
+                or not 0.0 <= p <= 1.0):
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = as_generator(rng, "Dropout")
