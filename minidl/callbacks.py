@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import string
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -433,6 +434,7 @@ class ModelCheckpoint(Callback):
         if every is None and monitor is None:
             every = 1
         self.filepath = os.fspath(filepath)
+        _check_filepath(self.filepath)
         self.every = check_int("ModelCheckpoint", "every", every, low=1, allow_none=True)
         self.tracker = (None if monitor is None
                         else Monitor("ModelCheckpoint", monitor, mode, min_delta))
@@ -447,6 +449,12 @@ class ModelCheckpoint(Callback):
         return None if self.tracker is None else self.tracker.best
 
     def on_train_begin(self, logs=None):
+        # a missing folder is found now, not when the first epoch's save fails
+        folder = os.path.dirname(self.filepath.format(epoch=1)) or "."
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(
+                f"ModelCheckpoint: the folder {folder!r} of {self.filepath!r} does not exist "
+                f"(or is not a folder); create it before training")
         if self.tracker is not None:
             self.tracker.check_logged(self.params)
             if self.run.epoch == 0:
@@ -467,6 +475,25 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state):
         if self.tracker is not None and state["best"] is not None:
             self.tracker.best = float(state["best"])
+
+
+def _check_filepath(filepath: str) -> None:
+    """Raise a ValueError naming the placeholder unless ``filepath`` formats with ``epoch``
+    alone (a typo such as ``{epch}`` would otherwise fail only after the first epoch)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(filepath) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"ModelCheckpoint: filepath {filepath!r} is not a valid format "
+                         f"string: {exc}; write braces as {{{{ and }}}}") from None
+    for field in fields:
+        if field.split(".")[0].split("[")[0] != "epoch":
+            raise ValueError(f"ModelCheckpoint: filepath {filepath!r} has the placeholder "
+                             f"{{{field}}}; the only one available is {{epoch}}")
+    try:
+        filepath.format(epoch=1)
+    except (ValueError, IndexError, AttributeError, KeyError) as exc:
+        raise ValueError(f"ModelCheckpoint: filepath {filepath!r} cannot be formatted with "
+                         f"an epoch number: {exc}") from None
 
 
 __all__ = [

@@ -75,7 +75,9 @@ class Trainer:
         for name, value, cls in (("model", model, Layer), ("loss", loss, Loss),
                                  ("optimizer", optimizer, Optimizer)):
             if not isinstance(value, cls):
-                raise TypeError(f"fit: {name} must be a {cls.__name__}, got {value!r}")
+                raise TypeError(f"fit: {name} must be a {cls.__name__}, got {value!r}"
+                                + (" (losses are objects: pass e.g. minidl.MSE(), not a name)"
+                                   if name == "loss" and isinstance(value, str) else ""))
         batch_size = check_int("fit", "batch_size", batch_size, low=1, allow_none=True)
         seed = check_int("fit", "seed", seed, low=0, allow_none=True)
         if on_nonfinite not in ("raise", "stop"):
@@ -368,6 +370,11 @@ def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
     rows at once (on the predictions of :func:`predict`) and each metric (metrics given by
     name use ``loss.decision_threshold``, as in :func:`fit`)."""
     _check_batch_size("evaluate", batch_size)
+    for name, value, cls in (("model", model, Layer), ("loss", loss, Loss)):
+        if not isinstance(value, cls):  # as fit says it
+            raise TypeError(f"evaluate: {name} must be a {cls.__name__}, got {value!r}"
+                            + (" (losses are objects: pass e.g. minidl.MSE(), not a name)"
+                               if name == "loss" and isinstance(value, str) else ""))
     X, y = _prepare(X, y, model_dtype(model), "X", "y")
     return _evaluate(model, loss, X, y,
                      get_metrics(metrics, threshold=loss.decision_threshold), batch_size)

@@ -360,3 +360,28 @@ def test_the_callback_interface_is_model_optimizer_params_and_a_run_handle(tmp_p
                               "log_keys": ("epoch", "train_loss", "lr", "steps", "time")}
     assert len(h) == 2 and [e["message"] for e in h.events] == ["epoch 1 done", "epoch 2 done"]
     assert minidl.load(tmp_path / "mid.npz").epoch == 2
+
+
+# ---------------------------------------------------------------------- checked up front
+@pytest.mark.parametrize("filepath, message", [
+    ("x-{epch}.npz", r"has the placeholder \{epch\}; the only one available is \{epoch\}"),
+    ("x-{}.npz", r"has the placeholder \{\}"),
+    ("x-{epoch:zz}.npz", r"cannot be formatted with an epoch number"),
+    ("x-{epoch.npz", r"is not a valid format string"),
+])
+def test_model_checkpoint_refuses_a_bad_placeholder_when_built(filepath, message):
+    with pytest.raises(ValueError, match=rf"ModelCheckpoint: filepath .*{message}"):
+        ModelCheckpoint(filepath)
+
+
+def test_model_checkpoint_names_a_missing_folder_before_training(tmp_path):
+    X, y = make_data(n=20)
+    model = make_model()
+    folder = tmp_path / "nope"
+    before = model.state_dict()
+    with pytest.raises(FileNotFoundError, match=r"ModelCheckpoint: the folder .*nope.* does not "
+                                                r"exist"):
+        fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0,
+            callbacks=[ModelCheckpoint(str(folder / "c-{epoch}.npz"))])
+    for key, value in model.state_dict().items():  # nothing trained: the check ran first
+        assert np.array_equal(value, before[key]), key

@@ -682,3 +682,14 @@ def test_stop_mode_does_not_change_a_healthy_run():
         runs.append((h, model.state_dict(), opt.state_dict()))
     assert_same_history(runs[0][0], runs[1][0])
     assert_same_arrays(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, X, y: minidl.evaluate(m, "mse", X, y),
+    lambda m, X, y: fit(m, "mse", SGD(m.parameters(), lr=0.1), X, y, epochs=1, verbose=0),
+])
+def test_a_loss_given_by_name_gets_a_clear_error(call):
+    X, y = make_data(n=10)
+    with pytest.raises(TypeError, match=r"loss must be a Loss, got 'mse' \(losses are objects: "
+                                        r"pass e.g. minidl.MSE\(\), not a name\)"):
+        call(qa_model(), X, y)
