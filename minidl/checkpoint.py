@@ -299,7 +299,10 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> Pen
                 f"{path}: cannot rebuild the model: {_why(exc)}; or pass model= to load into a "
                 f"model you build"
             ) from exc
-    _check_model_fits(path, model, state, rng_state)
+        _check_model_fits(path, model, state, rng_state)
+    else:  # weights that fit (else that error, more precise) into the same architecture
+        _check_model_fits(path, model, state, rng_state)
+        _check_same_architecture(path, model, model_meta.get("config"))
 
     opt_meta = meta.get("optimizer")
     optimizer_state = None
@@ -355,6 +358,32 @@ def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer)
 
 def _why(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+def _check_same_architecture(path: str, model: Layer, saved: Any) -> None:
+    """Raise :class:`CheckpointError` if the checkpoint's architecture config and ``model``'s
+    differ (a Tanh checkpoint into a same-shaped ReLU model), dtypes aside (loading casts).
+    Either side without a config (a user model without ``get_config``) is not compared."""
+    if saved is None:
+        return
+    try:
+        own = json.loads(json.dumps(layer_config(model), allow_nan=False))
+    except (NotImplementedError, TypeError, ValueError):
+        return
+    if _without_dtype(own) != _without_dtype(saved):
+        raise CheckpointError(
+            f"{path}: the checkpoint was saved from another architecture: it holds "
+            f"{json.dumps(saved)}, but the model given is {json.dumps(own)}; build the model "
+            f"the checkpoint was saved from, or load(path) to rebuild it"
+        )
+
+
+def _without_dtype(config: Any) -> Any:
+    if isinstance(config, dict):
+        return {k: _without_dtype(v) for k, v in config.items() if k != "dtype"}
+    if isinstance(config, list):
+        return [_without_dtype(v) for v in config]
+    return config
 
 
 def _check_model_fits(path: str, model: Layer, state: dict, rng_state: Any) -> None:

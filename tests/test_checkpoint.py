@@ -508,3 +508,34 @@ def test_checkpoint_repr_is_short(tmp_path):
     text = repr(load(tmp_path / "m.npz"))
     assert text == (f"Checkpoint({str(tmp_path / 'm.npz')!r}, epoch=0, model=Sequential, "
                     f"optimizer=None, extra=['seed'])")
+
+
+def test_load_into_a_model_of_another_architecture_is_refused(tmp_path):
+    """Same shapes, other activation: the weights would fit, the model would be wrong."""
+    from minidl import ReLU
+    path = tmp_path / "tanh.npz"
+    save(path, Sequential(Dense(2, 3, rng=0), Tanh(), Dense(3, 1, rng=1)))
+    other = Sequential(Dense(2, 3, rng=0), ReLU(), Dense(3, 1, rng=1))
+    before = other.state_dict()
+    with pytest.raises(CheckpointError, match=r"tanh.npz: the checkpoint was saved from another "
+                                              r"architecture: it holds .*Tanh.*, but the model "
+                                              r"given is .*ReLU"):
+        load(path, model=other)
+    assert all(np.array_equal(v, before[k]) for k, v in other.state_dict().items())
+    same = Sequential(Dense(2, 3, rng=5), Tanh(), Dense(3, 1, rng=6))
+    load(path, model=same)  # the same architecture loads
+
+
+def test_a_checkpoint_is_refused_by_an_optimizer_over_the_parameters_in_another_order(tmp_path):
+    model = Sequential(Dense(2, 2, rng=0), Dense(2, 2, rng=1))
+    opt = Adam(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad[...] = 1.0
+    opt.step()
+    path = tmp_path / "order.npz"
+    save(path, model, opt)
+    reversed_opt = Adam(list(model.parameters())[::-1], lr=0.1)
+    with pytest.raises(CheckpointError, match=r"order.npz: the optimizer given trains the "
+                                              r"parameters \['1.bias', '1.weight', '0.bias', "
+                                              r"'0.weight'\], but the saved one trained"):
+        load(path, model=model, optimizer=reversed_opt)
