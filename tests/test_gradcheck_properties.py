@@ -240,3 +240,17 @@ def test_gradcheck_rejects_other_objects():
         gradcheck(object(), np.zeros((1, 1)))
     with pytest.raises(ValueError, match="mode"):
         gradcheck(Tanh(), np.zeros((1, 1)), mode="fast")
+
+
+@pytest.mark.parametrize("mode", ["full", "random"])
+def test_gradcheck_fails_on_a_nan_gradient(mode):
+    """gradcheck is the oracle of most tests: a NaN in the analytic gradient must fail it (a
+    comparison written as ``not (err > tol)`` would let NaN through)."""
+    class NanGrad(minidl.Tanh):
+        def vjp(self, x, y, grad_out):
+            g = super().vjp(x, y, grad_out)
+            g.flat[1] = np.nan
+            return g
+
+    with pytest.raises(minidl.GradcheckError):
+        minidl.gradcheck(NanGrad(), np.random.default_rng(0).standard_normal((3, 4)), mode=mode)
