@@ -13,7 +13,9 @@ an interruption loses nothing gathered so far); every line that was not accepted
 ``--rejected`` (default ``<out>.rejected.csv``, columns ``attempt,line,text,reason``, ``line``
 being the line in that attempt's reply). It stops at ``--count`` pairs or after
 ``--max-attempts`` requests. An existing ``--out`` is resumed, not overwritten (it must pass the
-loader's strict checks), and its rejected file is appended to.
+loader's strict checks), and its rejected file is appended to. ``--out``, ``--rejected`` and
+the ``--other`` files must be distinct files (symbolic links, hard links and other spellings of a
+path are seen through): otherwise nothing is done and the exit status is 2.
 
 Servers: Ollama's ``/api/chat`` (``--api ollama``, default ``http://localhost:11434``) or any
 OpenAI-compatible ``/v1/chat/completions`` (``--api openai``, default ``http://localhost:1234``,
@@ -31,6 +33,7 @@ import csv
 import http.client
 import io
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -231,6 +234,29 @@ def _rejected_csv(records: list[tuple[int, Rejected]], previous: str = "") -> st
     return previous + buf.getvalue()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file: the same path once symbolic links, ``..`` and
+    relative spellings are resolved, or (for existing files) the same inode, as hard links are."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:  # one of them does not exist (yet)
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_distinct(outputs: Sequence[tuple[str, Path]],
+                   inputs: Sequence[tuple[str, Path]] = ()) -> None:
+    """Refuse, with a :class:`ValueError` naming both, two outputs that are one file, or an
+    output that is also an input; ``outputs`` and ``inputs`` are ``(name, path)`` pairs."""
+    for i, (name, path) in enumerate(outputs):
+        for other_name, other in [*outputs[i + 1:], *inputs]:
+            if _same_file(path, other):
+                raise ValueError(
+                    f"{name} {str(path)!r} and {other_name} {str(other)!r} are the same file "
+                    f"({path.resolve()}): writing one would destroy the other; give another path")
+
+
 def generate(client: ChatClient, out: str | Path, count: int, *,
              other: Sequence[str | Path] = (), rejected_path: str | Path | None = None,
              max_attempts: int = 20, batch: int = 25, seed: int | None = 42,
@@ -245,6 +271,8 @@ def generate(client: ChatClient, out: str | Path, count: int, *,
                          f"{count}, {batch}, {max_attempts}")
     out = Path(out)
     rejected_path = Path(rejected_path) if rejected_path else out.with_suffix(".rejected.csv")
+    check_distinct([("out", out), ("rejected_path", rejected_path)],
+                   [("other", Path(path)) for path in other])
     result = GenerationResult(out=out, rejected_path=rejected_path)
     previous = ""  # a resumed run appends to the rejected lines of the runs before it
     if out.exists():
@@ -332,6 +360,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    rejected = args.rejected or args.out.with_suffix(".rejected.csv")
+    try:
+        check_distinct([("--out", args.out),
+                        ("--rejected" if args.rejected else "the default --rejected", rejected)],
+                       [("--other", path) for path in args.other])
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     client = ChatClient(api=args.api, url=args.url, model=args.model,
                         temperature=args.temperature, timeout=args.timeout)
     print(f"asking {client.endpoint} (model {args.model}) for {args.count} pairs")

@@ -267,3 +267,49 @@ def test_cli(tmp_path, capsys):
                              "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the LLM server" in err and "ollama serve" in err
+
+
+# ---------------------------------------------------------------------------- hostile arguments
+def _refused_before_any_request(tmp_path, capsys, argv, *expected):
+    """``argv`` is refused with one clear line naming the fault, before the server is asked."""
+    with fake_llm([pairs_reply(1, 2)]) as fake:
+        code = generate_qa.main([*argv, "--url", fake.url, "--timeout", "5", "--count", "2"])
+    err = capsys.readouterr().err
+    assert code != 0 and fake.requests == []
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err
+    return err
+
+
+def test_outputs_that_are_the_same_file_are_refused(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "qa.csv"
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected", str(out)],
+                                "--out", "--rejected", "same file")
+    assert not out.exists()
+    # the same file under another spelling: a relative path through a folder and back
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected",
+                                                   str(tmp_path / "sub" / ".." / "qa.csv")],
+                                "same file")
+    # through a symbolic link
+    (tmp_path / "link.csv").symlink_to(out)
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected",
+                                                   str(tmp_path / "link.csv")], "same file")
+    assert not out.exists()
+
+
+def test_a_hard_link_or_an_input_as_output_is_refused(tmp_path, capsys):
+    other = write_qa(tmp_path / "test.csv", [("S?", "a", 1), ("S?", "b", -1)])
+    before = other.read_bytes()
+    (tmp_path / "hard.csv").hardlink_to(other)
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(tmp_path / "hard.csv"),
+                                                   "--other", str(other)],
+                                "--out", "--other", "same file")
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(tmp_path / "new.csv"),
+                                                   "--rejected", str(other), "--other",
+                                                   str(other)], "--rejected", "--other")
+    assert other.read_bytes() == before
+    with pytest.raises(ValueError, match="same file"):
+        generate(ChatClient(url="http://127.0.0.1:1"), tmp_path / "x.csv", 1,
+                 rejected_path=tmp_path / "x.csv", log=quiet)
