@@ -6,16 +6,18 @@
 
 Each attempt sends one Turkish prompt (the study's rules, see ``SPEC.md`` part A) to the server,
 cleans the reply (:func:`experiments.qa.llm_reply.clean_reply`: ``<think>`` blocks, code fences,
-announcements, numbering), validates the rows (:func:`minidl.datasets.parse_qa`: field count,
-labels, one +1 and one -1 per question) and drops questions already generated or present in the
-``--other`` split(s). Accepted rows go to ``--out`` (rewritten atomically after every attempt, so
-an interruption loses nothing gathered so far); every line that was not accepted goes to
-``--rejected`` (default ``<out>.rejected.csv``, columns ``attempt,line,text,reason``, ``line``
-being the line in that attempt's reply). It stops at ``--count`` pairs or after
-``--max-attempts`` requests. An existing ``--out`` is resumed, not overwritten (it must pass the
-loader's strict checks), and its rejected file is appended to. ``--out``, ``--rejected`` and
-the ``--other`` files must be distinct files (symbolic links, hard links and other spellings of a
-path are seen through): otherwise nothing is done and the exit status is 2.
+announcements, numbering only where it is a numbered list), validates the rows
+(:func:`minidl.datasets.parse_qa`: field count, labels, one +1 and one -1 per question) and
+drops questions already generated or present in the ``--other`` split(s). Accepted rows go to
+``--out`` (rewritten atomically after every attempt, so an interruption loses nothing gathered
+so far); every line that was not accepted goes to ``--rejected`` (default
+``<out>.rejected.csv``, columns ``attempt,line,text,reason``, ``line`` being the line in that
+attempt's reply), and so does every line that was kept only after a change (its numbering
+removed: reason ``changed: ...``, text as the model wrote it). It stops at ``--count`` pairs or
+after ``--max-attempts`` requests. An existing ``--out`` is resumed, not overwritten (it must
+pass the loader's strict checks), and its rejected file is appended to. ``--out``,
+``--rejected`` and the ``--other`` files must be distinct files (symbolic links, hard links and
+other spellings of a path are seen through): otherwise nothing is done and the exit status is 2.
 
 Servers: Ollama's ``/api/chat`` (``--api ollama``, default ``http://localhost:11434``) or any
 OpenAI-compatible ``/v1/chat/completions`` (``--api openai``, default ``http://localhost:1234``,
@@ -304,6 +306,8 @@ def generate(client: ChatClient, out: str | Path, count: int, *,
                                  f"{out})") from exc
         cleaned = clean_reply(reply)
         records += [(attempt, r) for r in cleaned.removed]
+        records += [(attempt, Rejected(r.line, r.text, f"changed: {r.reason}; the rest was kept"))
+                    for r in cleaned.changed]
         ds = parse_qa(cleaned.text, header=False, strict=False, source=f"reply {attempt}",
                       line_numbers=cleaned.line_numbers)
         records += [(attempt, r) for r in ds.rejected]

@@ -125,7 +125,8 @@ def test_clean_reply_of_the_raw_sample():
 
 
 def test_clean_reply_numbering_header_and_inline_think():
-    reply = ("</think>\nsoru,cevap,etiket\n1. A?,a,+1\n2) A?,b,-1\n- B?,c,+1\n"
+    # one numbering style through the list: mixed styles (1. then 2) then -) are not a list
+    reply = ("</think>\nsoru,cevap,etiket\n1. A?,a,+1\n2. A?,b,-1\n3. B?,c,+1\n"
              "<think>hmm</think>B?,d,-1\n<think>\nC?,x,+1\n")
     cleaned = clean_reply(reply)
     assert [t for _, t in cleaned.lines] == ["A?,a,+1", "A?,b,-1", "B?,c,+1", "B?,d,-1"]
@@ -313,3 +314,83 @@ def test_a_hard_link_or_an_input_as_output_is_refused(tmp_path, capsys):
     with pytest.raises(ValueError, match="same file"):
         generate(ChatClient(url="http://127.0.0.1:1"), tmp_path / "x.csv", 1,
                  rejected_path=tmp_path / "x.csv", log=quiet)
+
+
+# ---------------------------------------------------------------------------- numbering is not text
+def _kept(reply):
+    cleaned = clean_reply(reply)
+    return [t for _, t in cleaned.lines], cleaned
+
+
+@pytest.mark.parametrize("rows", [
+    ["19. yüzyılda hangi icat yapıldı?,Telefon.,+1",
+     "19. yüzyılda hangi icat yapıldı?,Buhar makinesi.,-1"],
+    ["3 - 2 kaçtır?,Bir.,+1", "3 - 2 kaçtır?,İki.,-1"],
+    ["- 1 ile - 1 toplanırsa ne olur?,Eksi iki.,+1",
+     "- 1 ile - 1 toplanırsa ne olur?,Sıfır.,-1"],
+    ["* işareti çarpma mıdır?,Evet.,+1", "* işareti çarpma mıdır?,Hayır.,-1"],
+    ["1. Dünya Savaşı hangi yıl başladı?,1914,+1", "1. Dünya Savaşı hangi yıl başladı?,1939,-1",
+     "2. Dünya Savaşı hangi yıl bitti?,1945,+1", "2. Dünya Savaşı hangi yıl bitti?,1918,-1"],
+])
+def test_text_that_looks_like_numbering_is_kept(rows):
+    kept, cleaned = _kept("İşte satırlar:\n" + "\n".join(rows) + "\n")
+    assert kept == rows
+    assert cleaned.changed == []
+
+
+def test_numbered_list_is_unnumbered_and_every_change_recorded():
+    rows = ["1. Dünya Savaşı hangi yıl başladı?,1914,+1",
+            "1. Dünya Savaşı hangi yıl başladı?,1939,-1",
+            "19. yüzyılda hangi icat yapıldı?,Telefon.,+1",
+            "19. yüzyılda hangi icat yapıldı?,Uçak.,-1"]
+    numbered = [f"{i}. {row}" for i, row in enumerate(rows, start=1)]
+    kept, cleaned = _kept("\n".join(numbered))
+    assert kept == rows  # one numbering removed from each, the ordinal kept
+    assert [(c.line, c.text) for c in cleaned.changed] == list(enumerate(numbered, start=1))
+    assert all("numbering" in c.reason for c in cleaned.changed)
+    assert "'1.'" in cleaned.changed[0].reason
+
+    bullets = ["- A?,a,+1", "- A?,b,-1", "- B?,c,+1", "- B?,d,-1"]
+    kept, cleaned = _kept("\n".join(bullets))
+    assert kept == [b[2:] for b in bullets]
+    assert [c.line for c in cleaned.changed] == [1, 2, 3, 4]
+
+
+def test_numbered_rows_reach_the_rejected_file_as_changes(tmp_path):
+    with fake_llm([pairs_reply(1, 2, numbered=True)]) as fake:
+        client = ChatClient("ollama", url=fake.url, timeout=5)
+        result = generate(client, tmp_path / "t.csv", count=2, log=quiet)
+    with open(result.rejected_path, encoding="utf-8", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    changes = [r for r in records if r["reason"].startswith("changed:")]
+    assert [r["line"] for r in changes] == ["2", "3", "4", "5"]
+    assert changes[0]["text"].startswith("1. Soru numarası 1")
+
+
+def test_nested_and_stray_think_tags():
+    kept, cleaned = _kept("<think>a <think>b</think> sızan,satır,+1</think>\nA?,a,+1\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert {r.line: r.reason for r in cleaned.removed} == {1: "inside a <think> block"}
+
+    # a stray closing tag after valid rows: the rows are kept, the tag is named for what it is
+    kept, cleaned = _kept("A?,a,+1\nA?,b,-1\n</think>\nB?,c,+1\nB?,d,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1", "B?,c,+1", "B?,d,-1"]
+    assert [(r.line, r.reason) for r in cleaned.removed] == [
+        (3, "stray </think> with no opening tag")]
+    kept, cleaned = _kept("<think>x</think>\nA?,a,+1\n</think>\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert {r.line: r.reason for r in cleaned.removed} == {
+        1: "inside a <think> block", 3: "stray </think> with no opening tag"}
+    # thinking whose opening tag was in the chat template is still removed, and says so
+    kept, cleaned = _kept("Düşünüyorum: önce soruları seçeyim.\n</think>\nA?,a,+1\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert [r.line for r in cleaned.removed] == [1, 2]
+
+
+@given(st.text(st.sampled_from(list("ab,\"+-1 2.)*\n`<>/thinkğİ")), max_size=160))
+def test_every_kept_line_is_as_written_or_its_change_recorded(reply):
+    cleaned = clean_reply(reply)
+    lines = reply.split("\n")
+    noted = {r.line for r in cleaned.removed} | {r.line for r in cleaned.changed}
+    for n, text in cleaned.lines:
+        assert n in noted or text == lines[n - 1].strip()
