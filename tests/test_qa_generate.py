@@ -394,3 +394,148 @@ def test_every_kept_line_is_as_written_or_its_change_recorded(reply):
     noted = {r.line for r in cleaned.removed} | {r.line for r in cleaned.changed}
     for n, text in cleaned.lines:
         assert n in noted or text == lines[n - 1].strip()
+
+
+# ---------------------------------------------------------------------------- a hostile server
+@contextmanager
+def raw_server(respond, seconds=10.0):
+    """A one-connection-at-a-time TCP server on 127.0.0.1 running ``respond(conn, stop)`` for
+    each connection after reading the request head; it stops at exit or after ``seconds``."""
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.05)
+    deadline = time.monotonic() + seconds
+
+    def serve():
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    respond(conn, lambda: stop.is_set() or time.monotonic() > deadline)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def trickle_head(conn, stopped):
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"a" * 500:
+        if stopped():
+            return
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def trickle_body(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n")
+    while not stopped():
+        conn.sendall(b" ")
+        time.sleep(0.05)
+
+
+def endless_body(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+    chunk, sent = b'{"message": "' + b"x" * 65536, 0
+    while not stopped() and sent < 64 * 2**20:
+        conn.sendall(chunk)
+        sent += len(chunk)
+
+
+def huge_length(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 99999999999\r\n\r\n{")
+
+
+@pytest.mark.parametrize("respond", [trickle_head, trickle_body])
+def test_timeout_bounds_the_whole_request(respond):
+    with raw_server(respond) as url:
+        client = ChatClient("ollama", url=url, timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(LLMServerError) as info:
+            client.chat([{"role": "user", "content": "x"}])
+        took = time.monotonic() - start
+    assert took < 3.0
+    assert f"{url}/api/chat" in str(info.value) and "0.5 s" in str(info.value)
+
+
+@pytest.mark.parametrize("respond", [endless_body, huge_length])
+def test_reply_size_is_bounded(respond):
+    with raw_server(respond) as url:
+        client = ChatClient("ollama", url=url, timeout=20, max_reply_bytes=2**20)
+        with pytest.raises(LLMServerError) as info:
+            client.chat([{"role": "user", "content": "x"}])
+    message = str(info.value)
+    assert f"{url}/api/chat" in message and "1048576 bytes" in message
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1/", "http://[::1", "127.0.0.1:11434",
+                                 "http://", "file:///etc/passwd"])
+def test_unusable_url_is_refused_naming_it(url):
+    with pytest.raises(LLMServerError) as info:
+        ChatClient("ollama", url=url, timeout=1)
+    assert url in str(info.value) and "http://" in str(info.value)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--count", "0"], "--count"),
+    (["--batch", "0"], "--batch"),
+    (["--max-attempts", "0"], "--max-attempts"),
+    (["--timeout", "-1"], "--timeout"),
+    (["--timeout", "nan"], "--timeout"),
+    (["--temperature", "nan"], "--temperature"),
+    (["--temperature", "inf"], "--temperature"),
+    (["--temperature", "-0.5"], "--temperature"),
+    (["--url", "http://[::1"], "http://[::1"),
+    (["--url", "ftp://127.0.0.1:1/"], "ftp://127.0.0.1:1/"),
+])
+def test_bad_arguments_give_one_clear_line(tmp_path, capsys, argv, expected):
+    out = tmp_path / "t.csv"
+    with fake_llm([pairs_reply(1, 2)]) as fake, pytest.raises(SystemExit) as info:
+        generate_qa.main(["--out", str(out), "--url", fake.url, "--timeout", "5", *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and fake.requests == []
+    assert "Traceback" not in err and expected in err
+    assert len([line for line in err.splitlines() if line.startswith("error") or
+                ": error:" in line]) == 1
+    assert not out.exists()
+
+
+def test_temperature_must_be_finite_in_the_client():
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="temperature"):
+            ChatClient(temperature=bad)
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="timeout"):
+            ChatClient(timeout=bad)
+
+
+def test_out_under_a_file_names_the_path_and_the_problem(tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder\n")
+    out = tmp_path / "afile" / "x.csv"
+    with fake_llm([pairs_reply(1, 2)]) as fake:
+        code = generate_qa.main(["--out", str(out), "--url", fake.url, "--timeout", "5",
+                                 "--count", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and fake.requests == []  # found before the server was asked
+    assert str(out) in err and "afile" in err and "not a folder" in err
+    assert "Errno 17" not in err and "File exists" not in err
