@@ -42,7 +42,6 @@ import http.client
 import io
 import json
 import math
-import os
 import socket
 import sys
 import threading
@@ -53,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.qa.llm_reply import clean_reply
-from minidl.atomic import make_folder
+from minidl.atomic import make_folder, same_file
 from minidl.datasets.qa import (
     QADataset,
     Rejected,
@@ -331,24 +330,13 @@ def _rejected_csv(records: list[tuple[int, Rejected]], previous: str = "") -> st
     return previous + buf.getvalue()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """True when ``a`` and ``b`` name one file: the same path once symbolic links, ``..`` and
-    relative spellings are resolved, or (for existing files) the same inode, as hard links are."""
-    try:
-        if os.path.samefile(a, b):
-            return True
-    except OSError:  # one of them does not exist (yet)
-        pass
-    return a.resolve() == b.resolve()
-
-
 def check_distinct(outputs: Sequence[tuple[str, Path]],
                    inputs: Sequence[tuple[str, Path]] = ()) -> None:
     """Refuse, with a :class:`ValueError` naming both, two outputs that are one file, or an
     output that is also an input; ``outputs`` and ``inputs`` are ``(name, path)`` pairs."""
     for i, (name, path) in enumerate(outputs):
         for other_name, other in [*outputs[i + 1:], *inputs]:
-            if _same_file(path, other):
+            if same_file(path, other):
                 raise ValueError(
                     f"{name} {str(path)!r} and {other_name} {str(other)!r} are the same file "
                     f"({path.resolve()}): writing one would destroy the other; give another path")

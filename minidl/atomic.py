@@ -64,6 +64,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], object], 
     return path
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` name one file: the same inode where both exist (hard links),
+    else the same path once symbolic links, ``..`` and relative spellings are resolved."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:  # one of them does not exist (yet)
+        pass
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def make_folder(path: str | os.PathLike, *, who: str = "write",
                 given: str | os.PathLike | None = None) -> Path:
     """Create the folder of ``path`` (and its parents) if missing; return it.
