@@ -42,6 +42,8 @@ def featurize(features: str = "e5-small", data: Path | None = None, out: Path | 
         if data is not None or features not in COMMITTED:
             raise ValueError(f"featurize: give out= for features {features!r} of {data}")
         out = COMMITTED[features]
+    if Path(out).is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder; give the .npz file to write")
     folder = Path(data) if data is not None else DATA
     for name in ("train.csv", "test.csv", "topics.csv"):  # before any work is done
         if same_file(out, folder / name):

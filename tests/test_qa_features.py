@@ -248,3 +248,18 @@ def test_featurize_refuses_to_overwrite_an_input(tmp_path, capsys, name):
         err = capsys.readouterr().err
         assert code == 2 and "--out" in err and name in err and "same file" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "link.npz"} == before
+
+
+def test_featurize_refuses_a_folder_as_out_before_any_work(tmp_path, capsys, monkeypatch):
+    from experiments import featurize_qa
+
+    for split in ("train", "test"):
+        write_qa(tmp_path / f"{split}.csv", [(f"{split} S?", "a", 1), (f"{split} S?", "b", -1)])
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the embedder was made before --out was checked")
+
+    monkeypatch.setattr(featurize_qa, "make_embedder", no_model)
+    code = featurize_qa.main(["--data", str(tmp_path), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and str(tmp_path) in err and "folder" in err
