@@ -125,6 +125,10 @@ def main(argv=None) -> dict[str, list[tuple[minidl.History, dict]]]:
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    bad_seeds = [s for s in args.seeds if not 0 <= s < 2**63]
+    if bad_seeds:
+        parser.error(f"--seeds must be whole numbers from 0 to 2**63 - 1, got "
+                     f"{' '.join(map(str, bad_seeds[:5]))}")
 
     if args.data == "synthetic":
         data = make_data(seed=0)

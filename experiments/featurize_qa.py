@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from minidl.atomic import same_file
 from minidl.datasets import save_qa_features
 from minidl.errors import MinidlError
 
@@ -37,11 +38,19 @@ def featurize(features: str = "e5-small", data: Path | None = None, out: Path | 
     the committed file of ``features``); returns the path, the seconds taken and the number of
     texts the model embedded (cache hits excluded)."""
     start = time.perf_counter()
-    train, test = load_data(data)
     if out is None:
         if data is not None or features not in COMMITTED:
             raise ValueError(f"featurize: give out= for features {features!r} of {data}")
         out = COMMITTED[features]
+    if Path(out).is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder; give the .npz file to write")
+    folder = Path(data) if data is not None else DATA
+    for name in ("train.csv", "test.csv", "topics.csv"):  # before any work is done
+        if same_file(out, folder / name):
+            raise ValueError(f"--out {str(out)!r} is the same file as the input "
+                             f"{str(folder / name)!r}: writing the features would destroy it; "
+                             f"give another --out")
+    train, test = load_data(data)
     embedder = make_embedder(features, cache_dir=cache_dir, announce=announce)
     source = "data/qa/train.csv, data/qa/test.csv" if data is None else str(data)
     path = save_qa_features(out, {"train": train, "test": test}, embedder,

@@ -44,3 +44,14 @@ def test_demo_refuses_bad_arguments(capsys, tmp_path):
     with pytest.raises(SystemExit) as info:
         demo.main(["--data", str(tmp_path)])  # a folder without the splits
     assert info.value.code == 2 and "expected train.csv and test.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--seeds", "-1"], "--seeds"),
+    (["--seeds", "3", "2" + "0" * 40], "--seeds"),
+])
+def test_demo_refuses_unusable_seeds_in_one_line(capsys, argv, expected):
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--data", "synthetic", "--epochs", "1", "--optimizer", "gd", *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and expected in err and "Traceback" not in err

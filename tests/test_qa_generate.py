@@ -125,7 +125,8 @@ def test_clean_reply_of_the_raw_sample():
 
 
 def test_clean_reply_numbering_header_and_inline_think():
-    reply = ("</think>\nsoru,cevap,etiket\n1. A?,a,+1\n2) A?,b,-1\n- B?,c,+1\n"
+    # one numbering style through the list: mixed styles (1. then 2) then -) are not a list
+    reply = ("</think>\nsoru,cevap,etiket\n1. A?,a,+1\n2. A?,b,-1\n3. B?,c,+1\n"
              "<think>hmm</think>B?,d,-1\n<think>\nC?,x,+1\n")
     cleaned = clean_reply(reply)
     assert [t for _, t in cleaned.lines] == ["A?,a,+1", "A?,b,-1", "B?,c,+1", "B?,d,-1"]
@@ -267,3 +268,274 @@ def test_cli(tmp_path, capsys):
                              "--url", f"http://127.0.0.1:{free_port()}", "--timeout", "2"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot reach the LLM server" in err and "ollama serve" in err
+
+
+# ---------------------------------------------------------------------------- hostile arguments
+def _refused_before_any_request(tmp_path, capsys, argv, *expected):
+    """``argv`` is refused with one clear line naming the fault, before the server is asked."""
+    with fake_llm([pairs_reply(1, 2)]) as fake:
+        code = generate_qa.main([*argv, "--url", fake.url, "--timeout", "5", "--count", "2"])
+    err = capsys.readouterr().err
+    assert code != 0 and fake.requests == []
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err
+    return err
+
+
+def test_outputs_that_are_the_same_file_are_refused(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "qa.csv"
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected", str(out)],
+                                "--out", "--rejected", "same file")
+    assert not out.exists()
+    # the same file under another spelling: a relative path through a folder and back
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected",
+                                                   str(tmp_path / "sub" / ".." / "qa.csv")],
+                                "same file")
+    # through a symbolic link
+    (tmp_path / "link.csv").symlink_to(out)
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(out), "--rejected",
+                                                   str(tmp_path / "link.csv")], "same file")
+    assert not out.exists()
+
+
+def test_a_hard_link_or_an_input_as_output_is_refused(tmp_path, capsys):
+    other = write_qa(tmp_path / "test.csv", [("S?", "a", 1), ("S?", "b", -1)])
+    before = other.read_bytes()
+    (tmp_path / "hard.csv").hardlink_to(other)
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(tmp_path / "hard.csv"),
+                                                   "--other", str(other)],
+                                "--out", "--other", "same file")
+    _refused_before_any_request(tmp_path, capsys, ["--out", str(tmp_path / "new.csv"),
+                                                   "--rejected", str(other), "--other",
+                                                   str(other)], "--rejected", "--other")
+    assert other.read_bytes() == before
+    with pytest.raises(ValueError, match="same file"):
+        generate(ChatClient(url="http://127.0.0.1:1"), tmp_path / "x.csv", 1,
+                 rejected_path=tmp_path / "x.csv", log=quiet)
+
+
+# ---------------------------------------------------------------------------- numbering is not text
+def _kept(reply):
+    cleaned = clean_reply(reply)
+    return [t for _, t in cleaned.lines], cleaned
+
+
+@pytest.mark.parametrize("rows", [
+    ["19. yüzyılda hangi icat yapıldı?,Telefon.,+1",
+     "19. yüzyılda hangi icat yapıldı?,Buhar makinesi.,-1"],
+    ["3 - 2 kaçtır?,Bir.,+1", "3 - 2 kaçtır?,İki.,-1"],
+    ["- 1 ile - 1 toplanırsa ne olur?,Eksi iki.,+1",
+     "- 1 ile - 1 toplanırsa ne olur?,Sıfır.,-1"],
+    ["* işareti çarpma mıdır?,Evet.,+1", "* işareti çarpma mıdır?,Hayır.,-1"],
+    ["1. Dünya Savaşı hangi yıl başladı?,1914,+1", "1. Dünya Savaşı hangi yıl başladı?,1939,-1",
+     "2. Dünya Savaşı hangi yıl bitti?,1945,+1", "2. Dünya Savaşı hangi yıl bitti?,1918,-1"],
+])
+def test_text_that_looks_like_numbering_is_kept(rows):
+    kept, cleaned = _kept("İşte satırlar:\n" + "\n".join(rows) + "\n")
+    assert kept == rows
+    assert cleaned.changed == []
+
+
+def test_numbered_list_is_unnumbered_and_every_change_recorded():
+    rows = ["1. Dünya Savaşı hangi yıl başladı?,1914,+1",
+            "1. Dünya Savaşı hangi yıl başladı?,1939,-1",
+            "19. yüzyılda hangi icat yapıldı?,Telefon.,+1",
+            "19. yüzyılda hangi icat yapıldı?,Uçak.,-1"]
+    numbered = [f"{i}. {row}" for i, row in enumerate(rows, start=1)]
+    kept, cleaned = _kept("\n".join(numbered))
+    assert kept == rows  # one numbering removed from each, the ordinal kept
+    assert [(c.line, c.text) for c in cleaned.changed] == list(enumerate(numbered, start=1))
+    assert all("numbering" in c.reason for c in cleaned.changed)
+    assert "'1.'" in cleaned.changed[0].reason
+
+    bullets = ["- A?,a,+1", "- A?,b,-1", "- B?,c,+1", "- B?,d,-1"]
+    kept, cleaned = _kept("\n".join(bullets))
+    assert kept == [b[2:] for b in bullets]
+    assert [c.line for c in cleaned.changed] == [1, 2, 3, 4]
+
+
+def test_numbered_rows_reach_the_rejected_file_as_changes(tmp_path):
+    with fake_llm([pairs_reply(1, 2, numbered=True)]) as fake:
+        client = ChatClient("ollama", url=fake.url, timeout=5)
+        result = generate(client, tmp_path / "t.csv", count=2, log=quiet)
+    with open(result.rejected_path, encoding="utf-8", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    changes = [r for r in records if r["reason"].startswith("changed:")]
+    assert [r["line"] for r in changes] == ["2", "3", "4", "5"]
+    assert changes[0]["text"].startswith("1. Soru numarası 1")
+
+
+def test_nested_and_stray_think_tags():
+    kept, cleaned = _kept("<think>a <think>b</think> sızan,satır,+1</think>\nA?,a,+1\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert {r.line: r.reason for r in cleaned.removed} == {1: "inside a <think> block"}
+
+    # a stray closing tag after valid rows: the rows are kept, the tag is named for what it is
+    kept, cleaned = _kept("A?,a,+1\nA?,b,-1\n</think>\nB?,c,+1\nB?,d,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1", "B?,c,+1", "B?,d,-1"]
+    assert [(r.line, r.reason) for r in cleaned.removed] == [
+        (3, "stray </think> with no opening tag")]
+    kept, cleaned = _kept("<think>x</think>\nA?,a,+1\n</think>\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert {r.line: r.reason for r in cleaned.removed} == {
+        1: "inside a <think> block", 3: "stray </think> with no opening tag"}
+    # thinking whose opening tag was in the chat template is still removed, and says so
+    kept, cleaned = _kept("Düşünüyorum: önce soruları seçeyim.\n</think>\nA?,a,+1\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert [r.line for r in cleaned.removed] == [1, 2]
+
+
+@given(st.text(st.sampled_from(list("ab,\"+-1 2.)*\n`<>/thinkğİ")), max_size=160))
+def test_every_kept_line_is_as_written_or_its_change_recorded(reply):
+    cleaned = clean_reply(reply)
+    lines = reply.split("\n")
+    noted = {r.line for r in cleaned.removed} | {r.line for r in cleaned.changed}
+    for n, text in cleaned.lines:
+        assert n in noted or text == lines[n - 1].strip()
+
+
+# ---------------------------------------------------------------------------- a hostile server
+@contextmanager
+def raw_server(respond, seconds=10.0):
+    """A one-connection-at-a-time TCP server on 127.0.0.1 running ``respond(conn, stop)`` for
+    each connection after reading the request head; it stops at exit or after ``seconds``."""
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.05)
+    deadline = time.monotonic() + seconds
+
+    def serve():
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    respond(conn, lambda: stop.is_set() or time.monotonic() > deadline)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def trickle_head(conn, stopped):
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"a" * 500:
+        if stopped():
+            return
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def trickle_body(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n")
+    while not stopped():
+        conn.sendall(b" ")
+        time.sleep(0.05)
+
+
+def endless_body(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+    chunk, sent = b'{"message": "' + b"x" * 65536, 0
+    while not stopped() and sent < 64 * 2**20:
+        conn.sendall(chunk)
+        sent += len(chunk)
+
+
+def huge_length(conn, stopped):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 99999999999\r\n\r\n{")
+
+
+@pytest.mark.parametrize("respond", [trickle_head, trickle_body])
+def test_timeout_bounds_the_whole_request(respond):
+    with raw_server(respond) as url:
+        client = ChatClient("ollama", url=url, timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(LLMServerError) as info:
+            client.chat([{"role": "user", "content": "x"}])
+        took = time.monotonic() - start
+    assert took < 3.0
+    assert f"{url}/api/chat" in str(info.value) and "0.5 s" in str(info.value)
+
+
+@pytest.mark.parametrize("respond", [endless_body, huge_length])
+def test_reply_size_is_bounded(respond):
+    with raw_server(respond) as url:
+        client = ChatClient("ollama", url=url, timeout=20, max_reply_bytes=2**20)
+        with pytest.raises(LLMServerError) as info:
+            client.chat([{"role": "user", "content": "x"}])
+    message = str(info.value)
+    assert f"{url}/api/chat" in message and "1048576 bytes" in message
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:1/", "http://[::1", "127.0.0.1:11434",
+                                 "http://", "file:///etc/passwd"])
+def test_unusable_url_is_refused_naming_it(url):
+    with pytest.raises(LLMServerError) as info:
+        ChatClient("ollama", url=url, timeout=1)
+    assert url in str(info.value) and "http://" in str(info.value)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--count", "0"], "--count"),
+    (["--batch", "0"], "--batch"),
+    (["--max-attempts", "0"], "--max-attempts"),
+    (["--timeout", "-1"], "--timeout"),
+    (["--timeout", "nan"], "--timeout"),
+    (["--temperature", "nan"], "--temperature"),
+    (["--temperature", "inf"], "--temperature"),
+    (["--temperature", "-0.5"], "--temperature"),
+    (["--url", "http://[::1"], "http://[::1"),
+    (["--url", "ftp://127.0.0.1:1/"], "ftp://127.0.0.1:1/"),
+])
+def test_bad_arguments_give_one_clear_line(tmp_path, capsys, argv, expected):
+    out = tmp_path / "t.csv"
+    with fake_llm([pairs_reply(1, 2)]) as fake, pytest.raises(SystemExit) as info:
+        generate_qa.main(["--out", str(out), "--url", fake.url, "--timeout", "5", *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and fake.requests == []
+    assert "Traceback" not in err and expected in err
+    assert len([line for line in err.splitlines() if line.startswith("error") or
+                ": error:" in line]) == 1
+    assert not out.exists()
+
+
+def test_temperature_must_be_finite_in_the_client():
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="temperature"):
+            ChatClient(temperature=bad)
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(ValueError, match="timeout"):
+            ChatClient(timeout=bad)
+
+
+def test_out_under_a_file_names_the_path_and_the_problem(tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder\n")
+    out = tmp_path / "afile" / "x.csv"
+    with fake_llm([pairs_reply(1, 2)]) as fake:
+        code = generate_qa.main(["--out", str(out), "--url", fake.url, "--timeout", "5",
+                                 "--count", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and fake.requests == []  # found before the server was asked
+    assert str(out) in err and "afile" in err and "not a folder" in err
+    assert "Errno 17" not in err and "File exists" not in err

@@ -17,6 +17,7 @@ from minidl.datasets import (
     format_row,
     load_qa,
     load_splits,
+    load_topics,
     normalize_question,
     parse_qa,
     turkish_lower,
@@ -293,3 +294,59 @@ def test_written_pairs_load_back(tmp_path_factory, triples):
         rows += [(q, a, 1), (q, b, -1)]
     path = write_qa(tmp_path_factory.mktemp("qa") / "rt.csv", rows)
     assert load_qa(path).rows() == rows
+
+
+# ---------------------------------------------------------------------------- contradictions
+def test_an_answer_labelled_both_ways_rejects_the_whole_question():
+    text = "\n".join([HEADER, "q,a,+1", "q,a,-1", "q,b,-1", "R?,r1,+1", "R?,r2,-1"])
+    ds = parse_qa(text, strict=False)
+    why = reasons(ds)
+    assert why[3] == "duplicate of line 2 with the opposite label"
+    assert "labelled both +1 and -1" in why[2] and "line 3" in why[2]
+    assert why[4] == why[2]
+    assert ds.rows() == [("R?", "r1", 1), ("R?", "r2", -1)]
+    assert_accounted(ds, text)
+    with pytest.raises(QADataError, match="labelled both"):
+        parse_qa(text)
+
+
+# ---------------------------------------------------------------------------- bounded messages
+def _many(n, start=0):
+    return [row for i in range(start, start + n)
+            for row in ((f"Soru {i}?", "a", 1), (f"Soru {i}?", "b", -1))]
+
+
+def test_a_huge_overlap_gives_a_bounded_message(tmp_path):
+    write_qa(tmp_path / "train.csv", _many(3000))
+    write_qa(tmp_path / "test.csv", _many(3000))
+    with pytest.raises(QADataError) as info:
+        load_splits(tmp_path / "train.csv", tmp_path / "test.csv")
+    assert len(info.value.problems) == 6000
+    assert len(str(info.value)) < 10_000 and "and 5975 more" in str(info.value)
+    with pytest.raises(QADataError) as info:
+        validate_splits(load_qa(tmp_path / "train.csv"), load_qa(tmp_path / "test.csv"))
+    assert len(str(info.value)) < 10_000 and "and 5975 more" in str(info.value)
+
+
+def test_topics_problems_give_a_bounded_message(tmp_path):
+    write_qa(tmp_path / "train.csv", _many(2000))
+    write_qa(tmp_path / "test.csv", _many(10, start=5000))
+    topics = tmp_path / "topics.csv"
+    topics.write_text("bolum,konu,soru,tur\n" + "yanlis,k,S?,fact\n" * 2000, encoding="utf-8")
+    with pytest.raises(QADataError) as info:
+        load_topics(topics)
+    assert len(str(info.value)) < 10_000 and "and 1975 more" in str(info.value)
+    topics.write_text("bolum,konu,soru,tur\ntest,k,Başka?,fact\n", encoding="utf-8")
+    with pytest.raises(QADataError) as info:
+        load_splits(tmp_path / "train.csv", tmp_path / "test.csv", topics=topics)
+    assert len(str(info.value)) < 10_000 and "more" in str(info.value)
+
+
+def test_a_question_repeated_thousands_of_times_gives_a_bounded_reason():
+    text = HEADER + "\n" + "\n".join(f"S?,cevap {i},+1" for i in range(5000)) + "\nS?,x,-1\n"
+    ds = parse_qa(text, strict=False)
+    reason = ds.rejected[0].reason
+    assert "5000 answers labelled +1" in reason and len(reason) < 400 and "more" in reason
+    with pytest.raises(QADataError) as info:
+        parse_qa(text)
+    assert len(str(info.value)) < 20_000

@@ -4,31 +4,50 @@ Asked for bare ``soru,cevap,etiket`` rows, a model still tends to wrap them in a
 block, an announcement ("Veri üretmeye başlıyorum:"), a code fence, a header line, numbering
 (``1.``, ``2)``, ``- ``) or a closing remark. :func:`clean_reply` removes those and keeps the rest
 for :func:`minidl.datasets.qa.parse_qa` to validate. Each non-blank line of the reply is either
-kept (possibly without its numbering) or listed in ``removed`` with the reason, under its line
-number in the reply (a line that is only partly inside a ``<think>`` block is listed in
-``removed`` and its remainder kept); blank lines are only counted.
+kept or listed in ``removed`` with the reason, under its line number in the reply (a line that is
+only partly inside a ``<think>`` block is listed in ``removed`` and its remainder kept); blank
+lines are only counted. Every kept line whose text was changed (its numbering removed) is listed
+in ``changed`` with its original text and what was removed.
+
+Numbering is removed only where it is numbering, since real questions start with what looks
+like it ("1. Dünya Savaşı", "19. yüzyılda", "3 - 2 kaçtır?"): a run of consecutive lines (blank
+lines aside) numbered ``1, 2, 3, ...`` in the same style (``1.``, ``1)``, ...), at least two long;
+or a run of at least two lines with the same bullet (``-``, ``*``, ``•``) that are not all one
+question (the two rows of one pair that start with ``- `` are a question starting with ``- ``).
+Only the first numbering of a line is removed (``3. 19. yüzyılda ...`` keeps ``19. yüzyılda``).
+
+Think blocks nest (``<think>a<think>b</think>c</think>`` is one block). A closing tag that is the
+first tag of the reply normally ends a block whose opening tag was in the chat template, so
+everything before it is thinking; but when every non-blank line before it looks like a CSV row,
+the tag is taken as a stray one and those rows are kept. Any other closing tag without an opening
+one is removed as a stray tag; the text around it is kept.
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 
 from minidl.datasets.qa import HEADER, Rejected, split_lines
 
-_THINK_OPEN = re.compile(r"<(think|thinking|reasoning)>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</(think|thinking|reasoning)>", re.IGNORECASE)
-_THINK_ANY = re.compile(r"</?(think|thinking|reasoning)>", re.IGNORECASE)
-_NUMBERING = re.compile(r"^\s*(?:\d{1,4}\s*[.)\]:-]\s+|[-*•]\s+)")
+_THINK_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
+_THINK_ANY = _THINK_TAG
+_NUMBER = re.compile(r"^\s*(\d{1,4})\s*([.)\]:-])\s+")
+_BULLET = re.compile(r"^\s*([-*•])\s+")
 _LABEL_END = re.compile(r",\s*\"?\s*[+-]?1\s*\"?\s*$")
+INSIDE_THINK = "inside a <think> block"
+STRAY_CLOSE = "stray </think> with no opening tag"
 
 
 @dataclass
 class CleanedReply:
-    """``lines``: ``(line_in_reply, text)`` kept as candidate rows; ``removed``: the rest."""
+    """``lines``: ``(line_in_reply, text)`` kept as candidate rows; ``removed``: the rest;
+    ``changed``: the kept lines whose text was changed, with their original text and why."""
 
     lines: list[tuple[int, str]] = field(default_factory=list)
     removed: list[Rejected] = field(default_factory=list)
+    changed: list[Rejected] = field(default_factory=list)
     n_blank: int = 0
     n_lines: int = 0
 
@@ -53,42 +72,100 @@ def clean_reply(reply: str) -> CleanedReply:
     out = CleanedReply()
     lines = split_lines(reply)
     out.n_lines = len(lines)
-    # A reply may start inside a think block whose opening tag was part of the chat template:
-    # then the first tag in the reply is a closing one.
-    first = _THINK_ANY.search("\n".join(lines))
-    in_think = bool(first and first.group(0).startswith("</"))
+    depth = 1 if _template_think(lines) else 0
+    candidates: list[tuple[int, str]] = []  # (line, text outside think blocks), in order
     for number, text in enumerate(lines, start=1):
-        kept, had_think, in_think = _strip_think(text, in_think)
-        if had_think:
-            out.removed.append(Rejected(number, text, "inside a <think> block"))
+        kept, reason, depth = _strip_think(text, depth)
+        if reason:
+            out.removed.append(Rejected(number, text, reason))
             if not kept.strip():
                 continue
-        _keep(out, number, kept)
+        candidates.append((number, kept))
+    prefixes = _numbering(candidates)
+    for number, text in candidates:
+        _keep(out, number, text, prefixes.get(number))
     return out
 
 
-def _strip_think(text: str, in_think: bool) -> tuple[str, bool, bool]:
-    """The part of ``text`` outside think blocks, whether any part was inside, the new state."""
-    kept, had_think, rest = [], in_think, text
-    while rest:
-        if in_think:
-            close = _THINK_CLOSE.search(rest)
-            if close is None:
-                rest = ""
+def _template_think(lines: list[str]) -> bool:
+    """Whether the reply starts inside a think block opened by the chat template: its first tag
+    is a closing one, and something before it is not a CSV row (or nothing is before it)."""
+    before = []
+    for text in lines:
+        tag = _THINK_TAG.search(text)
+        if tag is None:
+            before.append(text)
+            continue
+        if not tag.group(1):
+            return False
+        before.append(text[: tag.start()])
+        rows = [t for t in before if t.strip()]
+        return not rows or not all(looks_like_row(t) for t in rows)
+    return False
+
+
+def _strip_think(text: str, depth: int) -> tuple[str, str | None, int]:
+    """The part of ``text`` outside think blocks, why anything was removed, the new depth."""
+    kept, reason, pos = [], INSIDE_THINK if depth else None, 0
+    for tag in _THINK_TAG.finditer(text):
+        if depth == 0:
+            kept.append(text[pos: tag.start()])
+        if tag.group(1):  # a closing tag
+            if depth == 0:
+                reason = reason or STRAY_CLOSE
             else:
-                rest, in_think = rest[close.end():], False
+                depth -= 1
         else:
-            opening = _THINK_OPEN.search(rest)
-            if opening is None:
-                kept.append(rest)
-                rest = ""
-            else:
-                kept.append(rest[: opening.start()])
-                rest, in_think, had_think = rest[opening.end():], True, True
-    return "".join(kept), had_think, in_think
+            depth += 1
+            reason = INSIDE_THINK
+        pos = tag.end()
+    if depth == 0:
+        kept.append(text[pos:])
+    return "".join(kept), reason, depth
 
 
-def _keep(out: CleanedReply, number: int, text: str) -> None:
+def _question(text: str) -> str:
+    try:
+        return next(csv.reader([text], skipinitialspace=True), [""])[0].strip()
+    except (csv.Error, IndexError):
+        return text.split(",", 1)[0].strip()
+
+
+def _numbering(candidates: list[tuple[int, str]]) -> dict[int, str]:
+    """The numbering prefix to remove from each candidate line that is part of a numbered or
+    bulleted list (see the module docstring), by line number."""
+    marks = []  # (line, style, number or None, prefix, rest) for each non-blank candidate
+    for number, text in candidates:
+        if not text.strip():
+            continue
+        if m := _NUMBER.match(text):
+            marks.append((number, m.group(2), int(m.group(1)), m.group(0), text[m.end():]))
+        elif m := _BULLET.match(text):
+            marks.append((number, m.group(1), None, m.group(0), text[m.end():]))
+        else:
+            marks.append((number, None, None, "", text))
+    prefixes: dict[int, str] = {}
+    start = 0
+    while start < len(marks):
+        style = marks[start][1]
+        end = start + 1
+        while end < len(marks) and style is not None and marks[end][1] == style \
+                and (marks[end][2] is None) == (marks[start][2] is None):
+            end += 1
+        run = marks[start:end]
+        start = end
+        if style is None or len(run) < 2:
+            continue
+        if run[0][2] is not None:
+            if [m[2] for m in run] != list(range(1, len(run) + 1)):
+                continue
+        elif len({_question(m[4]) for m in run}) < 2:
+            continue
+        prefixes.update((m[0], m[3]) for m in run)
+    return prefixes
+
+
+def _keep(out: CleanedReply, number: int, text: str, prefix: str | None) -> None:
     stripped = text.strip()
     if not stripped:
         out.n_blank += 1
@@ -96,11 +173,16 @@ def _keep(out: CleanedReply, number: int, text: str) -> None:
     if stripped.startswith("```") or stripped.startswith("~~~"):
         out.removed.append(Rejected(number, text, "code fence"))
         return
-    unnumbered = _NUMBERING.sub("", stripped, count=1)
+    unnumbered = stripped
+    if prefix:
+        unnumbered = text[len(prefix):].strip()
     if unnumbered.replace(" ", "").lower() == ",".join(HEADER):
         out.removed.append(Rejected(number, text, "header line"))
         return
     if not looks_like_row(unnumbered):
         out.removed.append(Rejected(number, text, "not a CSV row (commentary or announcement)"))
         return
+    if prefix:
+        what = "bullet" if _BULLET.match(prefix) else "numbering"
+        out.changed.append(Rejected(number, text, f"{what} {prefix.strip()!r} removed"))
     out.lines.append((number, unnumbered))

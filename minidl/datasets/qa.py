@@ -30,7 +30,13 @@ Per line: malformed quoting, number of fields (3), empty fields, the label. Acro
   row; the later line is rejected;
 - pairs: every question (after :func:`normalize_question`) must have exactly one ``+1`` and one
   ``-1`` answer. All remaining lines of a question that has two ``+1``, two ``-1`` or a missing
-  partner are rejected, since the data cannot say which of them is the faulty one.
+  partner are rejected, since the data cannot say which of them is the faulty one;
+- contradictions: when a question repeats an answer with the other label, every line of that
+  question is rejected (the repeat as a duplicate, the others as a contradiction), even where
+  the remaining lines would form a pair: the data contradicts itself about that question.
+
+A reason lists at most 10 line numbers and says how many more there are; a
+:class:`QADataError`'s message lists at most 25 problems, so it stays short for any input.
 
 Across files, :func:`validate_splits` rejects the questions of one split that appear in the other.
 
@@ -308,6 +314,7 @@ def _check_rows(parsed, texts):
     """Duplicate and pair checks; returns the kept rows and the rejected ones."""
     rejected: list[Rejected] = []
     seen: dict[tuple[str, str], tuple[int, int]] = {}
+    contradicted: dict[str, str] = {}  # question -> why: one of its answers has both labels
     unique = []
     for number, q, a, y in parsed:
         key = (normalize_question(q), normalize_text(a))
@@ -316,6 +323,10 @@ def _check_rows(parsed, texts):
             why = f"duplicate of line {first}"
             if first_label != y:
                 why += " with the opposite label"
+                contradicted.setdefault(key[0], (
+                    f"contradiction: the answer on line {first} is labelled both +1 and -1 "
+                    f"(line {number} repeats it with the other label), so the data cannot say "
+                    f"which answers of this question are right"))
             rejected.append(Rejected(number, texts[number] or "", why))
             continue
         seen[key] = (number, y)
@@ -342,13 +353,20 @@ def _check_rows(parsed, texts):
             why = f"incomplete pair: the question has no {missing} answer"
         for r in rows:
             bad[r[0]] = why
+    for rows in groups.values():  # a complete pair whose question is contradicted elsewhere
+        why = contradicted.get(normalize_question(rows[0][1]))
+        if why is not None:
+            for r in rows:
+                bad.setdefault(r[0], why)
     kept = [r for r in unique if r[0] not in bad]
     rejected += [Rejected(n, texts[n] or "", why) for n, why in bad.items()]
     return kept, rejected
 
 
-def _join(numbers: list[int]) -> str:
-    return ", ".join(str(n) for n in numbers)
+def _join(numbers: list[int], shown: int = 10) -> str:
+    """The line numbers, the first ``shown`` of them and how many more."""
+    text = ", ".join(str(n) for n in numbers[:shown])
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
 def load_qa(path: str | os.PathLike, strict: bool = True) -> QADataset:
