@@ -224,3 +224,14 @@ def test_without_hypothesis_the_import_error_says_what_to_install():
 def test_other_missing_attributes_of_minidl_still_raise():
     with pytest.raises(AttributeError, match="module 'minidl' has no attribute 'nope'"):
         minidl.nope  # noqa: B018
+
+
+def test_the_optional_dependencies_are_extras_and_in_dev():
+    tomllib = pytest.importorskip("tomllib")
+    from pathlib import Path
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    assert [d.split(">=")[0] for d in extras["testing"]] == ["hypothesis"]
+    assert [d.split(">=")[0] for d in extras["sklearn"]] == ["scikit-learn"]
+    dev_self = next(d for d in extras["dev"] if d.startswith("minidl["))
+    assert {"testing", "sklearn"} <= set(dev_self[len("minidl["):-1].split(","))
