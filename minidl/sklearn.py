@@ -70,8 +70,9 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 class _MinidlMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, checks, building and training.
 
-    A subclass sets ``_loss()``, ``_targets(y)`` (the array minidl trains on, and the number
-    of outputs) and ``_stratify(y)`` (labels to stratify the early-stopping split, or None).
+    A subclass sets ``_loss()``, ``_targets(y)`` (the array minidl trains on, the number of
+    outputs, and fitted attributes such as ``classes_``, set only once training has succeeded)
+    and ``_stratify(y)`` (labels to stratify the early-stopping split, or None).
     """
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam",
@@ -108,7 +109,7 @@ class _MinidlMLP(BaseEstimator):
                             f"{sorted(fit_params)}; it takes only X and y")
         hidden, activation, optimizer_cls, dtype = self._check_params()
         X, y = self._validate(X, y)
-        target, n_outputs = self._targets(y)
+        target, n_outputs, fitted = self._targets(y)
         rng = _generator(self.random_state, type(self).__name__)
 
         validation_data, callbacks = None, []
@@ -126,6 +127,8 @@ class _MinidlMLP(BaseEstimator):
                       batch_size=self.batch_size, seed=int(rng.integers(2**32)),
                       validation_data=validation_data, callbacks=callbacks,
                       verbose=self.verbose)
+        for name, value in fitted.items():
+            setattr(self, name, value)
         self.model_ = model
         self.history_ = history
         self.n_iter_ = len(history)
@@ -172,7 +175,9 @@ class _MinidlMLP(BaseEstimator):
         check_int(name, "epochs", self.epochs, low=0)
         check_int(name, "batch_size", self.batch_size, low=1, allow_none=True)
         check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
-        check_int(name, "verbose", self.verbose, low=0)
+        if not (isinstance(self.verbose, (numbers.Integral, np.integer))
+                and self.verbose in (0, 1, 2)) or isinstance(self.verbose, bool):
+            raise ValueError(f"{name}: verbose must be 0, 1 or 2, got {self.verbose!r}")
         if self.early_stopping:
             check_number(name, "validation_fraction", self.validation_fraction, low=0.0,
                          high=1.0, high_inclusive=False)
@@ -256,13 +261,13 @@ class MLPClassifier(ClassifierMixin, _MinidlMLP):
 
     def _targets(self, y):
         check_classification_targets(y)
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, labels = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
             raise ValueError(
-                f"{type(self).__name__}: y holds only one class ({self.classes_[0]!r}); a "
+                f"{type(self).__name__}: y holds only one class ({classes[0]!r}); a "
                 f"classifier needs samples of at least two classes"
             )
-        return labels.reshape(-1).astype(np.intp), len(self.classes_)
+        return labels.reshape(-1).astype(np.intp), len(classes), {"classes_": classes}
 
     @staticmethod
     def _stratify(target):
@@ -308,7 +313,7 @@ class MLPRegressor(RegressorMixin, _MinidlMLP):
     def _targets(self, y):
         y = np.asarray(y, dtype=np.float64)
         target = y.reshape(len(y), -1)
-        return target, target.shape[1]
+        return target, target.shape[1], {}
 
     @staticmethod
     def _stratify(target):
@@ -327,7 +332,6 @@ class MLPRegressor(RegressorMixin, _MinidlMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
         return tags
 
 

@@ -182,6 +182,9 @@ def test_input_checks_are_scikit_learns():
         MLPClassifier().fit(np.eye(3), [0.5, 1.5, 2.5])
     with pytest.raises(ValueError, match="only one class"):
         MLPClassifier().fit(np.eye(3), [1, 1, 1])
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(np.eye(4), [7, 7, 7, 7])
+    assert list(clf.classes_) == [0, 1]  # a failed fit leaves the fitted state as it was
 
 
 @pytest.mark.parametrize("params, match", [
@@ -206,6 +209,8 @@ def test_input_checks_are_scikit_learns():
     ({"dtype": "nonsense"}, "dtype must be float32 or float64"),
     ({"random_state": -1}, "random_state must be an int >= 0"),
     ({"random_state": 1.5}, "random_state must be an int >= 0"),
+    ({"verbose": 3}, "verbose must be 0, 1 or 2"),
+    ({"verbose": True}, "verbose must be 0, 1 or 2"),
 ])
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_bad_parameters_are_named_at_fit(cls, params, match):
