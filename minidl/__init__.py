@@ -27,6 +27,17 @@ from .training import Trainer, TrainingDiverged, evaluate, fit, predict
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``minidl.sklearn`` and ``minidl.testing`` on first use: their optional dependencies
+    (scikit-learn, hypothesis) are imported only then, never by ``import minidl``."""
+    if name in ("sklearn", "testing"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'minidl' has no attribute {name!r}")
+
+
 __all__ = [
     "MSE",
     "SGD",

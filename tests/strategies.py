@@ -1,34 +1,21 @@
-"""Shared hypothesis strategies for the gradient-check and layer tests.
-
-Shapes come from hypothesis (batch 1..8, widths 1..16); the values come from a NumPy Generator
-seeded by a hypothesis-drawn seed, so that examples are well-conditioned floats (hypothesis'
-own floats would spend their budget on denormals and infinities, which gradcheck cannot use).
-"""
+"""Shared hypothesis strategies for the gradient-check and layer tests: those of
+:mod:`minidl.testing`, which publishes them to users (this module re-exports them, so the tests
+use the same ones)."""
 
 from __future__ import annotations
 
-import numpy as np
-from hypothesis import strategies as st
+from minidl.testing import (
+    away_from_zero,
+    batch_sizes,
+    batches,
+    normal,
+    off_kinks,
+    probabilities,
+    seeds,
+    shapes,
+    spread_columns,
+    widths,
+)
 
-batch_sizes = st.integers(min_value=1, max_value=8)
-widths = st.integers(min_value=1, max_value=16)
-seeds = st.integers(min_value=0, max_value=2**32 - 1)
-
-
-def normal(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
-    return rng.standard_normal(shape) * scale
-
-
-def away_from_zero(rng: np.random.Generator, shape, margin: float = 0.05) -> np.ndarray:
-    """Values at least ``margin`` from 0: for ReLU-like layers, whose kink breaks finite
-    differences (the step is 1e-6, so any margin well above it will do)."""
-    z = rng.standard_normal(shape)
-    return np.sign(z + (z == 0)) * (np.abs(z) + margin)
-
-
-def spread_columns(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    """(n, d) values whose every column has a clear spread (std well above 0), so that batch
-    normalisation in training mode is well conditioned even for n = 2."""
-    base = np.linspace(-1.0, 1.0, n)
-    cols = [rng.permutation(base) * rng.uniform(0.5, 2.0) + rng.uniform(-1, 1) for _ in range(d)]
-    return np.stack(cols, axis=1) + 0.05 * rng.standard_normal((n, d))
+__all__ = ["away_from_zero", "batch_sizes", "batches", "normal", "off_kinks", "probabilities",
+           "seeds", "shapes", "spread_columns", "widths"]
