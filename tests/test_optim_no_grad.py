@@ -125,8 +125,8 @@ def test_fit_skips_a_layer_outside_the_forward_path(impl):
     unused = model.unused.weight.data.copy()
     X = np.random.default_rng(3).standard_normal((12, 3))
     y = np.zeros((12, 2))
-    minidl.fit(model, minidl.MSE(), SGD(model.parameters(), lr=0.1, weight_decay=0.5, **FLAGS[impl]),
-               X, y, epochs=2, batch_size=4, verbose=0)
+    opt = SGD(model.parameters(), lr=0.1, weight_decay=0.5, **FLAGS[impl])
+    minidl.fit(model, minidl.MSE(), opt, X, y, epochs=2, batch_size=4, verbose=0)
     np.testing.assert_array_equal(model.unused.weight.data, unused)
 
 
