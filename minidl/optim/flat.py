@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ..validation import check_bool
+
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 _data, _grad, _has_grad = attrgetter("data"), attrgetter("grad"), attrgetter("has_grad")
@@ -92,6 +94,8 @@ def choose(optimizer, foreach: bool | None, fused: bool | None) -> FlatPath | No
     ``foreach=False, fused=False`` is the per-parameter loop. Classes without a kernel always
     run the loop (asking for a flat path raises)."""
     name = type(optimizer).__name__
+    foreach = check_bool(name, "foreach", foreach, allow_none=True)
+    fused = check_bool(name, "fused", fused, allow_none=True)
     if foreach and fused:
         raise ValueError(f"{name}: foreach=True and fused=True exclude each other; pick one")
     kernel = kernel_of(type(optimizer))
