@@ -174,3 +174,72 @@ def test_progress_bar_file_must_be_writable(file):
     with pytest.raises(TypeError, match=r"ProgressBar: file must be a text stream with a "
                                         r"write\(\) method"):
         ProgressBar(file=file)
+
+
+# ------------------------------------------------------------------ metrics
+METRICS = [md.metrics.accuracy, md.metrics.precision, md.metrics.recall, md.metrics.f1_score,
+           md.metrics.confusion_matrix, md.metrics.precision_recall_f1,
+           md.metrics.classification_report]
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize(("y_true", "y_pred", "message"), [
+    ([0, 1], [np.nan, 0.3], r"metrics: y_pred holds NaN"),
+    ([0, 1], [[np.nan, 0.0], [0.0, 1.0]], r"metrics: y_pred holds NaN"),
+    ([0.0, np.nan], [0.2, 0.9], r"metrics: y_true holds NaN"),
+    ([1 + 1j, 0], [1 + 1j, 0], r"metrics: y_true has dtype complex128; labels and scores must "
+                               r"be real numbers, bools or strings"),
+    ([0, 1], np.array([None, 1], dtype=object), r"metrics: y_pred has dtype object"),
+    (["a", "b"], [0, 1], r"metrics: y_true holds strings and y_pred numbers"),
+    ([0, 1], ["a", "b"], r"metrics: y_true holds numbers and y_pred strings"),
+])
+def test_metrics_refuse_labels_they_would_misread(metric, y_true, y_pred, message):
+    with pytest.raises(ValueError, match=message):
+        metric(y_true, y_pred)
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=lambda m: m.__name__)
+def test_metrics_keep_reading_bools_strings_and_infinite_scores(metric):
+    metric(np.array([True, False]), np.array([True, True]))
+    metric(np.array(["a", "b"]), np.array(["a", "a"]))
+    metric(np.array([0, 1]), np.array([[np.inf, 0.0], [0.0, 1.0]]))
+
+
+# ------------------------------------------------------------------ History.from_json
+@pytest.mark.parametrize(("text", "message"), [
+    ("", r"History.from_json: not JSON"),
+    ("{", r"History.from_json: not JSON"),
+    ("[]", r"History.from_json: expected an object with 'columns' and 'events', got list"),
+    ("3", r"History.from_json: expected an object with 'columns' and 'events', got int"),
+    ('{"a": [1, 2]}', r"History.from_json: unknown keys \['a'\]; expected 'columns' and "
+                      r"'events'"),
+    ('{"columns": null}', r"History.from_json: 'columns' must be an object of lists, got None"),
+    ('{"columns": {"a": 3}}', r"History.from_json: column 'a' must be a list, got 3"),
+    ('{"columns": {}, "events": 3}', r"History.from_json: 'events' must be a list of objects, "
+                                     r"got 3"),
+    ('{"columns": {}, "events": [3]}', r"History.from_json: 'events' must be a list of objects"),
+])
+def test_history_from_json_refuses_what_is_not_a_history(text, message):
+    with pytest.raises(ValueError, match=message):
+        md.History.from_json(text)
+
+
+def test_history_from_json_round_trip_still_works():
+    h = md.History({"a": [1.0, float("nan")]}, [{"event": "x"}])
+    back = md.History.from_json(h.to_json())
+    assert back.keys() == ["a"] and back.events == [{"event": "x"}]
+
+
+# ------------------------------------------------------------------ checkpoints
+def test_loading_a_corrupt_checkpoint_closes_the_file(tmp_path, recwarn):
+    import gc
+
+    good = tmp_path / "good.npz"
+    md.save(good, md.Dense(2, 2, rng=0))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(md.errors.CheckpointError, match=r"truncated or corrupt checkpoint"):
+        md.load(bad)
+    gc.collect()
+    leaks = [w for w in recwarn.list if issubclass(w.category, ResourceWarning)]
+    assert not leaks, [str(w.message) for w in leaks]
