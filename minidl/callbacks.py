@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .validation import check_int, check_number
+from .validation import check_bool, check_int, check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
@@ -216,7 +216,8 @@ class EarlyStopping(Callback):
                  min_delta: float = 0.0, restore_best_weights: bool = False):
         self.patience = check_int("EarlyStopping", "patience", patience, low=0)
         self.tracker = Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_bool("EarlyStopping", "restore_best_weights",
+                                               restore_best_weights)
         self.reset()
 
     monitor = property(lambda self: self.tracker.monitor)
@@ -293,8 +294,11 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, file=None, lines: bool = False):
+        if file is not None and not callable(getattr(file, "write", None)):
+            raise TypeError(f"ProgressBar: file must be a text stream with a write() method "
+                            f"(sys.stdout, an open file) or None, got {file!r}")
         self.file = file
-        self.lines = bool(lines)
+        self.lines = check_bool("ProgressBar", "lines", lines)
         self._bar = None
         self._plain = None  # the stream plain lines go to, or None
 
@@ -355,7 +359,8 @@ class WeightTrajectory(Callback):
             raise ValueError(f"WeightTrajectory: unit must be 'epoch' or 'step', got {unit!r}")
         self.every = every
         self.unit = unit
-        self.include_initial = bool(include_initial)
+        self.include_initial = check_bool("WeightTrajectory", "include_initial",
+                                          include_initial)
         self._rows: list[np.ndarray] = []
         self._epochs: list[int] = []
         self._steps: list[int] = []
@@ -426,7 +431,11 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath, every: int | None = None, monitor: str | None = None,
                  mode: str = "auto", min_delta: float = 0.0, save_best_only: bool = False):
-        if save_best_only:
+        if not isinstance(filepath, (str, os.PathLike)) or not os.fspath(filepath):
+            raise (ValueError if filepath == "" else TypeError)(
+                f"ModelCheckpoint: filepath must be a file name (a str or a path), got "
+                f"{filepath!r}")
+        if check_bool("ModelCheckpoint", "save_best_only", save_best_only):
             if every is not None:
                 raise ValueError("ModelCheckpoint: save_best_only=True saves on improvement "
                                  "only; it cannot be combined with every=")

@@ -496,7 +496,9 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     name = None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # np.load is given an open file, not the path: on a damaged archive np.load raises
+        # without closing a file it opened itself (a ResourceWarning, a leaked descriptor)
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             names = list(npz.files)
             if META_KEY not in names:
                 shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")

@@ -8,7 +8,7 @@ from .activations import Tanh
 from .init import as_generator
 from .layer import LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
-from .validation import check_int
+from .validation import check_bool, check_float_dtype, check_int
 
 
 class Sequential(Layer):
@@ -101,8 +101,13 @@ class RecursiveMLP(Layer):
     def __init__(self, layer_sizes, activation=Tanh, bias: bool = True,
                  init="glorot_uniform", output_activation="same", rng=None, dtype=np.float64):
         super().__init__()
+        if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+            raise ValueError(f"RecursiveMLP: layer_sizes must be a list of positive ints (input, "
+                             f"hidden..., output), got {layer_sizes!r}")
         sizes = [check_int("RecursiveMLP", f"layer_sizes[{i}]", s, low=1)
                  for i, s in enumerate(layer_sizes)]
+        bias = check_bool("RecursiveMLP", "bias", bias)
+        check_float_dtype("RecursiveMLP", dtype)
         if len(sizes) < 2:
             raise ValueError(
                 f"RecursiveMLP: layer_sizes needs at least an input and an output size, got "

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import GradcheckError
 from .layer import Layer
 from .losses import Loss
+from .validation import check_int, check_number
 
 
 def gradcheck(obj, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -36,6 +37,13 @@ def gradcheck(obj, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float
     """
     if mode not in ("full", "random"):
         raise ValueError(f"gradcheck: mode must be 'full' or 'random', got {mode!r}")
+    check_number("gradcheck", "eps", eps)
+    if not eps > 0:  # a zero step divides by zero; a negative one only flips the difference
+        raise ValueError(f"gradcheck: eps must be > 0, got {eps!r}")
+    check_number("gradcheck", "atol", atol, low=0.0)
+    check_number("gradcheck", "rtol", rtol, low=0.0)
+    check_int("gradcheck", "n_directions", n_directions, low=1)
+    check_int("gradcheck", "seed", seed, low=0)
     rng = np.random.default_rng(seed)
     if isinstance(obj, Loss):
         tensors, f, what = _loss_problem(obj, inputs)
@@ -63,7 +71,7 @@ def gradcheck(obj, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float
 
 def _layer_problem(layer: Layer, x, rng):
     model = copy.deepcopy(layer).astype(np.float64)
-    x = np.array(x, dtype=np.float64)
+    x = _real_input(x)
     rng_state = model.rng_state()
 
     def run():
@@ -85,13 +93,25 @@ def _loss_problem(loss: Loss, inputs):
     except (TypeError, ValueError):
         raise ValueError("gradcheck: for a Loss, inputs must be the pair (pred, target)") from None
     loss = copy.deepcopy(loss)
-    pred = np.array(pred, dtype=np.float64)
+    pred = _real_input(pred)
     target = np.asarray(target)
     if target.dtype.kind == "f":
         target = target.astype(np.float64)
     loss.forward(pred, target)
     grad = np.asarray(loss.backward())
     return [("pred", pred, grad)], lambda: loss.forward(pred, target), repr(loss)
+
+
+def _real_input(x) -> np.ndarray:
+    """``x`` as a new float64 array; refused if it is not real numbers or holds nothing to
+    check (an empty input would pass without a single comparison)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"gradcheck: the input must be real numbers, got dtype {x.dtype}")
+    if x.size == 0:
+        raise ValueError(f"gradcheck: the input is empty (shape {x.shape}), so nothing would be "
+                         f"checked")
+    return np.array(x, dtype=np.float64)
 
 
 def _numeric_full(f, array: np.ndarray, eps: float) -> np.ndarray:

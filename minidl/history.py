@@ -118,10 +118,30 @@ class History:
                 "events": [{k: _json_float(v) for k, v in e.items()} for e in self.events]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> History:
-        columns = {key: [math.nan if v is None else v for v in col]
-                   for key, col in data.get("columns", {}).items()}
-        return cls(columns, data.get("events", []))
+    def from_dict(cls, data: Mapping[str, Any], *, owner: str = "History.from_dict") -> History:
+        """The History that :meth:`to_dict` described; anything else is a ``ValueError``
+        (a dict without ``columns`` is not an empty History: its data would be lost)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{owner}: expected an object with 'columns' and 'events', got "
+                             f"{type(data).__name__}")
+        unknown = sorted(set(data) - {"columns", "events"})
+        if unknown:
+            raise ValueError(f"{owner}: unknown keys {unknown}; expected 'columns' and 'events'")
+        raw = data.get("columns", {})
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{owner}: 'columns' must be an object of lists, got {raw!r}")
+        for key, col in raw.items():
+            if not isinstance(col, (list, tuple)):
+                raise ValueError(f"{owner}: column {key!r} must be a list, got {col!r}")
+        events = data.get("events", [])
+        if not isinstance(events, (list, tuple)) or not all(isinstance(e, Mapping)
+                                                             for e in events):
+            raise ValueError(f"{owner}: 'events' must be a list of objects, got {events!r}")
+        columns = {key: [math.nan if v is None else v for v in col] for key, col in raw.items()}
+        try:
+            return cls(columns, events)
+        except TypeError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
 
     def to_json(self, indent: int | None = None) -> str:
         """Strict JSON (no NaN literals): ``History.from_json(h.to_json())`` gives ``h`` back."""
@@ -129,7 +149,12 @@ class History:
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        return cls.from_dict(json.loads(text))
+        """The History that :meth:`to_json` wrote; text that is not one is a ``ValueError``."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"History.from_json: not JSON: {exc}") from None
+        return cls.from_dict(data, owner="History.from_json")
 
     def to_dataframe(self):
         """A pandas DataFrame, one row per epoch (pandas is needed for this method only)."""

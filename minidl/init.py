@@ -23,40 +23,54 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .validation import check_number
+
 Initializer = Callable[[tuple, np.random.Generator, np.dtype], np.ndarray]
 
 
-def _fans(shape: tuple) -> tuple[int, int]:
-    if len(shape) < 2:
-        raise ValueError(f"initialisers need a weight of at least 2 dimensions, got shape {shape}")
+def _fans(name: str, shape, rng) -> tuple[int, int]:
+    """Fan-in and fan-out of a weight of ``shape`` (checked: at least 2 dimensions, each a
+    positive int, since a fan of 0 divides by zero), after checking ``rng``."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{name}: rng must be a numpy.random.Generator, got {rng!r} (layers "
+                         f"turn an int seed into one)")
+    ok = isinstance(shape, tuple) and all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n > 0
+        for n in shape)
+    if not ok or len(shape) < 2:
+        if isinstance(shape, tuple) and len(shape) < 2 and ok:
+            raise ValueError(f"{name}: initialisers need a weight of at least 2 dimensions, got "
+                             f"shape {shape}")
+        raise ValueError(f"{name}: shape must be a tuple of at least 2 positive ints, got "
+                         f"{shape!r}")
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
-    return shape[0] * receptive, shape[1] * receptive
+    return int(shape[0]) * receptive, int(shape[1]) * receptive
 
 
 def lecun_normal(shape, rng, dtype=np.float64):
-    fan_in, _ = _fans(shape)
+    fan_in, _ = _fans("lecun_normal", shape, rng)
     return (rng.standard_normal(shape) * np.sqrt(1.0 / fan_in)).astype(dtype)
 
 
 def glorot_uniform(shape, rng, dtype=np.float64):
-    fan_in, fan_out = _fans(shape)
+    fan_in, fan_out = _fans("glorot_uniform", shape, rng)
     a = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(dtype)
 
 
 def glorot_normal(shape, rng, dtype=np.float64):
-    fan_in, fan_out = _fans(shape)
+    fan_in, fan_out = _fans("glorot_normal", shape, rng)
     return (rng.standard_normal(shape) * np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
 
 
 def he_uniform(shape, rng, dtype=np.float64):
-    fan_in, _ = _fans(shape)
+    fan_in, _ = _fans("he_uniform", shape, rng)
     a = np.sqrt(6.0 / fan_in)
     return rng.uniform(-a, a, size=shape).astype(dtype)
 
 
 def he_normal(shape, rng, dtype=np.float64):
-    fan_in, _ = _fans(shape)
+    fan_in, _ = _fans("he_normal", shape, rng)
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
@@ -66,8 +80,7 @@ def zeros(shape, rng=None, dtype=np.float64):
 
 def normal(std: float) -> Initializer:
     """N(0, 1) * ``std``, whatever the fan-in (the MNIST study uses ``normal(0.01)``)."""
-    if not std >= 0:
-        raise ValueError(f"normal(std): std must be >= 0, got {std}")
+    check_number("normal", "std", std, low=0.0)
 
     def init(shape, rng, dtype=np.float64):
         return (rng.standard_normal(shape) * std).astype(dtype)

@@ -384,20 +384,27 @@ _RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=
 
 def _outermost(method):
     """Wrap a ``forward`` or ``backward`` so that, when it is the outermost call, the layer is
-    recorded as the model being run: errors inside then name their path in that model."""
+    recorded as the model being run: errors inside then name their path in that model. After a
+    ``backward`` returns, the layer's own parameters are marked as having a gradient
+    (:attr:`Parameter.has_grad`), so every layer, yours too, tells the optimizer what it set."""
     is_forward = method.__name__ == "forward"
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         if _RUNNING.get() is not None:
-            return method(self, *args, **kwargs)
-        if is_forward and args:  # what summary() falls back on for output shapes
-            object.__setattr__(self, "_input_shape", tuple(np.shape(args[0])[1:]))
-        token = _RUNNING.set(self)
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            _RUNNING.reset(token)
+            out = method(self, *args, **kwargs)
+        else:
+            if is_forward and args:  # what summary() falls back on for output shapes
+                object.__setattr__(self, "_input_shape", tuple(np.shape(args[0])[1:]))
+            token = _RUNNING.set(self)
+            try:
+                out = method(self, *args, **kwargs)
+            finally:
+                _RUNNING.reset(token)
+        if not is_forward:  # backward has set this layer's gradients: they count, even zeros
+            for param in self._params.values():
+                param.mark_grad()
+        return out
 
     run.__minidl_outermost__ = True
     return run

@@ -49,6 +49,12 @@ def class_labels(y_true, y_pred, threshold: float | None = None) -> tuple[np.nda
         )
     if len(y_pred) == 0:
         raise ValueError("metrics: got no samples")
+    _check_values(y_true, "y_true")
+    _check_values(y_pred, "y_pred")
+    kinds = ["strings" if y.dtype.kind in "US" else "numbers" for y in (y_true, y_pred)]
+    if kinds[0] != kinds[1]:  # "1" == 1 is never true: every sample would count as wrong
+        raise ValueError(f"metrics: y_true holds {kinds[0]} and y_pred {kinds[1]}; labels must "
+                         f"be of one kind")
     if y_pred.ndim == 2 and y_pred.shape[1] > 1:
         pred = y_pred.argmax(axis=1)
         if y_true.ndim == 2 and y_true.shape == y_pred.shape:
@@ -61,6 +67,19 @@ def class_labels(y_true, y_pred, threshold: float | None = None) -> tuple[np.nda
             threshold = _infer_threshold(true, pred)
         return (true > threshold).astype(np.int64), (pred > threshold).astype(np.int64)
     return true, pred
+
+
+def _check_values(y: np.ndarray, name: str) -> None:
+    """Refuse what the metrics would misread: complex or object arrays (compared or sorted
+    wrongly, or not at all) and NaN (``NaN > t`` is False: a NaN score would silently be a
+    negative prediction, and a NaN label a class of its own)."""
+    if y.dtype.kind not in "biufUS":
+        raise ValueError(f"metrics: {name} has dtype {y.dtype}; labels and scores must be real "
+                         f"numbers, bools or strings")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"metrics: {name} holds NaN (at index "
+                         f"{np.argwhere(np.isnan(y))[0].tolist()}); a NaN score or label has "
+                         f"no class")
 
 
 def _infer_threshold(true: np.ndarray, pred: np.ndarray) -> float:

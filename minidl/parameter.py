@@ -14,9 +14,16 @@ class Parameter:
     ``grad`` is preallocated and written in place by ``Layer.backward``; ``data`` is updated in
     place by optimizers. Code that hands out views of either (a flat buffer, say) can rely on the
     arrays never being replaced, except by an explicit dtype conversion (:meth:`astype`).
+
+    Whether the parameter *has* a gradient this step (:attr:`has_grad`, what torch says with
+    ``grad is not None``) is derived, since ``grad`` is always an array: :meth:`zero_grad` marks
+    it as having none, and it has one again once a layer's ``backward`` writes it (even with
+    zeros) or once it holds a nonzero value (a gradient written by hand). A new parameter's
+    zeros count as a gradient: it has never been zeroed, and a gradient written into it by hand
+    may be exactly zero. Optimizers skip a parameter without a gradient entirely.
     """
 
-    __slots__ = ("__weakref__", "data", "grad")
+    __slots__ = ("__weakref__", "_zeroed", "data", "grad")
 
     def __init__(self, data, dtype=None):
         data = np.array(data, dtype=dtype, copy=True)
@@ -26,6 +33,7 @@ class Parameter:
             )
         self.data = data
         self.grad = np.zeros_like(data)
+        self._zeroed = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -39,9 +47,24 @@ class Parameter:
     def size(self) -> int:
         return self.data.size
 
+    @property
+    def has_grad(self) -> bool:
+        """Whether ``grad`` holds a gradient for the next optimizer step: not zeroed by
+        :meth:`zero_grad` since a layer's ``backward`` last wrote it, or holding a nonzero
+        value. ``step()`` skips a parameter without one (no weight decay, no state update)."""
+        return not self._zeroed or bool(self.grad.any())
+
     def zero_grad(self) -> None:
-        """Set the gradient to zero, in place."""
+        """Set the gradient to zero, in place, and mark it as no gradient (:attr:`has_grad`)
+        until a backward pass or a nonzero value writes it again."""
         self.grad.fill(0)
+        self._zeroed = True
+
+    def mark_grad(self) -> None:
+        """Record that ``grad`` now holds a gradient, whatever its values (``Layer.backward``
+        calls this for the layer's parameters; call it after writing an all-zero gradient by
+        hand that an optimizer step should use)."""
+        self._zeroed = False
 
     def astype(self, dtype) -> None:
         """Convert ``data`` and ``grad`` to ``dtype`` (this allocates new arrays)."""

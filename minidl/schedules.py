@@ -32,7 +32,10 @@ is a list, one per group, as in PyTorch.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 from .callbacks import Callback, Monitor
 from .optim.optimizer import Optimizer
@@ -221,6 +224,13 @@ class ReduceLROnPlateau(Callback):
         return self.cooldown_counter > 0
 
     def step(self, metrics: float) -> None:
+        value = np.asarray(metrics) if isinstance(metrics, (np.ndarray, np.generic)) else metrics
+        if isinstance(value, np.ndarray):
+            value = value.item() if value.shape == () and value.dtype.kind in "iuf" else None
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(f"ReduceLROnPlateau.step: the monitored value must be a real number "
+                             f"(a validation loss, say), got {metrics!r}")
+        metrics = float(value)
         self.last_epoch += 1
         if self.tracker.update(metrics):
             self.num_bad_epochs = 0

@@ -4,6 +4,7 @@ One epoch of :func:`fit`, for a model, a loss and an optimizer::
 
     order = rng.permutation(N)                  # a fresh permutation each epoch (shuffle=True)
     for each batch B of order, in batch_size chunks (the last partial batch is kept):
+        optimizer.zero_grad()                   # a parameter no backward writes is skipped
         pred = model.forward(X[B]);  L = loss.forward(pred, y[B])
         model.backward(loss.backward());  optimizer.step()
     then: evaluate validation_data in eval mode, append a row to the History, run callbacks
@@ -199,6 +200,9 @@ class Trainer:
             # pass moved, so the Trainer stays at "before batch index" and can be saved.
             before = _batch_state(self.model)
             try:
+                # a parameter no backward writes (outside the forward path) has no gradient,
+                # and the step skips it, as torch's loop with zero_grad() does
+                self.optimizer.zero_grad()
                 pred = self.model.forward(xb)
                 try:
                     value = self.loss.forward(pred, yb)

@@ -45,3 +45,28 @@ def check_betas(owner: str, betas: Any) -> tuple[float, float]:
     for i, b in enumerate(betas):
         check_number(owner, f"betas[{i}]", b, low=0.0, high=1.0, high_inclusive=False)
     return float(betas[0]), float(betas[1])
+
+
+def check_bool(owner: str, name: str, value: Any, allow_none: bool = False) -> bool | None:
+    """``value`` as a ``bool``, or a ``ValueError`` unless it is True or False (NumPy's too).
+
+    Truthiness is not enough: ``restore_best_weights="no"`` is a mistake, not True, and so are
+    1, NaN and a list. ``allow_none``: None is accepted too, and returned as None."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}: {name} must be True or False"
+                         f"{' (or None)' if allow_none else ''}, got {value!r}")
+    return bool(value)
+
+
+def check_float_dtype(owner: str, dtype: Any) -> np.dtype:
+    """``dtype`` as a floating NumPy dtype, or a ``ValueError`` naming ``owner``."""
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        result = None
+    if result is None or result.kind != "f":
+        raise ValueError(f"{owner}: dtype must be a floating dtype (np.float32, np.float64), "
+                         f"got {dtype!r}")
+    return result

@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from ..init import as_generator, get_initializer, init_config
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
-from ..validation import check_int
+from ..validation import check_bool, check_float_dtype, check_int
 
 
 class Dense(Layer):
@@ -30,8 +30,9 @@ class Dense(Layer):
         super().__init__()
         self.in_features = check_int("Dense", "in_features", in_features, low=1)
         self.out_features = check_int("Dense", "out_features", out_features, low=1)
+        bias = check_bool("Dense", "bias", bias)
         self.init = init
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_float_dtype("Dense", dtype)
         generator = as_generator(rng, "Dense")
         weight = get_initializer(init)((self.in_features, self.out_features), generator, self.dtype)
         self.weight = Parameter(weight, dtype=self.dtype)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..validation import check_bool
 from .flat import Kernel
 from .optimizer import Optimizer, check_betas, check_number
 
@@ -37,8 +38,9 @@ class Adam(Optimizer):
         name = type(self).__name__
         betas = check_betas(name, betas)
         check_number(name, "eps", eps, low=0.0)
+        amsgrad = check_bool(name, "amsgrad", amsgrad)
         super().__init__(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=float(eps),
-                         amsgrad=bool(amsgrad), foreach=foreach, fused=fused)
+                         amsgrad=amsgrad, foreach=foreach, fused=fused)
 
     def init_state(self, param):
         state = {"exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}

@@ -36,9 +36,11 @@ from typing import Any
 
 import numpy as np
 
+from ..validation import check_bool
+
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
-_data, _grad = attrgetter("data"), attrgetter("grad")
+_data, _grad, _has_grad = attrgetter("data"), attrgetter("grad"), attrgetter("has_grad")
 
 
 class PerformanceNotice(UserWarning):
@@ -92,6 +94,8 @@ def choose(optimizer, foreach: bool | None, fused: bool | None) -> FlatPath | No
     ``foreach=False, fused=False`` is the per-parameter loop. Classes without a kernel always
     run the loop (asking for a flat path raises)."""
     name = type(optimizer).__name__
+    foreach = check_bool(name, "foreach", foreach, allow_none=True)
+    fused = check_bool(name, "fused", fused, allow_none=True)
     if foreach and fused:
         raise ValueError(f"{name}: foreach=True and fused=True exclude each other; pick one")
     kernel = kernel_of(type(optimizer))
@@ -158,10 +162,10 @@ class FlatBuffer:
 @dataclass
 class _Segment:
     """Consecutive values of one buffer that one kernel call updates: parameters of one group
-    and one dtype whose step counters agree."""
+    and one dtype, each with a gradient, whose step counters agree."""
 
     group: dict
-    counter: dict  # the state of one of its parameters, whose "step" is the segment's
+    counters: list  # the states of its parameters, whose "step" counters agree
     arrays: tuple  # data, grad, then the kernel's state arrays
     call: Callable
 
@@ -176,23 +180,27 @@ class FlatPath:
         self.implementation = implementation
         self.buffers: dict[np.dtype, FlatBuffer] = {}
         self._state: dict | None = None
-        self._counters: list[dict] = []
+        self._has_grad: list[bool] = []
         self._segments: list[_Segment] = []
 
     def step(self) -> None:
         opt = self.optimizer
         params = opt.params
-        if not self.in_sync(params):
-            self.lay_out(params)
-        for st in self._counters:
-            st["step"] += 1
+        # which parameters have a gradient (the loop's test); a parameter without one is in
+        # no segment, so it is skipped as the loop skips it
+        has_grad = list(map(_has_grad, params))
+        if has_grad != self._has_grad or not self.in_sync(params):
+            self.lay_out(params, has_grad)
         decoupled = opt.decoupled_weight_decay
         for seg in self._segments:
+            for st in seg.counters:
+                st["step"] += 1
             lr, wd = seg.group["lr"], seg.group["weight_decay"]
             cast = seg.arrays[0].dtype.type
             # the base class's weight decay: L2 into the gradient, or a decoupled shrink
             l2, shrink = (0.0, 1 - lr * wd) if decoupled and wd else (wd, 1.0)
-            scalars = (l2, shrink, *self.kernel.scalars(opt.defaults, lr, seg.counter["step"]))
+            step = seg.counters[0]["step"]
+            scalars = (l2, shrink, *self.kernel.scalars(opt.defaults, lr, step))
             seg.call(*seg.arrays, *(s if isinstance(s, bool) else cast(s) for s in scalars))
 
     def in_sync(self, params: list) -> bool:
@@ -208,10 +216,12 @@ class FlatPath:
                 and all(b.holds([p for p in params if p.dtype == dt])
                         for dt, b in self.buffers.items()))
 
-    def lay_out(self, params: list) -> None:
-        """Gather ``params``, their gradients and their state (created here if missing, as the
-        loop creates it on a first step) into flat buffers, reusing a parameter buffer whose
-        views are all still in place."""
+    def lay_out(self, params: list, has_grad: list[bool]) -> None:
+        """Gather ``params``, their gradients and their state (created here at step 0 if
+        missing, as the loop creates it on a first step) into flat buffers, reusing a parameter
+        buffer whose views are all still in place, and cut them into segments: runs of
+        parameters with a gradient (``has_grad``) and equal step counters. Laid out again when
+        the parameters with a gradient change."""
         opt = self.optimizer
         for p in params:
             if p not in opt.state:
@@ -235,24 +245,30 @@ class FlatPath:
                         st[key] = view
         self._segments = []
         empty = {dt: np.empty(0, dt) for dt in self.buffers}
+        with_grad = {id(p) for p, has in zip(params, has_grad, strict=True) if has}
         for group in opt.param_groups:
             for dt, buffer in self.buffers.items():
                 index = {id(p): i for i, p in enumerate(buffer.params)}
                 members = [index[id(p)] for p in group["params"] if p.dtype == dt]
-                lo = 0
-                while lo < len(members):  # runs of equal step counters
-                    first = opt.state[buffer.params[members[lo]]]
-                    hi = lo + 1
-                    while (hi < len(members)
-                           and opt.state[buffer.params[members[hi]]]["step"] == first["step"]):
-                        hi += 1
-                    a, b = buffer.bounds[members[lo]], buffer.bounds[members[hi - 1] + 1]
+                runs: list[list[int]] = []  # runs of parameters with a gradient, equal steps
+                for i, member in enumerate(members):
+                    p = buffer.params[member]
+                    if id(p) not in with_grad:
+                        continue
+                    if (runs and runs[-1][-1] == members[i - 1]
+                            and opt.state[buffer.params[runs[-1][0]]]["step"]
+                            == opt.state[p]["step"]):
+                        runs[-1].append(member)
+                    else:
+                        runs.append([member])
+                for run in runs:
+                    a, b = buffer.bounds[run[0]], buffer.bounds[run[-1] + 1]
                     state_arrays = tuple(
                         flat_state[dt, key][a:b] if (dt, key) in flat_state else empty[dt]
                         for key in self.kernel.state_keys)
                     self._segments.append(_Segment(
-                        group, first, (buffer.data[a:b], buffer.grad[a:b], *state_arrays),
+                        group, [opt.state[buffer.params[m]] for m in run],
+                        (buffer.data[a:b], buffer.grad[a:b], *state_arrays),
                         self.kernels.kernel(self.kernel.name, dt, b - a)))
-                    lo = hi
-        self._counters = [opt.state[p] for p in params]
+        self._has_grad = has_grad
         self._state = opt.state

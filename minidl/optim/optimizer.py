@@ -19,6 +19,19 @@ includes L2 weight decay (``grad + weight_decay * param``) unless the class sets
 updates from 1 (the optimizer's ``step_count`` is read from these counters, never kept apart).
 Hyperparameters live in ``self.defaults`` (``self.hparams`` adds the live learning rate).
 
+A parameter without a gradient is skipped entirely, as torch skips a parameter whose ``grad``
+is None: no weight decay, no state created or updated, no step counted. minidl's ``grad`` is an
+array allocated once, so "no gradient" is derived (:attr:`Parameter.has_grad`): ``zero_grad()``
+marks every parameter as having none, and a parameter has one again once a layer's ``backward``
+writes it (even with zeros, as for a dead unit) or once it holds a nonzero value written by
+hand. So ``zero_grad(); step()`` changes nothing, and with ``zero_grad()`` before each forward
+pass (what :class:`~minidl.Trainer` does), a layer outside the forward pass is not decayed. A
+parameter never zeroed counts as having a gradient (an exactly-zero gradient written by hand
+into it must count, as it does in torch); call ``p.mark_grad()`` to make an all-zero gradient
+written by hand after ``zero_grad()`` count. Skipped parameters fall behind in ``state["step"]``;
+``step_count`` is the largest counter, and ``state_dict`` holds the state of parameters that
+have stepped.
+
 Parameter groups, as in torch: ``params`` may be a list of dicts ``{"params": [...], "lr": ...,
 "weight_decay": ...}``; ``param_groups`` always holds at least one group, and
 ``param_groups[i]["lr"]`` may be changed between steps (what torch-style schedulers and
@@ -125,14 +138,17 @@ class Optimizer:
             p.zero_grad()
 
     def step(self) -> None:
-        """Apply one update to every parameter, using the gradients now in ``p.grad``, with the
-        ``lr`` and ``weight_decay`` of the parameter's group."""
+        """Apply one update to every parameter that has a gradient (:attr:`Parameter.has_grad`),
+        using the gradients now in ``p.grad``, with the ``lr`` and ``weight_decay`` of the
+        parameter's group; parameters without one are skipped (see the module docstring)."""
         if self._flat is not None:  # same arithmetic, one kernel call per group and dtype
             self._flat.step()
             return
         for group in self.param_groups:
             lr, weight_decay = group["lr"], group["weight_decay"]
             for p in group["params"]:
+                if not p.has_grad:
+                    continue
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {"step": 0, **self.init_state(p)}
@@ -149,7 +165,8 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count, parameter groups (parameters as indices into
         :attr:`params`, with their ``lr`` and ``weight_decay``) and per-parameter state
-        (keyed by parameter index, never by name)."""
+        (keyed by parameter index, never by name) of the parameters that have stepped (a
+        state at step 0 is the fresh one, which the flat path lays out before its first use)."""
         params = self.params
         index = {id(p): i for i, p in enumerate(params)}
         return {
@@ -164,7 +181,7 @@ class Optimizer:
             "state": {
                 index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v)
                                for k, v in st.items()}
-                for p, st in self.state.items()
+                for p, st in self.state.items() if st["step"]
             },
         }
 
@@ -243,7 +260,7 @@ class Optimizer:
             problems += self._hparam_problems(defaults)
         step_count = int(state_dict["step_count"])
         steps = {st["step"] for st in new_state.values()} or {0}
-        if steps != {step_count}:
+        if max(steps) != step_count:  # a parameter skipped without a gradient falls behind
             problems.append(f"step_count is {step_count}, but the parameters' states count "
                             f"{sorted(steps)} steps")
         # checkpoints written before parameter groups existed: one group, lr in hparams

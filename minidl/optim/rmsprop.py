@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_bool
 from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
@@ -37,8 +38,9 @@ class RMSprop(Optimizer):
         check_number("RMSprop", "alpha", alpha, low=0.0, high=1.0)
         check_number("RMSprop", "eps", eps, low=0.0)
         check_number("RMSprop", "momentum", momentum, low=0.0)
+        centered = check_bool("RMSprop", "centered", centered)
         super().__init__(params, lr=lr, weight_decay=weight_decay, alpha=float(alpha),
-                         eps=float(eps), momentum=float(momentum), centered=bool(centered),
+                         eps=float(eps), momentum=float(momentum), centered=centered,
                          foreach=foreach, fused=fused)
 
     def init_state(self, param):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_bool
 from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
@@ -31,7 +32,8 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None):
         check_number("SGD", "momentum", momentum, low=0.0)
-        check_number("SGD", "dampening", dampening)
+        check_number("SGD", "dampening", dampening, low=0.0, high=1.0)
+        nesterov = check_bool("SGD", "nesterov", nesterov)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum),
