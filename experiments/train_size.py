@@ -35,7 +35,7 @@ def main(argv=None):
                         capsize=3, color=plots.COLORS[opt], label=plots.LABELS[opt])
         ax.axhline(0.5, ls="--", color="grey", lw=1, label="chance (0.5)")
         ax.set(xlabel="fraction of training questions", ylabel=label, ylim=(0, 1.05),
-               title=f"{label} against training-set size")
+               title=label)
         ax.legend(fontsize="small")
     plots.save_figure(fig, folder, f"{STUDY}.png")
 
