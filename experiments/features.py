@@ -44,7 +44,7 @@ def main(argv=None):
 
 
 def headline(results):
-    return report.headline(results, STUDY)
+    return report.headline(results, STUDY, source="none")
 
 
 def report_section(results) -> str:

@@ -86,7 +86,7 @@ def report_section(results) -> str:
 
 ![hyperparams](figures/{STUDY}/{STUDY}.png)
 
-{report.markdown_table(best)}
+{report.markdown_table(best.rename(columns=lambda c: c.replace("_", " ")))}
 
 The source found lr 0.01 / 0.001 with 32 / 64 hidden units best on its grid. Each strategy had
 the same budget of trials, one seed (42); "seconds to best" runs from the strategy's start until

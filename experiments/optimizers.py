@@ -67,8 +67,8 @@ barely carry; the zero-shot cosine rule gets {cos.fact:.3f}) and
 {report.fmt(adam.test_accuracy_non_answer, adam.test_accuracy_non_answer_std)} on the
 `non_answer` pairs (a true statement that does not answer the question: the signal the embeddings
 carry, which the zero-shot cosine rule turns into {cos.non_answer:.3f} without any training).
-Our trained model reaches {adam.test_accuracy_non_answer:.3f} of that {cos.non_answer:.3f}: it
-sees one row at a time and must learn the comparison from a few hundred questions."""
+Our trained model reaches {adam.test_accuracy_non_answer:.3f} of that {cos.non_answer:.3f}: the
+rule compares a question's two answers; the model scores each row alone and must learn it."""
     else:
         kinds = "\nThis data has no kinds of pairs, so there is no per-kind split."
     return f"""## 1. `optimizers`: GD, SGD and Adam

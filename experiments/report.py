@@ -50,8 +50,8 @@ def source_table(summary: pd.DataFrame, source: dict | None = None) -> str:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a markdown table, numbers to three decimals."""
-    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
-             for row in frame.itertuples(index=False)]
+    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v).replace("|", "\\|") for v in row]
+             for row in frame.itertuples(index=False)]  # a | inside a cell would split it
     lines = [list(frame.columns), ["---"] * len(frame.columns), *cells]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
@@ -108,12 +108,38 @@ def overview(results: Path, modules) -> str:
         cells = [f"`{r['study']}`", r["what"], *(r.get(k, "") for k in ("overall", *ks))]
         lines.append("| " + " | ".join(c if isinstance(c, str) else fmt(*c) for c in cells)
                      + f" | {r['source']} |")
-    ranges = "; ".join(f"`{k}` pairs {min(v):.3f} to {max(v):.3f}" for k, v in (
-        (k, [r[k][0] for r in rows if isinstance(r.get(k), tuple)]) for k in ks) if v)
+    means = {k: [r[k][0] for r in rows if isinstance(r.get(k), tuple)] for k in ks}
     return ("## Headline numbers\n\nPer study its headline run (the study's main comparison, or "
             "the configuration with the best validation accuracy), test accuracy mean ± std "
-            "over seeds, overall and per kind of pair:\n\n" + "\n".join(lines)
-            + (f"\n\nAcross these runs, mean test accuracy per kind: {ranges}." if ranges else ""))
+            "over seeds, overall and per kind of pair:\n\n" + "\n".join(lines) + "\n\n"
+            + reading(results, means, rows)).strip()
+
+
+def reading(results: Path, means: dict, rows: list[dict]) -> str:
+    """What the headline numbers say per kind, against the data's baselines (measured by the
+    ``optimizers`` study with ``experiments.qa.baselines``)."""
+    path = Path(results) / "optimizers" / "baselines.csv"
+    if not path.exists() or not {"fact", "non_answer"} <= set(means):
+        return ""
+    base = pd.read_csv(path).set_index("baseline")
+    cos = base.loc["zero-shot e5-small cosine (per pair)"]
+    surface = base[base.index.str.startswith("surface")]["overall"]
+    pairs = base.loc[base.index.str.contains("q*a", regex=False), "non_answer"]
+    pairs = f"{pairs.iloc[0]:.3f}" if len(pairs) else "not measured (--quick)"
+    fact, non = means["fact"], means["non_answer"]
+    best = max((r for r in rows if isinstance(r.get("non_answer"), tuple)),
+               key=lambda r: r["non_answer"][0])
+    near = "near chance" if max(fact) < 0.55 else "above chance in places"
+    return f"""**Reading.** On the `fact` pairs (one fact swapped), which need world knowledge,
+every headline run stays {near}: {min(fact):.3f} to {max(fact):.3f} (the zero-shot e5-small
+cosine rule: {cos.fact:.3f}). The signal a model can learn here is in the `non_answer` pairs (a
+true statement that does not answer the question): the untrained cosine rule, comparing each
+question's two answers, reaches {cos.non_answer:.3f} on them. Our trained models reach
+{min(non):.3f} to {max(non):.3f} of it (best: `{best['study']}`, {best['what']},
+{best['non_answer'][0]:.3f}); logistic regression on the e5-small pair features
+`[q | a | q*a | |q-a|]`: {pairs}. No surface cue helps: the surface baselines score
+{surface.min():.3f} to {surface.max():.3f} overall (section 1, `python -m
+experiments.qa.baselines`), so the kind of cue that can carry a model to 0.98 is absent here."""
 
 
 def header(results: Path, modules: list[str]) -> str:

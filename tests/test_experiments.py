@@ -188,16 +188,21 @@ def test_quick_baselines_are_the_qa_baselines_surface_cues_and_cosine_rule():
 # ---------------------------------------------------------------------------- quadratic
 def test_quadratic_without_noise_follows_the_closed_form(monkeypatch):
     monkeypatch.setattr(quadratic, "NOISE", 0.0)
-    x = quadratic.descend("sgd", 0, 10)
+    path = quadratic.descend("sgd", 0, 10)
     k = np.arange(11)
     # x_{k+1} = x_k - 0.1 * (2 x1, 4 x2): factors 0.8 and 0.6 per step
-    np.testing.assert_allclose(x, np.stack([2 * 0.8 ** k, 2 * 0.6 ** k], axis=1), rtol=1e-12)
+    np.testing.assert_allclose(path[["x1", "x2"]], np.stack([2 * 0.8 ** k, 2 * 0.6 ** k], axis=1),
+                               rtol=1e-12)
+    assert path["elapsed"].iloc[0] == 0.0 and path["elapsed"].iloc[-1] > 0
+    assert path["elapsed"].iloc[1:-1].isna().all()  # measured at the ends only
 
 
 def test_quadratic_noise_is_seeded():
-    np.testing.assert_array_equal(quadratic.descend("adam", 5, 20),
-                                  quadratic.descend("adam", 5, 20))
-    assert not np.array_equal(quadratic.descend("adam", 5, 20), quadratic.descend("adam", 6, 20))
+    def xs(seed):
+        return quadratic.descend("adam", seed, 20)[["x1", "x2"]].to_numpy()
+
+    np.testing.assert_array_equal(xs(5), xs(5))
+    assert not np.array_equal(xs(5), xs(6))
 
 
 # ---------------------------------------------------------------------------- the runner
