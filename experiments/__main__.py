@@ -12,15 +12,21 @@ beside it in ``figures/``; ``--no-report`` skips it.
 A study is a module listed in :data:`STUDIES`. It exposes ``main(argv)``, which writes
 ``<out>/<name>/`` (epochs.csv, summary.csv, config.json and PNG figures), and
 ``report_section(results_dir) -> str``, a markdown section whose figures are referred to as
-``figures/<name>/<file>.png`` (the report copies ``<out>/<name>/*.png`` there). To add studies
-(the MNIST ones, say), append their module names to :data:`STUDIES`.
+``figures/<name>/<file>.png`` (the report copies ``<out>/<name>/*.png`` there); optionally
+``headline(results_dir) -> dict``, its row in the report's table of headline numbers. To add
+studies (the MNIST ones: ``experiments.mnist_scratch``, ``mnist_pipeline``, ``mnist_cnn``,
+``mnist_improvements``), append their module names to :data:`STUDIES`: ``list`` reads each
+module's docstring from its source without importing it, so listing stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import json
+import os
 import shlex
 import sys
 import time
@@ -62,29 +68,35 @@ def main(argv=None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "list":
         for module in STUDIES:
-            doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()
-            print(f"{short(module):14s} {doc[0] if doc else ''}")
+            print(f"{short(module):14s} {summary_line(module)}")
         return 0
     if args.command == "report":
         from experiments.report import write_report
 
         print(f"report: {write_report(args.out, STUDIES, args.report)}", file=sys.stderr)
         return 0
+    from experiments.qa.embedders import ModelUnavailableError
+
     out = Path(_flag(rest, "--out", "results"))
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing.setdefault("studies", {})
-    start = time.perf_counter()
+    start, load = time.perf_counter(), os.getloadavg()[0]
     for module in resolve(args.names):
         t = time.perf_counter()
         print(f"[{short(module)}] running", file=sys.stderr, flush=True)
-        importlib.import_module(module).main(rest)
+        try:
+            importlib.import_module(module).main(rest)
+        except ModelUnavailableError as exc:  # a model this machine cannot have: one line
+            print(f"error: {short(module)}: {exc}", file=sys.stderr)
+            return 2
         timing["studies"][short(module)] = round(time.perf_counter() - t, 1)
         print(f"[{short(module)}] done in {timing['studies'][short(module)]:.1f} s",
               file=sys.stderr, flush=True)
     total = round(time.perf_counter() - start, 1)
     if "all" in args.names:
-        timing.update(total=total, command="python -m experiments " + shlex.join(argv))
+        timing.update(total=total, command="python -m experiments " + shlex.join(argv),
+                      load=[load, os.getloadavg()[0]], cpus=os.cpu_count())
     out.mkdir(parents=True, exist_ok=True)
     timing_path.write_text(json.dumps(timing, indent=2) + "\n")
     print(f"all done in {total:.1f} s", file=sys.stderr)
@@ -94,6 +106,15 @@ def main(argv=None) -> int:
         path = write_report(out, STUDIES, args.report)
         print(f"report: {path}", file=sys.stderr)
     return 0
+
+
+def summary_line(module: str) -> str:
+    """The first line of a study module's docstring, read from its source (nothing imported)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return "(not installed)"
+    doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def _flag(rest: list[str], name: str, default: str) -> str:

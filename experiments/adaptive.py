@@ -7,7 +7,7 @@ GD, SGD and Adam only.
 
 from __future__ import annotations
 
-from experiments import common, optimizers
+from experiments import optimizers, plots, report
 
 STUDY = "adaptive"
 OPTIMIZERS = ("gd", "sgd", "adam", "adagrad", "rmsprop")
@@ -17,22 +17,27 @@ def main(argv=None):
     optimizers.main(argv, study=STUDY, optimizers=OPTIMIZERS, doc=__doc__)
 
 
+def headline(results):
+    return report.headline(results, STUDY, source=optimizers.SOURCE)
+
+
 def report_section(results) -> str:
-    s = common.read_summary(results, STUDY)
+    s = report.read_summary(results, STUDY)
     best = s.loc[s["test_accuracy_mean"].idxmax()]
     fastest = s.loc[s["train_loss_mean"].idxmin()]
-    adaptive = ("an adaptive method" if fastest.optimizer in ("adagrad", "rmsprop", "adam")
-                else "not an adaptive method")
-    verdict = common.chance_verdict(best.test_accuracy_mean, best.test_accuracy_std, best.n_test)
+    adaptive = ("an adaptive method, which scales each weight's step by its own gradient "
+                "history" if fastest.optimizer in ("adagrad", "rmsprop", "adam")
+                else "a method without per-weight step sizes")
+    verdict = report.chance_verdict(best.test_accuracy_mean, best.test_accuracy_std, best.n_test)
     return f"""## 2. `adaptive`: AdaGrad and RMSProp beside them
 
 ![adaptive](figures/{STUDY}/{STUDY}.png)
 
-{common.source_table(s, optimizers.SOURCE)}
+{report.source_table(s, optimizers.SOURCE)}
 
-Lowest final training MSE: {common.LABELS[fastest.optimizer]} ({fastest.train_loss_mean:.3f}).
-Highest test accuracy: {common.LABELS[best.optimizer]},
-{common.fmt(best.test_accuracy_mean, best.test_accuracy_std)}
-({verdict}). The lowest training loss comes from {adaptive}, which scale each weight's step
-by its own gradient history; whether that buys test accuracy is the test column, not the loss.
+Lowest final training MSE: {plots.LABELS[fastest.optimizer]} ({fastest.train_loss_mean:.3f}).
+Highest test accuracy: {plots.LABELS[best.optimizer]},
+{report.fmt(best.test_accuracy_mean, best.test_accuracy_std)}
+({verdict}). The lowest training loss comes from {adaptive}; whether a low training loss buys
+test accuracy is the test column, not the loss.
 """

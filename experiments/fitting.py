@@ -7,7 +7,7 @@ Underfitting: hidden 1, 10 epochs, lr 0.001 for GD and SGD, 0.0001 for Adam; acc
 
 from __future__ import annotations
 
-from experiments import common
+from experiments import common, plots, report
 
 STUDY = "fitting"
 OPTIMIZERS = ("gd", "sgd", "adam")
@@ -29,27 +29,31 @@ def main(argv=None):
                  for o in OPTIMIZERS for s in seeds]
     folder, ep, _, _ = common.run_study(STUDY, args, runs, {"main": common.split(features)},
                                         features, seeds=seeds, regimes=REGIMES)
-    fig, axes = common.figure(2, 2, f"{STUDY}: over- and underfitting — aşırı/eksik öğrenme")
+    fig, axes = plots.figure(2, 2, f"{STUDY}: over- and underfitting — aşırı/eksik öğrenme")
     for row, regime in enumerate(REGIMES):
         part = ep[ep["variant"] == regime]
         for col, split in enumerate(("train", "val")):
-            common.curves(axes[row, col], part, f"{split}_accuracy",
+            plots.curves(axes[row, col], part, f"{split}_accuracy",
                           title=f"{regime}: {split} accuracy",
                           ylabel=f"{'training' if split == 'train' else 'validation'} accuracy")
-    common.save_figure(fig, folder, f"{STUDY}.png")
+    plots.save_figure(fig, folder, f"{STUDY}.png")
+
+
+def headline(results):
+    return report.headline(results, STUDY, "overfit", "adam", SOURCE)
 
 
 def report_section(results) -> str:
-    s = common.read_summary(results, STUDY).set_index(["variant", "optimizer"])
+    s = report.read_summary(results, STUDY).set_index(["variant", "optimizer"])
     text = {regime: "; ".join(
-        f"{common.LABELS[o]} training {s.loc[(regime, o), 'train_accuracy_mean']:.3f}, test "
+        f"{plots.LABELS[o]} training {s.loc[(regime, o), 'train_accuracy_mean']:.3f}, test "
         f"{s.loc[(regime, o), 'test_accuracy_mean']:.3f}" for o in OPTIMIZERS)
         for regime in REGIMES}
     return f"""## 7. `fitting`: overfitting and underfitting
 
 ![fitting](figures/{STUDY}/{STUDY}.png)
 
-{common.source_table(s.reset_index(), SOURCE)}
+{report.source_table(s.reset_index(), SOURCE)}
 
 Overfitting (1024 hidden units, 50 training rows): {text['overfit']}. Underfitting (one hidden
 unit, 10 epochs, tiny learning rates): {text['underfit']}. The training column is the accuracy

@@ -7,7 +7,7 @@ share of the training questions (with all their answers), drawn with the run's s
 
 from __future__ import annotations
 
-from experiments import common
+from experiments import common, plots, report
 
 STUDY = "train_size"
 FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -23,7 +23,7 @@ def main(argv=None):
     folder, _, summary, _ = common.run_study(STUDY, args, runs, {"main": common.split(features)},
                                              features, epochs=epochs, seeds=seeds,
                                              fractions=FRACTIONS)
-    fig, axes = common.figure(1, 2, f"{STUDY}: TwoLayerMLP, {epochs} epochs, {len(seeds)} seeds"
+    fig, axes = plots.figure(1, 2, f"{STUDY}: TwoLayerMLP, {epochs} epochs, {len(seeds)} seeds"
                                     " — eğitim verisi miktarı")
     for ax, column, label in ((axes[0, 0], "test_accuracy", "test accuracy"),
                               (axes[0, 1], "train_accuracy", "training accuracy (last epoch)")):
@@ -32,26 +32,30 @@ def main(argv=None):
             y = group[f"{column}_mean"]
             err = group.get(f"{column}_std")
             ax.errorbar(x, y, yerr=None if err is None else err.fillna(0), marker="o",
-                        capsize=3, color=common.COLORS[opt], label=common.LABELS[opt])
+                        capsize=3, color=plots.COLORS[opt], label=plots.LABELS[opt])
         ax.axhline(0.5, ls="--", color="grey", lw=1, label="chance (0.5)")
         ax.set(xlabel="fraction of training questions", ylabel=label, ylim=(0, 1.05),
-               title=f"{label} against training-set size")
+               title=label)
         ax.legend(fontsize="small")
-    common.save_figure(fig, folder, f"{STUDY}.png")
+    plots.save_figure(fig, folder, f"{STUDY}.png")
+
+
+def headline(results):
+    return report.headline(results, STUDY, "1", "adam", "none")
 
 
 def report_section(results) -> str:
-    s = common.read_summary(results, STUDY)
+    s = report.read_summary(results, STUDY)
     full, tenth = (s[s["variant"].astype(float) == f] for f in (1.0, 0.1))
     change = "; ".join(
-        f"{common.LABELS[o]} {a:.3f} → {b:.3f}" for o, a, b in
+        f"{plots.LABELS[o]} {a:.3f} → {b:.3f}" for o, a, b in
         zip(full["optimizer"], tenth["test_accuracy_mean"], full["test_accuracy_mean"],
             strict=True))
     return f"""## 3. `train_size`: how much data
 
 ![train_size](figures/{STUDY}/{STUDY}.png)
 
-{common.source_table(s)}
+{report.source_table(s)}
 
 Test accuracy from a tenth of the training questions to all of them: {change}. The source gave
 no numbers for this study. More data helps a model only where there is something general to

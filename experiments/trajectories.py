@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from experiments import common
+from experiments import common, plots, report
 
 STUDY = "trajectories"
 OPTIMIZERS = ("gd", "sgd", "adam", "adagrad", "rmsprop")
@@ -40,11 +40,11 @@ def main(argv=None):
     panels = [("t-SNE", first, f"{len(seeds[:5])} seeds"), ("PCA", first, "same runs")]
     if len(seeds) > 5:
         panels.append(("t-SNE", list(range(len(runs))), f"all {len(seeds)} seeds"))
-    fig, axes = common.figure(1, len(panels), f"{STUDY}: weights every epoch, {epochs} epochs — "
+    fig, axes = plots.figure(1, len(panels), f"{STUDY}: weights every epoch, {epochs} epochs — "
                                               "ağırlık yörüngeleri", size=(5.2, 4.6))
     for ax, (method, chosen, what) in zip(axes[0], panels, strict=True):
         plot_paths(ax, [runs[i] for i in chosen], [paths[i] for i in chosen], method, what)
-    common.save_figure(fig, folder, f"{STUDY}.png")
+    plots.save_figure(fig, folder, f"{STUDY}.png")
 
 
 def embed(paths: list[np.ndarray], method: str) -> list[np.ndarray]:
@@ -62,8 +62,8 @@ def embed(paths: list[np.ndarray], method: str) -> list[np.ndarray]:
 def plot_paths(ax, runs, paths, method, what) -> None:
     seen = set()
     for run, xy in zip(runs, embed(paths, method), strict=True):
-        color = common.COLORS[run.optimizer]
-        label = None if run.optimizer in seen else common.LABELS[run.optimizer]
+        color = plots.COLORS[run.optimizer]
+        label = None if run.optimizer in seen else plots.LABELS[run.optimizer]
         seen.add(run.optimizer)
         ax.plot(xy[:, 0], xy[:, 1], color=color, lw=0.8, alpha=0.7, label=label)
         ax.scatter(*xy[0], marker="*", s=120, color=color, edgecolor="k", zorder=3)
@@ -73,16 +73,20 @@ def plot_paths(ax, runs, paths, method, what) -> None:
     ax.legend(fontsize="small")
 
 
+def headline(results):
+    return report.headline(results, STUDY, "two_layer", "adam", "none")
+
+
 def report_section(results) -> str:
-    s = common.read_summary(results, STUDY)
+    s = report.read_summary(results, STUDY)
     d = pd.read_csv(results / STUDY / "distances.csv").groupby("optimizer", sort=False).mean()
-    moves = "; ".join(f"{common.LABELS[o]} {r.distance_start_to_end:.2f} (path "
+    moves = "; ".join(f"{plots.LABELS[o]} {r.distance_start_to_end:.2f} (path "
                       f"{r.path_length:.2f})" for o, r in d.iterrows())
     return f"""## 9. `trajectories`: where the weights go
 
 ![trajectories](figures/{STUDY}/{STUDY}.png)
 
-{common.source_table(s)}
+{report.source_table(s)}
 
 Distance in weight space from the start to the end of training, mean over seeds (and the length
 of the path travelled): {moves}. Runs with the same seed start from the same weights, so their

@@ -1,0 +1,115 @@
+"""The plot panels the QA studies share (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+LABELS = {"gd": "GD", "sgd": "SGD", "adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSProp",
+          "momentum": "momentum"}
+COLORS = {"gd": "tab:blue", "sgd": "tab:orange", "adam": "tab:green", "adagrad": "tab:red",
+          "rmsprop": "tab:purple", "momentum": "tab:brown"}
+
+
+def figure(nrows: int, ncols: int, title: str, size=(5.0, 3.8)):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             squeeze=False)
+    fig.suptitle(title)
+    return fig, axes
+
+
+def save_figure(fig, folder: Path, name: str) -> Path:
+    path = Path(folder) / name
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def curves(ax, epochs: pd.DataFrame, y: str, x: str = "epoch", by: str = "optimizer",
+           title: str = "", ylabel: str | None = None) -> None:
+    """Mean over seeds of ``y`` against ``x`` (epoch, or mean elapsed seconds), a +-1 std band
+    and a line per ``by`` group."""
+    for name, group in epochs.groupby(by, sort=False):
+        stats = group.groupby("epoch").agg(m=(y, "mean"), s=(y, "std"), t=("elapsed", "mean"))
+        xs = stats.index if x == "epoch" else stats["t"]
+        band = stats["s"].fillna(0)
+        ax.plot(xs, stats["m"], label=LABELS.get(name, name), color=COLORS.get(name))
+        ax.fill_between(xs, stats["m"] - band, stats["m"] + band, alpha=0.2,
+                        color=COLORS.get(name))
+    ax.set(xlabel="epoch" if x == "epoch" else "training time (s)",
+           ylabel=ylabel or y.replace("_", " "), title=title)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+
+
+def bars(ax, summary: pd.DataFrame, title: str, group: str = "variant") -> None:
+    """Test accuracy (mean +- std over seeds) per ``group`` value and optimizer; chance dashed."""
+    groups = list(dict.fromkeys(summary[group]))
+    optimizers = list(dict.fromkeys(summary["optimizer"]))
+    width = 0.8 / len(optimizers)
+    for i, opt in enumerate(optimizers):
+        rows = summary[summary["optimizer"] == opt].set_index(group).reindex(groups)
+        ax.bar(np.arange(len(groups)) + i * width, rows["test_accuracy_mean"], width,
+               yerr=rows["test_accuracy_std"].fillna(0), capsize=3, color=COLORS.get(opt),
+               label=LABELS.get(opt, opt))
+    ax.axhline(0.5, ls="--", color="grey", lw=1, label="chance (0.5)")
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [str(g) for g in groups])
+    ax.set(ylim=(0, 1), xlabel=group, ylabel="test accuracy (mean ± std over seeds)",
+           title=title)
+    ax.legend(fontsize="small", loc="upper center", ncol=len(optimizers) + 1)  # above the bars
+
+
+def four_panels(epochs: pd.DataFrame, title: str):
+    """The source's figure: training loss and accuracy against epochs and against time. The
+    accuracy curves are on the validation split; the test split, scored once per run, is the
+    diamond at the end (mean ± std over seeds)."""
+    fig, axes = figure(2, 2, title)
+    for row, x in enumerate(("epoch", "time")):
+        curves(axes[row, 0], epochs, "train_loss", x, title=f"training MSE against {x}",
+               ylabel="training MSE")
+        curves(axes[row, 1], epochs, "val_accuracy", x, title=f"accuracy against {x}",
+               ylabel="validation accuracy; ◆ test")
+        for name, group in epochs.groupby("optimizer", sort=False):
+            final = group.dropna(subset=["test_accuracy"])
+            at = final["epoch"].mean() if x == "epoch" else final["elapsed"].mean()
+            axes[row, 1].errorbar(at, final["test_accuracy"].mean(),
+                                  yerr=final["test_accuracy"].std(), fmt="D",
+                                  color=COLORS.get(name), capsize=3)
+    return fig
+
+
+def heatmap(ax, values: np.ndarray, xticks, yticks, xlabel: str, ylabel: str, title: str):
+    """``values`` as coloured cells with their numbers written in, and a colour bar."""
+    image = ax.imshow(values, cmap="viridis", vmin=0.4, vmax=1.0)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w" if v < 0.8 else "k")
+    ax.set(xticks=range(len(xticks)), xticklabels=xticks, xlabel=xlabel, title=title,
+           yticks=range(len(yticks)), yticklabels=yticks, ylabel=ylabel)
+    ax.figure.colorbar(image, ax=ax, label=title)
+
+
+def contour_paths(epochs: pd.DataFrame, f, title: str, titles: dict, span: float = 2.5):
+    """One panel per optimizer: contours of ``f(x1, x2)``, the iterates (``x1``, ``x2``), their
+    running mean (``mean_x1``, ``mean_x2``), the last of each and the minimum at the origin."""
+    groups = list(epochs.groupby("optimizer", sort=False))
+    fig, axes = figure(1, len(groups), title, size=(4.8, 4.4))
+    X1, X2 = np.meshgrid(*2 * [np.linspace(-span, span, 200)])
+    for ax, (name, d) in zip(axes[0], groups, strict=True):
+        ax.contour(X1, X2, f(X1, X2), levels=12, cmap="Greys", linewidths=0.6)
+        ax.plot(d.x1, d.x2, color=COLORS.get(name), lw=0.7, alpha=0.8, label="iterates")
+        ax.plot(d.mean_x1, d.mean_x2, color="k", lw=1, ls="--", label="running mean")
+        ax.scatter(d.x1.iloc[-1], d.x2.iloc[-1], color=COLORS.get(name), edgecolor="k", s=60,
+                   zorder=3, label="last iterate")
+        ax.scatter(d.mean_x1.iloc[-1], d.mean_x2.iloc[-1], marker="X", color="k", s=60,
+                   zorder=3, label="mean of iterates")
+        ax.scatter(0, 0, marker="+", color="red", s=80, zorder=3, label="minimum")
+        ax.set(title=titles.get(name, name), xlabel="x₁", ylabel="x₂", aspect="equal")
+        ax.legend(fontsize="x-small", loc="upper left")
+    return fig
