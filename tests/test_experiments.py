@@ -305,7 +305,8 @@ def test_quick_run_all_writes_every_output_and_the_report(tmp_path):
         pd.read_csv(out / "hyperparams" / "strategies.csv").columns)
     timing = json.loads((out / "timing.json").read_text())
     assert set(timing["studies"]) == {runner.short(m) for m in runner.STUDIES}
-    assert timing["total"] < 120 and timing["cpus"] >= 1 and len(timing["load"]) == 2
+    # The wall time is recorded for the report, never asserted (speed belongs in benchmarks/).
+    assert timing["total"] > 0 and timing["cpus"] >= 1 and len(timing["load"]) == 2
     text = doc.read_text(encoding="utf-8")
     for i, module in enumerate(runner.STUDIES, 1):
         assert f"## {i}. `{runner.short(module)}`" in text
