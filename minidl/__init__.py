@@ -19,7 +19,16 @@ from .errors import (
 from .gradcheck import gradcheck
 from .history import History
 from .layer import Layer
-from .layers import BatchNorm1d, Dense, Dropout, Flatten
+from .layers import (
+    AvgPool2D,
+    BatchNorm1d,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+)
 from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
 from .parameter import Parameter
@@ -34,20 +43,24 @@ __all__ = [
     "AdaGrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
     "BackwardBeforeForward",
     "BatchNorm1d",
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
+    "Conv2D",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2D",
     "GradcheckError",
     "History",
     "Identity",
     "Layer",
     "LeakyReLU",
     "Loss",
+    "MaxPool2D",
     "MinidlError",
     "NonFiniteError",
     "Optimizer",

@@ -32,3 +32,10 @@ def spread_columns(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     base = np.linspace(-1.0, 1.0, n)
     cols = [rng.permutation(base) * rng.uniform(0.5, 2.0) + rng.uniform(-1, 1) for _ in range(d)]
     return np.stack(cols, axis=1) + 0.05 * rng.standard_normal((n, d))
+
+
+def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
+    """Values at least ``gap`` apart from each other, in random order: for max pooling, whose
+    choice of maximum must not flip under the finite-difference step (1e-6)."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * gap - size * gap / 2).reshape(shape)

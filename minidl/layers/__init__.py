@@ -1,8 +1,13 @@
-"""Layers with parameters or structure: Dense, Dropout, BatchNorm1d, Flatten."""
+"""Layers with parameters or structure: Dense, Dropout, BatchNorm1d, Flatten, Conv2D and pooling."""
 
 from .batchnorm import BatchNorm1d
+from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
-__all__ = ["BatchNorm1d", "Dense", "Dropout", "Flatten"]
+__all__ = [
+    "AvgPool2D", "BatchNorm1d", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
+    "MaxPool2D",
+]
