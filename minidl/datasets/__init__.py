@@ -1,6 +1,6 @@
 """Datasets: the Turkish question/answer pairs (:mod:`minidl.datasets.qa`), their features
 (:mod:`minidl.datasets.embeddings`) and the cleaning of LLM replies that generate them
-(:mod:`minidl.datasets.llm_reply`).
+(:mod:`minidl.datasets.llm_reply`), and MNIST (:mod:`minidl.datasets.mnist`).
 
 Importing this package needs NumPy only; scikit-learn and sentence-transformers are imported
 when a TF-IDF or sentence embedder is actually used.
@@ -24,6 +24,7 @@ from .embeddings import (
     save_qa_features,
 )
 from .llm_reply import CleanedReply, clean_reply
+from .mnist import MNISTUnavailableError, load_mnist
 from .qa import (
     QADataError,
     QADataset,
@@ -46,6 +47,7 @@ __all__ = [
     "Embedder",
     "EmbeddingCache",
     "EmbeddingFallbackWarning",
+    "MNISTUnavailableError",
     "ModelUnavailableError",
     "NotFittedError",
     "QADataError",
@@ -57,6 +59,7 @@ __all__ = [
     "TfidfEmbedder",
     "clean_reply",
     "format_row",
+    "load_mnist",
     "load_qa",
     "load_qa_features",
     "load_splits",
