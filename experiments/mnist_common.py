@@ -1,0 +1,251 @@
+"""What the MNIST studies share, written once.
+
+- :func:`load_data`: MNIST through :func:`minidl.datasets.load_mnist` (or ``--data digits``,
+  scikit-learn's 8x8 digits blown up to 28x28, for smoke runs), pixels / 255 as float32, and the
+  source's 48,000/12,000 train/validation split (``train_test_split(random_state=42)``); the
+  10,000 test images are scored once per run.
+- :func:`train`: one seeded run through :func:`minidl.fit` (validation every epoch, accuracy,
+  the training time of each epoch), then the test predictions.
+- :func:`tables` and :func:`write_results`: ``epochs.csv``, ``summary.csv`` and ``config.json``
+  in ``<out>/<study>/``, the layout of the QA studies' runner.
+- :func:`parser` and :func:`settings`: the flags every study takes (``--out``, ``--seeds``,
+  ``--epochs``, ``--quick``, ``--data``, ``--mnist-dir``).
+- :func:`curves`, :func:`save_figure`, :func:`markdown_table`: figures (Agg) and report pieces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import minidl
+
+SEEDS = (42, 10, 2024)
+VAL_SIZE, SPLIT_SEED = 0.2, 42      # the source's 48,000 / 12,000 split
+QUICK_EPOCHS, QUICK_TRAIN = 1, 600  # --quick: one epoch on 600 training images, one seed
+CLASSES = 10
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class Data:
+    """Float32 pixels in [0, 1], as (N, 784) rows or (N, 1, 28, 28) images; int labels."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    sha256: str
+    source: str
+
+
+def digits() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's 1,797 8x8 digits as MNIST-shaped uint8 images (3x upscaled, padded)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.kron(d.images * (255 / 16), np.ones((3, 3)))       # 24x24
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2))).round().astype(np.uint8)
+    return (images[:1500], d.target[:1500]), (images[1500:], d.target[1500:])
+
+
+def load_data(args, images: bool = False) -> Data:
+    """The data of ``args.data`` (``mnist`` or ``digits``), split and scaled; with ``--quick``
+    only the first :data:`QUICK_TRAIN` training images (and as many test images)."""
+    from sklearn.model_selection import train_test_split
+
+    if args.data == "digits":
+        (X, y), (X_test, y_test) = digits()
+        source = "scikit-learn load_digits, upscaled to 28x28"
+    else:
+        from minidl.datasets import load_mnist
+
+        (X, y), (X_test, y_test) = load_mnist(args.mnist_dir)
+        source = "MNIST via minidl.datasets.load_mnist"
+    digest = hashlib.sha256()
+    for part in (X, y, X_test, y_test):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=VAL_SIZE,
+                                                      random_state=SPLIT_SEED)
+    if args.quick:
+        X_train, y_train = X_train[:QUICK_TRAIN], y_train[:QUICK_TRAIN]
+        X_val, y_val = X_val[:QUICK_TRAIN // 4], y_val[:QUICK_TRAIN // 4]
+        X_test, y_test = X_test[:QUICK_TRAIN], y_test[:QUICK_TRAIN]
+    shape = (-1, 1, 28, 28) if images else (-1, 784)
+
+    def scale(a):
+        return (a.reshape(shape) / np.float32(255)).astype(np.float32)
+
+    return Data(scale(X_train), np.asarray(y_train, np.int64), scale(X_val),
+                np.asarray(y_val, np.int64), scale(X_test), np.asarray(y_test, np.int64),
+                digest.hexdigest(), source)
+
+
+# ---------------------------------------------------------------------------- runs
+def train(model, optimizer, data: Data, *, epochs: int, batch_size: int, seed: int,
+          shuffle: bool = True, callbacks=(), loss=None) -> dict:
+    """Train with :func:`minidl.fit` (validation each epoch), then predict the test set once.
+
+    Returns the per-epoch ``rows`` (losses, accuracies, ``epoch_time``: training seconds of the
+    epoch, evaluation excluded), ``test_accuracy``, ``test_pred`` (labels), ``test_proba``
+    (softmax probabilities) and the ``history``."""
+    loss = loss or minidl.SoftmaxCrossEntropy()
+    history = minidl.fit(model, loss, optimizer, data.X_train, data.y_train, epochs=epochs,
+                         batch_size=batch_size, shuffle=shuffle, seed=seed,
+                         validation_data=(data.X_val, data.y_val), metrics=["accuracy"],
+                         callbacks=callbacks, verbose=2)
+    logits = minidl.predict(model, data.X_test, batch_size=1000)
+    proba = minidl.Softmax()(logits)
+    pred = logits.argmax(axis=1)
+    times = np.diff(np.concatenate([[0.0], history["time"]]))
+    rows = [{"epoch": int(e), "train_loss": float(tl), "train_accuracy": float(ta),
+             "val_loss": float(vl), "val_accuracy": float(va), "lr": float(lr),
+             "elapsed": float(t), "epoch_time": float(dt)}
+            for e, tl, ta, vl, va, lr, t, dt in zip(
+                *(history[k] for k in ("epoch", "train_loss", "train_accuracy", "val_loss",
+                                       "val_accuracy", "lr", "time")), times, strict=True)]
+    return {"rows": rows, "test_accuracy": float(np.mean(pred == data.y_test)),
+            "test_pred": pred, "test_proba": proba, "history": history}
+
+
+# ---------------------------------------------------------------------------- tables
+def tables(study: str, runs: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``runs``: dicts with ``variant``, ``optimizer``, ``seed`` and a :func:`train` result.
+
+    ``epochs``: one row per run and epoch (``test_accuracy`` on each run's last row only).
+    ``summary``: one row per (variant, optimizer): test accuracy mean and sample std over the
+    seeds, the means of the last epoch's train loss and accuracies, of the number of epochs run
+    and of the training seconds per epoch, and ``n_seeds``."""
+    frames = []
+    for run in runs:
+        ep = pd.DataFrame(run["result"]["rows"])
+        ep["test_accuracy"] = np.nan
+        ep.loc[ep.index[-1], "test_accuracy"] = run["result"]["test_accuracy"]
+        for i, key in enumerate(("study", "variant", "optimizer", "seed")):
+            ep.insert(i, key, study if key == "study" else run[key])
+        frames.append(ep)
+    epochs = pd.concat(frames, ignore_index=True)
+    last = epochs.groupby(["variant", "optimizer", "seed"], sort=False).tail(1)
+    grouped = last.groupby(["variant", "optimizer"], sort=False)
+    summary = grouped["test_accuracy"].agg(["mean", "std"]).add_prefix("test_accuracy_")
+    for column in ("train_loss", "train_accuracy", "val_accuracy", "epoch"):
+        summary[f"{column}_mean"] = grouped[column].mean()
+    per_run = epochs.groupby(["variant", "optimizer", "seed"], sort=False)["epoch_time"].mean()
+    summary["epoch_time_mean"] = per_run.groupby(["variant", "optimizer"], sort=False).mean()
+    summary["n_seeds"] = grouped["seed"].nunique()
+    return epochs, summary.reset_index()
+
+
+def versions() -> dict[str, str | None]:
+    out = {"python": platform.python_version(), "minidl": minidl.__version__}
+    for name in ("numpy", "scikit-learn", "pandas", "matplotlib"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        out["blas"] = [f"{i['internal_api']} {i['version']} {i.get('architecture')} "
+                       f"{i['num_threads']} threads" for i in threadpool_info()]
+    except ImportError:
+        pass
+    return out
+
+
+def write_results(args, study: str, epoch_table: pd.DataFrame | None,
+                  summary: pd.DataFrame | None, data: Data, **settings) -> Path:
+    """``<out>/<study>/``: epochs.csv, summary.csv and config.json (the exact settings, the
+    data's SHA-256 and source, the split, package versions)."""
+    folder = Path(args.out) / study
+    folder.mkdir(parents=True, exist_ok=True)
+    if epoch_table is not None:
+        epoch_table.to_csv(folder / "epochs.csv", index=False)
+    if summary is not None:
+        summary.to_csv(folder / "summary.csv", index=False)
+    config = {"study": study, "argv": {k: str(v) if isinstance(v, Path) else v
+                                       for k, v in vars(args).items()},
+              "settings": settings, "data": data.source, "data_sha256": data.sha256,
+              "sizes": {"train": len(data.X_train), "validation": len(data.X_val),
+                        "test": len(data.X_test)},
+              "validation": {"size": VAL_SIZE, "random_state": SPLIT_SEED,
+                             "how": "sklearn train_test_split of the 60,000 training images"},
+              "versions": versions()}
+    (folder / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+    return folder
+
+
+# ---------------------------------------------------------------------------- flags
+def parser(doc: str, epochs: int, seeds=SEEDS) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    p.add_argument("--seeds", type=int, nargs="+", help=f"seeds (default {list(seeds)})")
+    p.add_argument("--epochs", type=int, help=f"epochs (default {epochs})")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a smoke run: {QUICK_EPOCHS} epoch, one seed, {QUICK_TRAIN} images")
+    p.add_argument("--data", choices=("mnist", "digits"), default="mnist")
+    p.add_argument("--mnist-dir", type=Path, help="a folder of MNIST IDX files (optional)")
+    return p
+
+
+def settings(args, epochs: int, seeds=SEEDS) -> tuple[int, list[int]]:
+    """(epochs, seeds) after ``--epochs``, ``--seeds`` and ``--quick``."""
+    if args.epochs is not None:
+        epochs = args.epochs
+    elif args.quick:
+        epochs = QUICK_EPOCHS
+    return epochs, list(args.seeds or (list(seeds)[:1] if args.quick else seeds))
+
+
+# ---------------------------------------------------------------------------- figures
+def curves(ax, epochs: pd.DataFrame, y: str, title: str, by: str = "variant") -> None:
+    """Mean over seeds of ``y`` per epoch, one line per ``by`` value, a +-1 std band."""
+    for name, group in epochs.groupby(by, sort=False):
+        stats = group.groupby("epoch")[y].agg(["mean", "std"])
+        ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=str(name))
+        ax.fill_between(stats.index, stats["mean"] - stats["std"].fillna(0),
+                        stats["mean"] + stats["std"].fillna(0), alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(y.replace("_", " "))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def save_figure(fig, folder: Path, name: str) -> Path:
+    path = Path(folder) / name
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------------------- report pieces
+def fmt(mean: float, std: float | None = None) -> str:
+    if std is None or pd.isna(std):
+        return f"{mean:.4f}"
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def read_summary(results_dir, study: str) -> pd.DataFrame:
+    return pd.read_csv(Path(results_dir) / study / "summary.csv")
