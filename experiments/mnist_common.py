@@ -1,9 +1,10 @@
 """What the MNIST studies share, written once.
 
-- :func:`load_data`: MNIST through :func:`minidl.datasets.load_mnist` (or ``--data digits``,
-  scikit-learn's 8x8 digits blown up to 28x28, for smoke runs), pixels / 255 as float32, and the
-  source's 48,000/12,000 train/validation split (``train_test_split(random_state=42)``); the
-  10,000 test images are scored once per run.
+- :func:`load_data`: MNIST through :func:`minidl.datasets.load_mnist` (or ``--data
+  synthetic``, a tiny generated stand-in for smoke runs), pixels / 255 as float32, and the
+  source's 48,000/12,000 train/validation split (:func:`split`, scikit-learn's
+  ``train_test_split(random_state=42)`` reproduced); the 10,000 test images are scored once per
+  run.
 - :func:`train`: one seeded run through :func:`minidl.fit` (validation every epoch, accuracy,
   the training time of each epoch), then the test predictions.
 - :func:`tables` and :func:`write_results`: ``epochs.csv``, ``summary.csv`` and ``config.json``
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import platform
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ import minidl
 
 SEEDS = (42, 10, 2024)
 VAL_SIZE, SPLIT_SEED = 0.2, 42      # the source's 48,000 / 12,000 split
-QUICK_EPOCHS, QUICK_TRAIN = 1, 600  # --quick: one epoch on 600 training images, one seed
+QUICK_EPOCHS, QUICK_TRAIN = 1, 400  # --quick: one epoch on 600 training images, one seed
 CLASSES = 10
 
 
@@ -53,24 +55,42 @@ class Data:
     source: str
 
 
-def digits() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """scikit-learn's 1,797 8x8 digits as MNIST-shaped uint8 images (3x upscaled, padded)."""
-    from sklearn.datasets import load_digits
+def synthetic(n_train: int = 1200, n_test: int = 300, seed: int = 0):
+    """A tiny, seeded, MNIST-shaped stand-in for smoke runs and tests: ten random 28x28 stroke
+    templates, one per class, each image its class's template shifted by up to 2 pixels, with
+    noise, as uint8."""
+    rng = np.random.default_rng(seed)
+    templates = np.zeros((CLASSES, 28, 28))
+    for k in range(CLASSES):
+        points = rng.integers(6, 22, (6, 2))           # a polyline through 6 random points
+        for start, end in itertools.pairwise(points):
+            t = np.linspace(0, 1, 30)[:, None]
+            r, c = np.rint(start + t * (end - start)).astype(int).T
+            templates[k, r, c] = 1.0
+    y = rng.integers(0, CLASSES, n_train + n_test)
+    shifts = rng.integers(-2, 3, (len(y), 2))
+    images = np.stack([np.roll(templates[k], tuple(s), axis=(0, 1)) for k, s in zip(y, shifts,
+                                                                                   strict=True)])
+    images = np.clip(images * 220 + rng.uniform(0, 35, images.shape), 0, 255).astype(np.uint8)
+    return (images[:n_train], y[:n_train]), (images[n_train:], y[n_train:])
 
-    d = load_digits()
-    images = np.kron(d.images * (255 / 16), np.ones((3, 3)))       # 24x24
-    images = np.pad(images, ((0, 0), (2, 2), (2, 2))).round().astype(np.uint8)
-    return (images[:1500], d.target[:1500]), (images[1500:], d.target[1500:])
+
+def split(n: int, test_size: float = VAL_SIZE, random_state: int = SPLIT_SEED):
+    """(train rows, validation rows) exactly as scikit-learn's ``train_test_split(...,
+    test_size, random_state)`` draws them (so the source's 48,000/12,000 split is reproduced):
+    one permutation from ``RandomState(random_state)``, the first ceil(n * test_size) rows for
+    validation."""
+    n_val = int(np.ceil(n * test_size))
+    order = np.random.RandomState(random_state).permutation(n)
+    return order[n_val:], order[:n_val]
 
 
 def load_data(args, images: bool = False) -> Data:
-    """The data of ``args.data`` (``mnist`` or ``digits``), split and scaled; with ``--quick``
-    only the first :data:`QUICK_TRAIN` training images (and as many test images)."""
-    from sklearn.model_selection import train_test_split
-
-    if args.data == "digits":
-        (X, y), (X_test, y_test) = digits()
-        source = "scikit-learn load_digits, upscaled to 28x28"
+    """The data of ``args.data`` (``mnist`` or ``synthetic``), split and scaled; with
+    ``--quick`` only the first :data:`QUICK_TRAIN` training images (and as many test images)."""
+    if args.data == "synthetic":
+        (X, y), (X_test, y_test) = synthetic()
+        source = "experiments.mnist_common.synthetic() (a generated stand-in, not MNIST)"
     else:
         from minidl.datasets import load_mnist
 
@@ -79,8 +99,8 @@ def load_data(args, images: bool = False) -> Data:
     digest = hashlib.sha256()
     for part in (X, y, X_test, y_test):
         digest.update(np.ascontiguousarray(part).tobytes())
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=VAL_SIZE,
-                                                      random_state=SPLIT_SEED)
+    train_rows, val_rows = split(len(X))
+    X_train, y_train, X_val, y_val = X[train_rows], y[train_rows], X[val_rows], y[val_rows]
     if args.quick:
         X_train, y_train = X_train[:QUICK_TRAIN], y_train[:QUICK_TRAIN]
         X_val, y_val = X_val[:QUICK_TRAIN // 4], y_val[:QUICK_TRAIN // 4]
@@ -183,7 +203,7 @@ def write_results(args, study: str, epoch_table: pd.DataFrame | None,
               "sizes": {"train": len(data.X_train), "validation": len(data.X_val),
                         "test": len(data.X_test)},
               "validation": {"size": VAL_SIZE, "random_state": SPLIT_SEED,
-                             "how": "sklearn train_test_split of the 60,000 training images"},
+                             "how": "sklearn train_test_split(test_size=0.2, random_state=42)"},
               "versions": versions()}
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
     return folder
@@ -197,7 +217,8 @@ def parser(doc: str, epochs: int, seeds=SEEDS) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help=f"epochs (default {epochs})")
     p.add_argument("--quick", action="store_true",
                    help=f"a smoke run: {QUICK_EPOCHS} epoch, one seed, {QUICK_TRAIN} images")
-    p.add_argument("--data", choices=("mnist", "digits"), default="mnist")
+    p.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
+                   help="synthetic: a tiny generated stand-in, for smoke runs")
     p.add_argument("--mnist-dir", type=Path, help="a folder of MNIST IDX files (optional)")
     return p
 
