@@ -99,8 +99,11 @@ def load_data(args, images: bool = False) -> Data:
     digest = hashlib.sha256()
     for part in (X, y, X_test, y_test):
         digest.update(np.ascontiguousarray(part).tobytes())
-    train_rows, val_rows = split(len(X))
-    X_train, y_train, X_val, y_val = X[train_rows], y[train_rows], X[val_rows], y[val_rows]
+    if args.protocol == "source":  # all training images; the test set doubles as validation
+        X_train, y_train, X_val, y_val = X, y, X_test, y_test
+    else:
+        train_rows, val_rows = split(len(X))
+        X_train, y_train, X_val, y_val = X[train_rows], y[train_rows], X[val_rows], y[val_rows]
     if args.quick:
         X_train, y_train = X_train[:QUICK_TRAIN], y_train[:QUICK_TRAIN]
         X_val, y_val = X_val[:QUICK_TRAIN // 4], y_val[:QUICK_TRAIN // 4]
@@ -202,8 +205,11 @@ def write_results(args, study: str, epoch_table: pd.DataFrame | None,
               "settings": settings, "data": data.source, "data_sha256": data.sha256,
               "sizes": {"train": len(data.X_train), "validation": len(data.X_val),
                         "test": len(data.X_test)},
-              "validation": {"size": VAL_SIZE, "random_state": SPLIT_SEED,
-                             "how": "sklearn train_test_split(test_size=0.2, random_state=42)"},
+              "validation": ({"size": VAL_SIZE, "random_state": SPLIT_SEED,
+                              "how": "sklearn train_test_split(test_size=0.2, random_state=42)"}
+                             if args.protocol == "split" else
+                             "the source's protocol: all training images, the test set as "
+                             "validation"),
               "versions": versions()}
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
     return folder
@@ -220,6 +226,10 @@ def parser(doc: str, epochs: int, seeds=SEEDS) -> argparse.ArgumentParser:
     p.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
                    help="synthetic: a tiny generated stand-in, for smoke runs")
     p.add_argument("--mnist-dir", type=Path, help="a folder of MNIST IDX files (optional)")
+    p.add_argument("--protocol", choices=("split", "source"), default="split",
+                   help="split: train on 48,000, validate on 12,000 (default); source: as the "
+                   "source did, train on all 60,000 and use the test set as validation (for "
+                   "comparison only: early stopping would then select on the test set)")
     return p
 
 

@@ -97,3 +97,13 @@ def test_split_is_scikit_learns_train_test_split():
     ours_train, ours_val = mnist_common.split(1003)
     np.testing.assert_array_equal(ours_train, train)
     np.testing.assert_array_equal(ours_val, val)
+
+
+def test_the_split_protocol_holds_out_validation_and_the_source_protocol_does_not():
+    p = mnist_common.parser("doc", 1)
+    ours = mnist_common.load_data(p.parse_args(["--data", "synthetic"]))
+    assert (len(ours.X_train), len(ours.X_val), len(ours.X_test)) == (960, 240, 300)
+    source = mnist_common.load_data(p.parse_args(["--data", "synthetic", "--protocol", "source"]))
+    assert len(source.X_train) == 1200
+    np.testing.assert_array_equal(source.X_val, source.X_test)
+    assert source.X_train.dtype == np.float32 and source.X_train.max() <= 1.0
