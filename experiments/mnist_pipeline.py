@@ -73,22 +73,26 @@ def main(argv=None) -> None:
                               batch_size=BATCH, seeds=seeds,
                               variants={v: {"layers": s, "optimizer": LABELS[o]}
                                         for v, (s, o, _) in VARIANTS.items()}, dtype="float32")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-    fig.suptitle(f"MNIST pipeline variants, batch {BATCH}, mean ± std over {len(seeds)} seed(s)")
-    x = np.arange(len(summary))
-    axes[0].bar(x, summary["test_accuracy_mean"], yerr=summary["test_accuracy_std"].fillna(0),
-                capsize=4, color="tab:blue", label="minidl (mean ± std)")
-    axes[0].scatter(x, summary["source_test_accuracy"], color="tab:red", marker="D", zorder=3,
+    figure(folder, summary, epoch_table, len(seeds))
+
+
+def figure(folder, summary, epoch_table, n_seeds: int) -> None:
+    """Test accuracy per variant (mean ± std, beside the source's run) and validation curves."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), width_ratios=(1, 1.1))
+    fig.suptitle(f"MNIST pipeline variants, batch {BATCH}, mean ± std over {n_seeds} seed(s)")
+    y = np.arange(len(summary))[::-1]
+    axes[0].errorbar(summary["test_accuracy_mean"], y, xerr=summary["test_accuracy_std"].fillna(0),
+                     fmt="o", capsize=4, color="tab:blue", label="minidl (mean ± std)")
+    axes[0].scatter(summary["source_test_accuracy"], y, color="tab:red", marker="D", zorder=3,
                     label="source (one Keras run)")
-    axes[0].set_xticks(x, [f"{v}\n{LABELS[o]}" for v, o in
+    axes[0].set_yticks(y, [f"{v}\n{LABELS[o]}" for v, o in
                            zip(summary["variant"], summary["optimizer"], strict=True)],
-                       fontsize=7)
-    low = min(summary["test_accuracy_mean"].min(), summary["source_test_accuracy"].min())
-    axes[0].set_ylim(max(0.0, low - 0.02), 1.0)
-    axes[0].set_ylabel("test accuracy")
-    axes[0].set_xlabel("variant")
+                       fontsize=8)
+    axes[0].set_xlabel("test accuracy")
+    axes[0].set_ylabel("variant")
     axes[0].set_title("test accuracy after the last epoch")
-    axes[0].legend(fontsize="small", loc="lower right")
+    axes[0].grid(alpha=0.3)
+    axes[0].legend(fontsize="small", loc="lower center")
     mc.curves(axes[1], epoch_table, "val_accuracy", "validation accuracy per epoch")
     mc.save_figure(fig, folder, "pipeline.png")
 
