@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     fig.suptitle("MNIST CNN (Keras example architecture), Adam, batch 128")
     mc.curves(axes[0], epochs_df, "train_loss", "training loss")
     mc.curves(axes[1], epochs_df, "val_accuracy", "validation accuracy")
-    mc.save_figure(fig, folder, "cnn_curves.png")
+    mc.save_figure(fig, folder, "mnist_cnn_curves.png")
 
 
 def report_section(results_dir) -> str:
@@ -81,7 +81,7 @@ def report_section(results_dir) -> str:
         "### CNN", "",
         mc.markdown_table(["model", "test accuracy (ours)", "Keras example", "difference",
                            "seeds", "epochs run", "s/epoch"], rows), "",
-        "![CNN training curves](figures/cnn_curves.png)", "",
+        "![CNN training curves](figures/mnist_cnn_curves.png)", "",
     ])
 
 

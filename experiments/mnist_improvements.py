@@ -206,7 +206,7 @@ def main(argv=None) -> None:
     axes[0].legend(fontsize="small")
     mc.curves(axes[1], epoch_table[epoch_table["variant"] != "random search"], "val_accuracy",
               "validation accuracy per epoch")
-    mc.save_figure(fig, folder, "improvements.png")
+    mc.save_figure(fig, folder, "mnist_improvements.png")
 
 
 def gain_table(runs, seeds, ensemble_acc: float, member_acc: list[float]) -> pd.DataFrame:
@@ -249,7 +249,7 @@ def report_section(results_dir) -> str:
                            "seeds", "epochs run"], rows), "",
         mc.markdown_table(["run", "test accuracy", "seeds", "s/epoch"], times), "",
         f"The Keras MLP example's reference is {KERAS_MLP:.4f}.", "",
-        "![improvements](figures/improvements.png)", "",
+        "![improvements](figures/mnist_improvements.png)", "",
     ])
 
 

@@ -94,7 +94,7 @@ def figure(folder, summary, epoch_table, n_seeds: int) -> None:
     axes[0].grid(alpha=0.3)
     axes[0].legend(fontsize="small", loc="lower center")
     mc.curves(axes[1], epoch_table, "val_accuracy", "validation accuracy per epoch")
-    mc.save_figure(fig, folder, "pipeline.png")
+    mc.save_figure(fig, folder, "mnist_pipeline.png")
 
 
 def report_section(results_dir) -> str:
@@ -107,7 +107,7 @@ def report_section(results_dir) -> str:
         "### Pipeline variants", "",
         mc.markdown_table(["variant", "optimizer", "test accuracy (ours, mean ± std)",
                            "source (one run)", "difference", "seeds", "s/epoch"], rows), "",
-        "![pipeline variants](figures/pipeline.png)", "",
+        "![pipeline variants](figures/mnist_pipeline.png)", "",
     ])
 
 

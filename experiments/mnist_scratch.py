@@ -91,10 +91,10 @@ def main(argv=None) -> None:
         ax.set_ylabel("true digit")
         ax.set_title(f"{variant}: accuracy {np.trace(c) / c.sum():.4f}")
         fig.colorbar(image, ax=ax, label="log(1 + count)", shrink=0.8)
-    mc.save_figure(fig, folder, "confusion.png")
+    mc.save_figure(fig, folder, "mnist_confusion.png")
     fig, ax = plt.subplots(figsize=(7, 4))
     mc.curves(ax, epoch_table, "val_accuracy", "MNIST from scratch: validation accuracy")
-    mc.save_figure(fig, folder, "scratch_curves.png")
+    mc.save_figure(fig, folder, "mnist_scratch_curves.png")
 
 
 def report_section(results_dir) -> str:
@@ -119,8 +119,8 @@ def report_section(results_dir) -> str:
         "Recall of the weakest digits (mean over seeds) beside the source's:", "",
         mc.markdown_table(["digit", *(f"recall, {v}" for v in recall.columns), "source"],
                           weak_rows), "",
-        "![confusion matrices](figures/confusion.png)", "",
-        "![validation accuracy](figures/scratch_curves.png)", "",
+        "![confusion matrices](figures/mnist_confusion.png)", "",
+        "![validation accuracy](figures/mnist_scratch_curves.png)", "",
     ])
 
 

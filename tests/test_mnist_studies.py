@@ -22,10 +22,11 @@ from experiments import (
 )
 
 STUDIES = {
-    mnist_scratch: ["per_class.csv", "confusion.csv", "confusion.png", "scratch_curves.png"],
-    mnist_pipeline: ["pipeline.png"],
-    mnist_cnn: ["cnn_curves.png"],
-    mnist_improvements: ["gains.csv", "random_search.csv", "improvements.png"],
+    mnist_scratch: ["per_class.csv", "confusion.csv", "mnist_confusion.png",
+                    "mnist_scratch_curves.png"],
+    mnist_pipeline: ["mnist_pipeline.png"],
+    mnist_cnn: ["mnist_cnn_curves.png"],
+    mnist_improvements: ["gains.csv", "random_search.csv", "mnist_improvements.png"],
 }
 SUMMARY_COLUMNS = {"variant", "optimizer", "test_accuracy_mean", "test_accuracy_std",
                    "train_loss_mean", "epoch_time_mean", "n_seeds"}
