@@ -260,7 +260,7 @@ def curves(ax, epochs: pd.DataFrame, y: str, title: str, by: str = "variant") ->
 def save_figure(fig, folder: Path, name: str) -> Path:
     path = Path(folder) / name
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # nothing clipped, whatever the layout
     plt.close(fig)
     return path
 

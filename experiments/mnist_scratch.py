@@ -77,14 +77,19 @@ def main(argv=None) -> None:
     pd.DataFrame([{"variant": v, "true": t, "pred": p, "count": int(c[t, p])}
                   for v, c in confusions.items() for t in range(10) for p in range(10)]
                  ).to_csv(folder / "confusion.csv", index=False)
-    fig, axes = plt.subplots(1, len(confusions), figsize=(6.2 * len(confusions), 5.4))
-    fig.suptitle(f"MNIST test confusion matrices (seed {seeds[0]})")
+    figures(folder, confusions, seeds[0], epoch_table)
+
+
+def figures(folder, confusions: dict[str, np.ndarray], seed: int, epoch_table) -> None:
+    """The test confusion matrix of each variant (first seed) and the validation curves."""
+    fig, axes = plt.subplots(1, len(confusions), figsize=(6.2 * len(confusions), 5.6))
+    fig.suptitle(f"MNIST test confusion matrices (seed {seed})")
     for ax, (variant, c) in zip(np.atleast_1d(axes), confusions.items(), strict=True):
         image = ax.imshow(np.log1p(c), cmap="Blues")
         for t in range(10):
             for p in range(10):
                 ax.text(p, t, int(c[t, p]), ha="center", va="center", fontsize=6,
-                        color="white" if c[t, p] > c.max() / 3 else "black")
+                        color="white" if np.log1p(c[t, p]) > np.log1p(c.max()) / 2 else "black")
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
         ax.set_xlabel("predicted digit")
