@@ -31,6 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 import minidl
 
@@ -250,6 +251,7 @@ def curves(ax, epochs: pd.DataFrame, y: str, title: str, by: str = "variant") ->
         ax.plot(stats.index, stats["mean"], marker="o", ms=3, label=str(name))
         ax.fill_between(stats.index, stats["mean"] - stats["std"].fillna(0),
                         stats["mean"] + stats["std"].fillna(0), alpha=0.2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(y.replace("_", " "))
     ax.set_title(title)

@@ -192,18 +192,26 @@ def main(argv=None) -> None:
     gains.to_csv(folder / "gains.csv", index=False)
     if search is not None:
         search.to_csv(folder / "random_search.csv", index=False)
+    figure(folder, gains, epoch_table)
+
+
+def figure(folder, gains: pd.DataFrame, epoch_table: pd.DataFrame) -> None:
+    """The gain of each improvement (error bar: the std of its runs over seeds, where it has
+    several) and the validation curves (mean over the seeds still running at that epoch)."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
     fig.suptitle("MNIST improvements over the baseline MLP (256 ReLU, dropout 0.2, Adam)")
     y = np.arange(len(gains))
-    axes[0].barh(y, gains["gain"], color=np.where(gains["gain"] >= 0, "tab:green", "tab:red"),
-                 label="test accuracy gain")
-    axes[0].set_yticks(y, gains["improvement"])
+    axes[0].barh(y, gains["gain"], xerr=gains["with_std"].fillna(0), capsize=3,
+                 color=np.where(gains["gain"] >= 0, "tab:green", "tab:red"),
+                 label="gain (bar: std over seeds)")
+    axes[0].set_yticks(y, [f"{i} ({n} seed{'s' * (n > 1)})" for i, n in
+                           zip(gains["improvement"], gains["n_seeds"], strict=True)])
     axes[0].axvline(0, color="black", lw=0.8)
     axes[0].invert_yaxis()
     axes[0].set_xlabel("test accuracy gain over its baseline")
     axes[0].set_ylabel("improvement")
     axes[0].set_title("gain per improvement")
-    axes[0].legend(fontsize="small")
+    axes[0].legend(fontsize="small", loc="lower right")
     mc.curves(axes[1], epoch_table[epoch_table["variant"] != "random search"], "val_accuracy",
               "validation accuracy per epoch")
     mc.save_figure(fig, folder, "mnist_improvements.png")
