@@ -64,10 +64,15 @@ def main(argv=None) -> None:
                                               "restore_best_weights": True},
                               widths=width, model=minidl.layer_config(model(0, width)),
                               dtype="float32")
+    figure(folder, epochs_df)
+
+
+def figure(folder, epoch_table) -> None:
+    """Training loss and validation accuracy per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     fig.suptitle("MNIST CNN (Keras example architecture), Adam, batch 128")
-    mc.curves(axes[0], epochs_df, "train_loss", "training loss")
-    mc.curves(axes[1], epochs_df, "val_accuracy", "validation accuracy")
+    mc.curves(axes[0], epoch_table, "train_loss", "training loss")
+    mc.curves(axes[1], epoch_table, "val_accuracy", "validation accuracy")
     mc.save_figure(fig, folder, "mnist_cnn_curves.png")
 
 
