@@ -73,13 +73,16 @@ def main(argv=None) -> None:
                               batch_size=BATCH, seeds=seeds,
                               variants={v: {"layers": s, "optimizer": LABELS[o]}
                                         for v, (s, o, _) in VARIANTS.items()}, dtype="float32")
-    figure(folder, summary, epoch_table, len(seeds))
+    figure(folder, summary, epoch_table, len(seeds), args.protocol)
 
 
-def figure(folder, summary, epoch_table, n_seeds: int) -> None:
+def figure(folder, summary, epoch_table, n_seeds: int, protocol: str = "split") -> None:
     """Test accuracy per variant (mean ± std, beside the source's run) and validation curves."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), width_ratios=(1, 1.1))
-    fig.suptitle(f"MNIST pipeline variants, batch {BATCH}, mean ± std over {n_seeds} seed(s)")
+    how = ("48,000 training images, 12,000 for validation" if protocol == "split" else
+           "the source's protocol: 60,000 training images, the test set as validation")
+    fig.suptitle(f"MNIST pipeline variants, batch {BATCH}, mean ± std over {n_seeds} seed(s); "
+                 f"{how}")
     y = np.arange(len(summary))[::-1]
     axes[0].errorbar(summary["test_accuracy_mean"], y, xerr=summary["test_accuracy_std"].fillna(0),
                      fmt="o", capsize=4, color="tab:blue", label="minidl (mean ± std)")
@@ -94,7 +97,8 @@ def figure(folder, summary, epoch_table, n_seeds: int) -> None:
     axes[0].grid(alpha=0.3)
     axes[0].legend(fontsize="small", loc="lower center")
     mc.curves(axes[1], epoch_table, "val_accuracy", "validation accuracy per epoch")
-    mc.save_figure(fig, folder, "mnist_pipeline.png")
+    name = "mnist_pipeline.png" if protocol == "split" else "mnist_pipeline_source_protocol.png"
+    mc.save_figure(fig, folder, name)
 
 
 def report_section(results_dir) -> str:
