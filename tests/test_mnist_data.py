@@ -87,6 +87,16 @@ def test_a_named_folder_comes_before_the_cache(tmp_path):
     assert_same(load_mnist(write_idx(tmp_path / "b", newer), download=False), newer)
 
 
+def test_a_broken_named_folder_is_reported_when_another_source_is_used(tmp_path):
+    arrays = tiny()
+    load_mnist(write_idx(tmp_path / "good", arrays), download=False)  # fills the cache
+    (tmp_path / "broken").mkdir()
+    with pytest.warns(UserWarning, match=r"the folder you named was unusable \(IDX folder .*"
+                                         r"broken': train-images-idx3-ubyte \(or .*\.gz\) is "
+                                         r"missing\); using the cache"):
+        assert_same(load_mnist(tmp_path / "broken", download=False), arrays)
+
+
 def test_cache_dir_argument_overrides_the_environment(tmp_path):
     arrays = tiny()
     load_mnist(write_idx(tmp_path / "idx", arrays), cache_dir=tmp_path / "mine", download=False)
@@ -194,6 +204,7 @@ def test_bad_idx_and_csv_files_are_named(tmp_path):
 def test_images_of_the_wrong_size_are_refused(tmp_path):
     X_train, y_train, X_test, y_test = tiny()
     write_idx(tmp_path / "idx", (X_train[:, :27], y_train, X_test, y_test))
-    with pytest.raises(MNISTUnavailableError, match=r"train images must be uint8 of shape "
-                                                    r"\(N, 28, 28\), got uint8 \(12, 27, 28\)"):
+    with pytest.raises(MNISTUnavailableError, match=r"IDX folder '.*idx': MNIST: train images "
+                                                    r"must be uint8 of shape \(N, 28, 28\), got "
+                                                    r"uint8 \(12, 27, 28\)"):
         load_mnist(tmp_path / "idx", download=False)

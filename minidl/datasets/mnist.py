@@ -80,12 +80,16 @@ def load_mnist(path: str | os.PathLike | None = None, *,
     """``(X_train, y_train), (X_test, y_test)`` from the first source that works (see the
     module docstring); raises :class:`MNISTUnavailableError` listing every source tried."""
     cache = cache_path(cache_dir)
+
     def from_cache():
         return read_cache(cache)
 
+    def named_folder():
+        return read_idx_folder(path)
+
     sources = []
     if path is not None:
-        sources.append((f"IDX folder {os.fspath(path)!r}", lambda: read_idx_folder(path)))
+        sources.append((f"IDX folder {os.fspath(path)!r}", named_folder))
     sources.append((f"cache {str(cache)!r}", from_cache))
     sources.append((f"installed {DISTRIBUTION} distribution", read_installed_distribution))
     if wheel is not None:
@@ -96,13 +100,16 @@ def load_mnist(path: str | os.PathLike | None = None, *,
     for name, read in sources:
         try:
             arrays = read()
-            check_arrays(arrays, name)
+            check_arrays(arrays)
         except (_SourceFailed, OSError, ValueError, zipfile.BadZipFile) as exc:
             failures.append(f"{name}: {exc}")
             if read is from_cache and cache.exists():
                 warnings.warn(f"MNIST cache {str(cache)!r} is unusable ({exc}); it will be "
                               f"rebuilt from the next source", stacklevel=2)
             continue
+        if path is not None and read is not named_folder:  # never swap data silently
+            warnings.warn(f"load_mnist: the folder you named was unusable ({failures[0]}); "
+                          f"using the {name} instead", stacklevel=2)
         if read is not from_cache:
             _write_cache(cache, arrays)
         X_train, y_train, X_test, y_test = arrays
@@ -120,9 +127,12 @@ def cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------------------- validation
-def check_arrays(arrays, where: str) -> None:
+def check_arrays(arrays, where: str = "MNIST") -> None:
     """Raise ``ValueError`` naming ``where`` unless ``arrays`` is (X_train, y_train, X_test,
     y_test) with uint8 images of shape (N, 28, 28) and N integer labels in 0..9 per split."""
+    if len(arrays) != 4:
+        raise ValueError(f"{where}: expected (X_train, y_train, X_test, y_test), got "
+                         f"{len(arrays)} arrays")
     for split, (X, y) in (("train", arrays[:2]), ("test", arrays[2:])):
         if X.dtype != np.uint8 or X.ndim != 3 or X.shape[1:] != (28, 28) or len(X) == 0:
             raise ValueError(f"{where}: {split} images must be uint8 of shape (N, 28, 28), got "
