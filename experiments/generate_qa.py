@@ -5,7 +5,7 @@
         [--temperature 0.7] [--seed 42] [--timeout 300] [--batch 25] [--max-attempts 20]
 
 Each attempt sends one Turkish prompt (the study's rules, see ``SPEC.md`` part A) to the server,
-cleans the reply (:func:`minidl.datasets.clean_reply`: ``<think>`` blocks, code fences,
+cleans the reply (:func:`experiments.qa.llm_reply.clean_reply`: ``<think>`` blocks, code fences,
 announcements, numbering), validates the rows (:func:`minidl.datasets.parse_qa`: field count,
 labels, one +1 and one -1 per question) and drops questions already generated or present in the
 ``--other`` split(s). Accepted rows go to ``--out`` (rewritten atomically after every attempt, so
@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minidl.datasets.llm_reply import clean_reply
+from experiments.qa.llm_reply import clean_reply
 from minidl.datasets.qa import (
     QADataset,
     Rejected,

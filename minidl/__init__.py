@@ -27,10 +27,11 @@ from .layers import (
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    Linear,
     MaxPool2D,
 )
-from .losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
-from .optim import SGD, AdaGrad, Adam, AdamW, Optimizer, RMSProp
+from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
+from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
 
@@ -41,6 +42,7 @@ __all__ = [
     "SGD",
     "Activation",
     "AdaGrad",
+    "Adagrad",
     "Adam",
     "AdamW",
     "AvgPool2D",
@@ -50,6 +52,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Conv2D",
+    "CrossEntropyLoss",
     "Dense",
     "Dropout",
     "Flatten",
@@ -59,6 +62,7 @@ __all__ = [
     "Identity",
     "Layer",
     "LeakyReLU",
+    "Linear",
     "Loss",
     "MaxPool2D",
     "MinidlError",
@@ -66,6 +70,7 @@ __all__ = [
     "Optimizer",
     "Parameter",
     "RMSProp",
+    "RMSprop",
     "ReLU",
     "RecursiveMLP",
     "Sequential",

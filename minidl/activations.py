@@ -1,11 +1,19 @@
 """Activations: parameter-free layers applied element by element (Softmax: along one axis).
 
 A subclass of :class:`Activation` writes only its maths: ``function(x)`` and
-``derivative(x, y, grad_out)`` returning dL/dx given y = function(x) and dL/dy. The base class
-caches x and y, checks shapes and raises if backward comes before forward.
+``vjp(x, y, grad_out)``, the vector-Jacobian product: dL/dx = J^T dL/dy, given
+y = function(x) and grad_out = dL/dy. For an element-wise function that is
+``grad_out * f'(x)``; for Softmax the Jacobian is not diagonal. The base class caches x and y,
+checks shapes and raises if backward comes before forward.
+
+Changed in 0.2: the method was called ``derivative`` (it always returned the product, not the
+derivative). A subclass that still defines ``derivative`` keeps working: it is used as
+``vjp``, with a ``DeprecationWarning`` naming the class when the class is defined.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -13,7 +21,19 @@ from .layer import Layer, as_float_array
 
 
 class Activation(Layer):
-    """A parameter-free layer. Subclasses implement ``function`` and ``derivative``."""
+    """A parameter-free layer. Subclasses implement ``function`` and ``vjp``."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        legacy = cls.__dict__.get("derivative")
+        if legacy is not None and "vjp" not in cls.__dict__:
+            warnings.warn(
+                f"{cls.__module__}.{cls.__qualname__} defines derivative(x, y, grad_out); "
+                f"rename it vjp(x, y, grad_out) (it returns the vector-Jacobian product "
+                f"dL/dx): derivative is deprecated and will be removed",
+                DeprecationWarning, stacklevel=2,
+            )
+            cls.vjp = legacy
 
     def __init__(self):
         super().__init__()
@@ -21,10 +41,17 @@ class Activation(Layer):
         self._y = None
 
     def function(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement function")
+
+    def vjp(self, x: np.ndarray, y: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
+        """dL/dx = J^T grad_out, for y = function(x) and grad_out = dL/dy."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement vjp")
 
     def derivative(self, x: np.ndarray, y: np.ndarray, grad_out: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Deprecated name of :meth:`vjp`."""
+        warnings.warn(f"{type(self).__name__}.derivative is deprecated; call vjp",
+                      DeprecationWarning, stacklevel=2)
+        return self.vjp(x, y, grad_out)
 
     def forward(self, x):
         x = as_float_array(x, None, self)
@@ -35,7 +62,7 @@ class Activation(Layer):
     def backward(self, grad_out):
         x = self._cache("_x")
         g = self._check_grad_out(grad_out, x.shape).astype(x.dtype, copy=False)
-        return self.derivative(x, self._y, g)
+        return self.vjp(x, self._y, g)
 
 
 class Identity(Activation):
@@ -44,7 +71,7 @@ class Identity(Activation):
     def function(self, x):
         return x
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out
 
 
@@ -54,7 +81,7 @@ class Tanh(Activation):
     def function(self, x):
         return np.tanh(x)
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out * (1 - y * y)
 
 
@@ -64,7 +91,7 @@ class ReLU(Activation):
     def function(self, x):
         return np.maximum(x, 0)
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out * (x > 0)
 
 
@@ -80,7 +107,7 @@ class LeakyReLU(Activation):
     def function(self, x):
         return np.where(x > 0, x, x * x.dtype.type(self.negative_slope))
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out * np.where(x > 0, 1, self.negative_slope).astype(grad_out.dtype)
 
 
@@ -90,7 +117,7 @@ class Sigmoid(Activation):
     def function(self, x):
         return sigmoid(x)
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out * y * (1 - y)
 
 
@@ -109,7 +136,7 @@ class Softmax(Activation):
     def function(self, x):
         return softmax(x, self.axis)
 
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return y * (grad_out - np.sum(grad_out * y, axis=self.axis, keepdims=True))
 
 

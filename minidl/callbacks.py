@@ -2,15 +2,19 @@
 
 The protocol
 ------------
-A callback subclasses :class:`Callback` and overrides any of these hooks; ``self.trainer``
-(set before ``on_train_begin``) is the :class:`~minidl.Trainer` running it, with ``model``,
-``optimizer``, ``history``, ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
-``epochs`` (the epoch count this fit call trains up to) and ``stop_training`` (set it to True to
-stop after the current epoch)::
+A callback subclasses :class:`Callback` and overrides any of these hooks. As in Keras, before
+``on_train_begin`` it is given ``self.model``, ``self.optimizer``, a read-only ``self.params``
+dict (``epochs``: the epoch count this fit call trains up to, ``initial_epoch``,
+``batch_size``, ``log_keys``: the History columns each epoch logs) and ``self.run``, a small
+handle (:class:`Run`): ``run.epoch`` (epochs completed), ``run.step`` (optimizer steps taken),
+``run.stop()`` (stop after the current epoch), ``run.record_event(...)`` (into
+``History.events``) and ``run.save(path)`` (a resumable checkpoint)::
 
     on_train_begin(logs)          before the first epoch of a fit call
     on_epoch_begin(epoch, logs)   epoch: 0-based index of the epoch about to run
-    on_batch_end(step, logs)      step: optimizer steps so far; logs: {"loss", "batch_size"}
+    on_batch_end(batch, logs)     batch: 0-based index of the batch within the epoch, as in
+                                  Keras; logs: {"loss", "batch_size", "step"} (step: optimizer
+                                  steps so far)
     on_epoch_end(epoch, logs)     logs: the epoch's History row (train_loss, val_loss, lr, ...)
     on_train_end(logs)            after the last epoch, or a clean stop
 
@@ -23,15 +27,24 @@ Callbacks run in the order given, except those with a higher ``order``
 state (e.g. the new learning rate).
 
 Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
+
+Changed in 0.2: ``on_batch_end`` received the global step as its first argument; it now
+receives the batch index within the epoch, as Keras does (the step is ``logs["step"]``).
+``self.trainer`` still works, but the interface above is the one kept stable.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from .validation import check_int, check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
@@ -46,7 +59,17 @@ class Callback:
     trainer: Trainer | None = None
 
     def set_trainer(self, trainer: Trainer) -> None:
+        """Called by :func:`minidl.fit` before ``on_train_begin``: gives the callback
+        ``model``, ``optimizer``, a read-only ``params`` dict and the ``run`` handle.
+        (``self.trainer`` stays available for callbacks written before this interface.)"""
         self.trainer = trainer
+        self.model = trainer.model
+        self.optimizer = trainer.optimizer
+        self.params = MappingProxyType({
+            "epochs": trainer.epochs, "initial_epoch": trainer.epoch,
+            "batch_size": trainer.batch_size, "log_keys": tuple(trainer.log_keys),
+        })
+        self.run = Run(trainer)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
@@ -60,7 +83,7 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         pass
 
-    def on_batch_end(self, step: int, logs: dict | None = None) -> None:
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         pass
 
     def state_dict(self) -> dict[str, Any] | None:
@@ -69,6 +92,36 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class Run:
+    """What a callback may do to the run it is in: read where it is, stop it, record an event
+    in its History, save a checkpoint of it."""
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return self._trainer.epoch
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken."""
+        return self._trainer.step
+
+    def stop(self) -> None:
+        """Stop training at the end of the current epoch."""
+        self._trainer.stop_training = True
+
+    def record_event(self, event: str, message: str, **fields: Any) -> None:
+        """Append ``{"event": event, **fields, "message": message}`` to ``History.events``."""
+        self._trainer.history.events.append({"event": event, **fields, "message": message})
+
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write a resumable checkpoint of the run (:meth:`minidl.Trainer.save`)."""
+        self._trainer.save(path, extra)
 
 
 # ---------------------------------------------------------------------- monitoring helpers
@@ -92,19 +145,55 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
     )
 
 
-def check_monitor(owner: str, monitor: str, trainer: Trainer) -> None:
-    """Raise a clear error at train begin if ``monitor`` will never appear in the logs."""
-    keys = trainer.log_keys
-    if monitor not in keys:
-        hint = (" (pass validation_data= to fit to get val_ columns)"
-                if monitor.startswith("val_") else "")
-        raise ValueError(f"{owner}: monitor {monitor!r} is not logged; fit logs {keys}{hint}")
+class Monitor:
+    """The best value so far of one logged quantity, shared by :class:`EarlyStopping`,
+    :class:`ModelCheckpoint` and :class:`~minidl.schedules.ReduceLROnPlateau`.
 
+    A value improves on ``best`` when (``mode="min"``) ``value < best - min_delta``, or with
+    ``relative=True`` ``value < best * (1 - min_delta)`` (PyTorch's ``threshold_mode="rel"``,
+    formula included);
+    mirrored for ``"max"``. ``mode="auto"``: see :func:`resolve_mode`.
+    """
 
-def _is_improvement(mode: str, current: float, best: float, min_delta: float) -> bool:
-    if mode == "min":
-        return current < best - min_delta
-    return current > best + min_delta
+    def __init__(self, owner: str, monitor: str, mode: str = "auto", min_delta: float = 0.0,
+                 relative: bool = False):
+        if not isinstance(monitor, str):
+            raise ValueError(f"{owner}: monitor must be the name of a logged value, got "
+                             f"{monitor!r}")
+        check_number(owner, "min_delta", min_delta, low=0.0)
+        self.owner = owner
+        self.monitor = monitor
+        self.mode = resolve_mode(owner, monitor, mode)
+        self.min_delta = float(min_delta)
+        self.relative = bool(relative)
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def is_better(self, value: float) -> bool:
+        best, delta = self.best, self.min_delta
+        if self.mode == "min":
+            return value < (best * (1 - delta) if self.relative else best - delta)
+        return value > (best * (1 + delta) if self.relative else best + delta)
+
+    def update(self, value: float) -> bool:
+        """Take ``value``; True (and ``best`` becomes it) if it improves on the best."""
+        value = float(value)
+        if self.is_better(value):
+            self.best = value
+            return True
+        return False
+
+    def check_logged(self, params: Mapping[str, Any]) -> None:
+        """Raise a clear error at train begin if the value will never appear in the logs
+        (``params``: a callback's ``params``)."""
+        keys = list(params["log_keys"])
+        if self.monitor not in keys:
+            hint = (" (pass validation_data= to fit to get val_ columns)"
+                    if self.monitor.startswith("val_") else "")
+            raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; fit logs "
+                             f"{keys}{hint}")
 
 
 # ---------------------------------------------------------------------- EarlyStopping
@@ -124,56 +213,57 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 0,
                  min_delta: float = 0.0, restore_best_weights: bool = False):
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
-        self.monitor = monitor
-        self.mode = resolve_mode("EarlyStopping", monitor, mode)
-        self.patience = patience
-        self.min_delta = float(min_delta)
+        self.patience = check_int("EarlyStopping", "patience", patience, low=0)
+        self.tracker = Monitor("EarlyStopping", monitor, mode, min_delta)
         self.restore_best_weights = bool(restore_best_weights)
         self.reset()
 
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    min_delta = property(lambda self: self.tracker.min_delta)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
+
     def reset(self) -> None:
-        self.best = np.inf if self.mode == "min" else -np.inf
+        self.tracker.reset()
         self.best_epoch = 0
         self.wait = 0
         self.stopped_epoch = 0
         self.best_weights: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self, logs=None):
-        check_monitor("EarlyStopping", self.monitor, self.trainer)
-        if self.trainer.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
+        self.tracker.check_logged(self.params)
+        if self.run.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
             self.reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        current = float(logs[self.monitor])
-        if _is_improvement(self.mode, current, self.best, self.min_delta):
-            self.best, self.best_epoch, self.wait = current, epoch + 1, 0
+        if self.tracker.update(logs[self.monitor]):
+            self.best_epoch, self.wait = epoch + 1, 0
             if self.restore_best_weights:
-                self.best_weights = self.trainer.model.state_dict()
+                self.best_weights = self.model.state_dict()
             return
         self.wait += 1
         if self.wait >= max(self.patience, 1):
             self.stopped_epoch = epoch + 1
-            self.trainer.stop_training = True
-            self.trainer.history.events.append({
-                "event": "early_stopping", "epoch": epoch + 1, "best_epoch": self.best_epoch,
-                "message": f"epoch {epoch + 1}: {self.monitor} did not improve for {self.wait} "
-                           f"epoch(s); best {self.best:.6g} at epoch {self.best_epoch}",
-            })
+            self.run.stop()
+            self.run.record_event(
+                "early_stopping", epoch=epoch + 1, best_epoch=self.best_epoch,
+                message=f"epoch {epoch + 1}: {self.monitor} did not improve for {self.wait} "
+                        f"epoch(s); best {self.best:.6g} at epoch {self.best_epoch}",
+            )
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
-            self.trainer.model.load_state_dict(self.best_weights)
+            self.model.load_state_dict(self.best_weights)
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
                 "stopped_epoch": self.stopped_epoch, "best_weights": self.best_weights}
 
     def load_state_dict(self, state):
-        self.best = float(state["best"])
+        self.tracker.best = float(state["best"])
         self.best_epoch = int(state["best_epoch"])
         self.wait = int(state["wait"])
         self.stopped_epoch = int(state["stopped_epoch"])
@@ -183,12 +273,22 @@ class EarlyStopping(Callback):
 
 
 # ---------------------------------------------------------------------- ProgressBar
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab): IPython is running
+    as a kernel app. Asked of an IPython already imported, never imported here."""
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 class ProgressBar(Callback):
     """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
 
-    Silent when ``file`` (default ``sys.stderr``) is not a terminal; on a terminal without tqdm
-    installed, it prints one plain line per epoch there instead. ``lines=True`` prints those
-    lines to ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    Shown on a terminal (``file``, default ``sys.stderr``, is a tty) and in a Jupyter kernel
+    (:func:`in_notebook`), where ``tqdm.auto`` draws a notebook widget; silent elsewhere (a
+    pipe, a log file). Without tqdm installed it prints one plain line per epoch instead (in a
+    notebook to ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints those lines to
+    ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
     """
 
     def __init__(self, file=None, lines: bool = False):
@@ -203,22 +303,23 @@ class ProgressBar(Callback):
         if self.lines:
             self._plain = self.file if self.file is not None else sys.stdout
             return
+        notebook = in_notebook()
         stream = self.file if self.file is not None else sys.stderr
-        if not (hasattr(stream, "isatty") and stream.isatty()):
+        if not (notebook or (hasattr(stream, "isatty") and stream.isatty())):
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # tqdm is in the dev and experiments extras, not in the core
-            self._plain = stream
+            self._plain = sys.stdout if notebook and self.file is None else stream
             return
-        t = self.trainer
-        self._bar = tqdm(total=t.epochs, initial=t.epoch, unit="epoch", file=stream,
+        self._bar = tqdm(total=self.params["epochs"], initial=self.params["initial_epoch"],
+                         unit="epoch", file=stream,
                          dynamic_ncols=True)
 
     def on_epoch_end(self, epoch, logs=None):
         summary = _summary(logs)
         if self._plain is not None:
-            print(f"epoch {epoch + 1}/{self.trainer.epochs}  {summary}", file=self._plain,
+            print(f"epoch {epoch + 1}/{self.params['epochs']}  {summary}", file=self._plain,
                   flush=True)
         elif self._bar is not None:
             self._bar.set_postfix_str(summary, refresh=False)
@@ -248,8 +349,7 @@ class WeightTrajectory(Callback):
     """
 
     def __init__(self, every: int = 1, unit: str = "epoch", include_initial: bool = True):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"WeightTrajectory: every must be a positive int, got {every!r}")
+        every = check_int("WeightTrajectory", "every", every, low=1)
         if unit not in ("epoch", "step"):
             raise ValueError(f"WeightTrajectory: unit must be 'epoch' or 'step', got {unit!r}")
         self.every = every
@@ -260,20 +360,18 @@ class WeightTrajectory(Callback):
         self._steps: list[int] = []
 
     def _record(self) -> None:
-        t = self.trainer
-        self._rows.append(np.concatenate([p.data.ravel() for p in t.model.parameters()]))
-        self._epochs.append(t.epoch)
-        self._steps.append(t.step)
+        self._rows.append(np.concatenate([p.data.ravel() for p in self.model.parameters()]))
+        self._epochs.append(self.run.epoch)
+        self._steps.append(self.run.step)
 
     def on_train_begin(self, logs=None):
-        t = self.trainer
-        if t.epoch == 0 and t.step == 0:
+        if self.run.epoch == 0 and self.run.step == 0:
             self._rows, self._epochs, self._steps = [], [], []
             if self.include_initial:
                 self._record()
 
-    def on_batch_end(self, step, logs=None):
-        if self.unit == "step" and step % self.every == 0:
+    def on_batch_end(self, batch, logs=None):
+        if self.unit == "step" and self.run.step % self.every == 0:
             self._record()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -309,7 +407,9 @@ class ModelCheckpoint(Callback):
 
     ``every=N`` saves at the end of epochs N, 2N, ...; ``monitor="val_loss"`` (with ``mode``,
     ``min_delta`` as in :class:`EarlyStopping`) saves whenever the monitored value improves on
-    the best so far. Give both to save on either condition. ``filepath`` may contain
+    the best so far; ``save_best_only=True`` (Keras's spelling) is ``monitor="val_loss"``
+    unless ``monitor`` is given, and saves on improvement only. Give ``every`` and ``monitor``
+    both to save on either condition. ``filepath`` may contain
     ``{epoch}`` (e.g. ``"ckpt-{epoch:03d}.npz"``) to keep one file per save; otherwise each save
     atomically replaces the last. Keep the periodic "last" and the "best" checkpoints in two
     files with two callbacks::
@@ -324,42 +424,49 @@ class ModelCheckpoint(Callback):
     order = 100
 
     def __init__(self, filepath, every: int | None = None, monitor: str | None = None,
-                 mode: str = "auto", min_delta: float = 0.0):
+                 mode: str = "auto", min_delta: float = 0.0, save_best_only: bool = False):
+        if save_best_only:
+            if every is not None:
+                raise ValueError("ModelCheckpoint: save_best_only=True saves on improvement "
+                                 "only; it cannot be combined with every=")
+            monitor = "val_loss" if monitor is None else monitor
         if every is None and monitor is None:
             every = 1
-        if every is not None and (not isinstance(every, int) or every < 1):
-            raise ValueError(f"ModelCheckpoint: every must be a positive int, got {every!r}")
         self.filepath = os.fspath(filepath)
-        self.every = every
-        self.monitor = monitor
-        self.mode = None if monitor is None else resolve_mode("ModelCheckpoint", monitor, mode)
-        self.min_delta = float(min_delta)
-        self.best = None if monitor is None else (np.inf if self.mode == "min" else -np.inf)
+        self.every = check_int("ModelCheckpoint", "every", every, low=1, allow_none=True)
+        self.tracker = (None if monitor is None
+                        else Monitor("ModelCheckpoint", monitor, mode, min_delta))
         self.saved: list[str] = []
 
+    @property
+    def monitor(self) -> str | None:
+        return None if self.tracker is None else self.tracker.monitor
+
+    @property
+    def best(self) -> float | None:
+        return None if self.tracker is None else self.tracker.best
+
     def on_train_begin(self, logs=None):
-        if self.monitor is not None:
-            check_monitor("ModelCheckpoint", self.monitor, self.trainer)
-            if self.trainer.epoch == 0:
-                self.best = np.inf if self.mode == "min" else -np.inf
+        if self.tracker is not None:
+            self.tracker.check_logged(self.params)
+            if self.run.epoch == 0:
+                self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         save_now = self.every is not None and (epoch + 1) % self.every == 0
-        if self.monitor is not None:
-            current = float(logs[self.monitor])
-            if _is_improvement(self.mode, current, self.best, self.min_delta):
-                self.best = current
-                save_now = True
+        if self.tracker is not None and self.tracker.update(logs[self.monitor]):
+            save_now = True
         if save_now:
             path = self.filepath.format(epoch=epoch + 1)
-            self.trainer.save(path)
+            self.run.save(path)
             self.saved.append(path)
 
     def state_dict(self):
         return {"best": self.best}
 
     def load_state_dict(self, state):
-        self.best = None if state["best"] is None else float(state["best"])
+        if self.tracker is not None and state["best"] is not None:
+            self.tracker.best = float(state["best"])
 
 
 __all__ = [

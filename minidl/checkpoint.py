@@ -44,6 +44,7 @@ import numpy as np
 from .atomic import atomic_write
 from .containers import build_layer, layer_config
 from .errors import CheckpointError
+from .history import History
 from .layer import Layer
 from .optim.optimizer import Optimizer
 
@@ -86,7 +87,7 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
     ``optimizer`` state, a ``history``, an ``extra`` dict (JSON values and NumPy arrays) and a
     ``trainer``'s state (a :class:`~minidl.Trainer`: what ``fit(..., resume=)`` needs), to
     ``path``, atomically. ``path`` is used as given (no ``.npz`` is appended)."""
-    from . import __version__
+    from . import __version__  # defined by minidl/__init__.py, which imports this module
 
     path = os.fspath(path)
     if not isinstance(model, Layer):
@@ -217,8 +218,19 @@ def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None
     return _prepare_load(path, model, optimizer).commit()
 
 
+def prepare_load(source, model: Layer, optimizer: Optimizer, *, who: str = "load") -> PendingLoad:
+    """What putting ``source`` (a checkpoint path, or a :class:`Checkpoint` already loaded)
+    into ``model`` and ``optimizer`` would write, read and checked, writing nothing yet: call
+    ``commit()`` on the result to write it. The one way in for both kinds of source."""
+    if isinstance(source, (str, os.PathLike)):
+        return _prepare_load(source, model, optimizer)
+    if isinstance(source, Checkpoint):
+        return _prepare_restore(source, model, optimizer)
+    raise TypeError(f"{who}: expected a path or a Checkpoint, got {source!r}")
+
+
 @dataclass
-class _Pending:
+class PendingLoad:
     """A checkpoint read and checked against the objects it goes into; :meth:`commit` writes
     it. ``None`` for a state means there is nothing to write (the object already holds it)."""
 
@@ -252,7 +264,7 @@ class _Pending:
                           trainer_state=self.trainer_state, metadata=self.metadata)
 
 
-def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pending:
+def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> PendingLoad:
     """Read the checkpoint at ``path`` and check it against ``model`` and ``optimizer`` (or
     rebuild them), writing nothing into the objects given."""
     path = os.fspath(path)
@@ -298,8 +310,6 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pe
 
     history = None
     if meta.get("history") is not None:
-        from .history import History
-
         try:
             history = History.from_state_dict(_decode(meta["history"], arrays, path))
         except CheckpointError:
@@ -317,11 +327,11 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> _Pe
     if not isinstance(extra, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint: extra is a {type(extra).__name__}, "
                               f"not a dict")
-    return _Pending(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
+    return PendingLoad(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
                     trainer_state, meta)
 
 
-def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> _Pending:
+def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> PendingLoad:
     """What putting a loaded ``checkpoint`` into ``model`` and ``optimizer`` writes, checked
     (for :meth:`minidl.Trainer.resume`); states already in place are not written again."""
     path = checkpoint.path
@@ -338,7 +348,7 @@ def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer)
             _check_same_paths(path, _own_paths(model, optimizer), saved)
             optimizer_state = checkpoint.optimizer.state_dict()
             _check_optimizer_fits(path, optimizer, optimizer_state)
-    return _Pending(path, model, target, model_state, rng_state, optimizer_state,
+    return PendingLoad(path, model, target, model_state, rng_state, optimizer_state,
                     checkpoint.history, checkpoint.extra, checkpoint.trainer_state,
                     checkpoint.metadata)
 
@@ -414,8 +424,11 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer) -> tuple[Optimi
         if missing:
             raise CheckpointError(f"{path}: the optimizer's parameters {missing} are not in the "
                                   f"model")
-        try:
-            optimizer = cls([named[p] for p in paths], **state["hparams"])
+        try:  # the saved groups, by parameter index (their lr and weight_decay load below)
+            params = [named[p] for p in paths]
+            groups = [{"params": [params[i] for i in group["params"]]}
+                      for group in state.get("param_groups") or [{"params": range(len(params))}]]
+            optimizer = cls(groups, **state["hparams"])
         except Exception as exc:
             raise CheckpointError(
                 f"{path}: cannot rebuild {class_name} from its saved hyperparameters "
@@ -433,7 +446,8 @@ def _optimizer_classes() -> dict[str, type[Optimizer]]:
     while todo:
         cls = todo.pop()
         for sub in cls.__subclasses__():
-            classes.setdefault(sub.__name__, sub)
+            for name in (sub.__name__, *sub.former_names):
+                classes.setdefault(name, sub)
             todo.append(sub)
     return classes
 

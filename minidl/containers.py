@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import Tanh
-from .init import INITIALIZERS, as_generator
+from .init import as_generator
 from .layer import LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
+from .validation import check_int
 
 
 class Sequential(Layer):
@@ -16,9 +17,10 @@ class Sequential(Layer):
     Sub-layers are named ``"0"``, ``"1"``, ... in the state dict (``"0.weight"``).
     """
 
-    def __init__(self, *layers: Layer):
+    def __init__(self, *layers: Layer | list[Layer]):
         super().__init__()
-        self._size = 0
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])  # Sequential([a, b]), as Keras writes it
         for layer in layers:
             self.append(layer)
         for _ in self.named_layers():  # refuses a layer given twice, naming both places
@@ -27,26 +29,26 @@ class Sequential(Layer):
     def append(self, layer: Layer) -> Sequential:
         if not isinstance(layer, Layer):
             raise TypeError(
-                f"Sequential: item {self._size} is {type(layer).__name__}, not a Layer"
+                f"Sequential: item {len(self)} is {type(layer).__name__}, not a Layer"
                 + (" (pass an instance, e.g. Tanh(), not the class)"
                    if isinstance(layer, type) else "")
             )
-        setattr(self, str(self._size), layer)
-        self._size += 1
+        setattr(self, str(len(self)), layer)
         return self
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._layers)
 
     def __getitem__(self, index: int) -> Layer:
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
             raise TypeError(
                 f"Sequential indices must be integers, got {type(index).__name__} (a layer "
                 f"belongs to one model, so slices that would share layers are not offered)"
             )
-        if not -self._size <= index < self._size:
-            raise IndexError(f"Sequential has {self._size} layers, no index {index}")
-        return getattr(self, str(index % self._size))
+        size = len(self)
+        if not -size <= index < size:
+            raise IndexError(f"Sequential has {size} layers, no index {index}")
+        return getattr(self, str(index % size))
 
     def __iter__(self):
         return iter(list(self.children()))
@@ -99,37 +101,26 @@ class RecursiveMLP(Layer):
     def __init__(self, layer_sizes, activation=Tanh, bias: bool = True,
                  init="glorot_uniform", output_activation="same", rng=None, dtype=np.float64):
         super().__init__()
-        sizes = list(layer_sizes)
-        for i, s in enumerate(sizes):
-            if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
-                raise ValueError(
-                    f"RecursiveMLP: layer_sizes[{i}] must be a positive int, got {s!r}"
-                )
-        sizes = [int(s) for s in sizes]
+        sizes = [check_int("RecursiveMLP", f"layer_sizes[{i}]", s, low=1)
+                 for i, s in enumerate(layer_sizes)]
         if len(sizes) < 2:
             raise ValueError(
                 f"RecursiveMLP: layer_sizes needs at least an input and an output size, got "
                 f"{list(layer_sizes)}"
             )
         generator = as_generator(rng, "RecursiveMLP")
-        self.layer_sizes = sizes
-        self.activation_spec = _activation_spec(activation)
-        self.output_activation_spec = (
-            self.activation_spec if _is_same(output_activation)
-            else _activation_spec(output_activation)
-        )
-        self.use_bias = bool(bias)
-        self.init = init
-        self.dtype = np.dtype(dtype)
-        self.dense = Dense(sizes[0], sizes[1], bias=bias, init=init, rng=generator, dtype=dtype)
+        activation = _activation_spec(activation)
+        output_activation = (activation if _is_same(output_activation)
+                             else _activation_spec(output_activation))
         last = len(sizes) == 2
-        act = self.output_activation_spec if last else self.activation_spec
+        self.dense = Dense(sizes[0], sizes[1], bias=bias, init=init, rng=generator, dtype=dtype)
+        act = output_activation if last else activation
         self.act = None if act is None else build_layer(act)
         self.rest = None
         if not last:
-            self.rest = RecursiveMLP(sizes[1:], activation=self.activation_spec, bias=bias,
-                                     init=init, output_activation=self.output_activation_spec,
-                                     rng=generator, dtype=dtype)
+            self.rest = RecursiveMLP(sizes[1:], activation=activation, bias=bias, init=init,
+                                     output_activation=output_activation, rng=generator,
+                                     dtype=dtype)
 
     def forward(self, x):
         h = self.dense.forward(x)
@@ -148,28 +139,35 @@ class RecursiveMLP(Layer):
         """Number of Dense layers."""
         return 1 if self.rest is None else 1 + self.rest.depth
 
+    @property
+    def layer_sizes(self) -> list[int]:
+        rest = [self.dense.out_features] if self.rest is None else self.rest.layer_sizes
+        return [self.dense.in_features, *rest]
+
     def get_config(self):
+        """Read from the levels themselves (each level holds a Dense, its activation and the
+        rest), so nothing is stored twice. With one level the hidden activation is never used
+        and is reported as the output one."""
+        dense = self.dense.get_config()
+        act = None if self.act is None else layer_config(self.act)
+        output = act if self.rest is None else self.rest.get_config()["output_activation"]
         return {
-            "layer_sizes": list(self.layer_sizes),
-            "activation": self.activation_spec,
-            "bias": self.use_bias,
-            "init": self.init if isinstance(self.init, str) else None,
-            "output_activation": self.output_activation_spec,
-            "dtype": self.dtype.name,
+            "layer_sizes": self.layer_sizes,
+            "activation": act,
+            "bias": dense["bias"],
+            "init": dense["init"],
+            "output_activation": output,
+            "dtype": dense["dtype"],
         }
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if config.get("init") not in INITIALIZERS:
-            config["init"] = "zeros"  # a custom initialiser: the weights are loaded afterwards
-        return super().from_config(config)
-
     def __repr__(self):
+        config = self.get_config()
+
         def name(spec):
             return None if spec is None else spec["class"]
-        return (f"RecursiveMLP({self.layer_sizes}, activation={name(self.activation_spec)}, "
-                f"output_activation={name(self.output_activation_spec)}, bias={self.use_bias})")
+        return (f"RecursiveMLP({config['layer_sizes']}, activation={name(config['activation'])}, "
+                f"output_activation={name(config['output_activation'])}, "
+                f"bias={config['bias']})")
 
 
 def _is_same(spec) -> bool:

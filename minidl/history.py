@@ -12,7 +12,12 @@
     time         seconds spent training so far (cumulative); evaluation, metrics, callbacks
                  and checkpoints are not counted
 
-``history["train_loss"]`` is a NumPy array. ``events`` lists what ended or interrupted training
+``history["train_loss"]`` is a NumPy array. Keras's names are answered too, as aliases read
+from the same column (nothing is stored twice): ``history["loss"]`` is ``history["train_loss"]``
+and ``history["accuracy"]`` is ``history["train_accuracy"]`` (any ``X`` with a ``train_X``
+column); ``val_loss`` and ``val_accuracy`` are the same in both. ``keys()`` lists minidl's names.
+
+``events`` lists what ended or interrupted training
 (a non-finite loss with ``on_nonfinite="stop"``, early stopping), as dicts with an ``"event"``
 key. A History converts to a pandas DataFrame and to and from JSON.
 """
@@ -57,17 +62,27 @@ class History:
     def __len__(self) -> int:
         return len(next(iter(self._columns.values()), []))
 
+    def column_name(self, key: str) -> str | None:
+        """The column ``key`` reads: ``key`` itself, or for a Keras name ``X`` (``"loss"``,
+        ``"accuracy"``) the column ``train_X``; None if there is neither."""
+        if key in self._columns:
+            return key
+        if isinstance(key, str) and f"train_{key}" in self._columns:
+            return f"train_{key}"
+        return None
+
     def __getitem__(self, key: str) -> np.ndarray:
-        try:
-            col = self._columns[key]
-        except KeyError:
-            raise KeyError(f"History has no column {key!r}; it has {self.keys()}") from None
+        name = self.column_name(key)
+        if name is None:
+            raise KeyError(f"History has no column {key!r}; it has {self.keys()} (and, as in "
+                           f"Keras, X for each train_X)")
+        key, col = name, self._columns[name]
         if key in INT_COLUMNS and not any(isinstance(v, float) for v in col):
             return np.asarray(col, dtype=np.int64)
         return np.asarray(col, dtype=np.float64)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._columns
+        return self.column_name(key) is not None
 
     def __iter__(self):
         """The column names, as iterating a dict or a DataFrame gives."""

@@ -99,6 +99,12 @@ def get_initializer(init) -> Initializer:
         ) from None
 
 
+def init_config(init) -> str | None:
+    """How a layer's ``init`` appears in its config: the name, or None for a callable (a model
+    rebuilt from such a config starts from zeros; its weights are meant to be loaded)."""
+    return init if isinstance(init, str) else None
+
+
 def as_generator(rng, who: str) -> np.random.Generator:
     """Accept a ``numpy.random.Generator`` or an int seed; refuse global-state randomness."""
     if isinstance(rng, np.random.Generator):

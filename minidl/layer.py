@@ -24,13 +24,16 @@ dotted paths such as ``"0.weight"`` or ``"rest.dense.bias"``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from contextvars import ContextVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from .errors import BackwardBeforeForward, ShapeError, StateDictError
+from .init import INITIALIZERS
 from .parameter import Parameter
 
 #: Every Layer subclass by :func:`registered_name`, so a model can be rebuilt from its config.
@@ -55,13 +58,16 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[registered_name(cls)] = cls
+        for name in ("forward", "backward"):
+            method = cls.__dict__.get(name)
+            if callable(method) and not hasattr(method, "__minidl_outermost__"):
+                setattr(cls, name, _outermost(method))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_layers", {})
         object.__setattr__(self, "_rngs", {})
-        object.__setattr__(self, "_parent", None)
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------------ registration
@@ -83,7 +89,6 @@ class Layer:
             if value is self:
                 raise ValueError(f"a layer cannot contain itself (attribute {name!r})")
             self._layers[name] = value
-            object.__setattr__(value, "_parent", (self, name))
         elif isinstance(value, np.random.Generator):
             self._rngs[name] = value
         object.__setattr__(self, name, value)
@@ -95,17 +100,19 @@ class Layer:
 
     @property
     def path(self) -> str:
-        """Dotted path of this layer inside the model that holds it ("" for the root)."""
-        parts = []
-        node = self
-        while node._parent is not None:
-            parent, name = node._parent
-            parts.append(name)
-            node = parent
-        return ".".join(reversed(parts))
+        """Dotted path of this layer inside the model running a forward or backward pass now
+        ("" for that model itself, or outside a pass). Found by walking that model, so it is
+        never out of date, even for a layer that has been put into another model since."""
+        root = _RUNNING.get()
+        if root is None or root is self:
+            return ""
+        for path, layer in root._walk():
+            if layer is self:
+                return path
+        return ""
 
     def describe(self) -> str:
-        """``repr`` of the layer plus where it sits in its model, for error messages."""
+        """``repr`` of the layer plus where it sits in the model being run, for error messages."""
         where = self.path
         return f"{self!r} at '{where}'" if where else repr(self)
 
@@ -118,16 +125,18 @@ class Layer:
         gradient of its last use only. Reusing one raises a ``ValueError`` naming both places.
         """
         seen: dict[int, str] = {}
+        for path, layer in self._walk(prefix):
+            _refuse_shared(seen, layer, path, lambda first, again, layer=layer: (
+                f"{layer!r} appears twice in the model, at '{first}' and '{again}'; a layer "
+                f"caches one forward pass and sets its gradients, so it cannot be shared: use "
+                f"two layers"))
+            yield path, layer
+
+    def _walk(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """Every layer with its dotted path, depth first in forward order, without checks."""
         stack = [(prefix, self)]
         while stack:
             path, layer = stack.pop()
-            if id(layer) in seen:
-                raise ValueError(
-                    f"{layer!r} appears twice in the model, at '{seen[id(layer)]}' and '{path}'; "
-                    f"a layer caches one forward pass and sets its gradients, so it cannot be "
-                    f"shared: use two layers"
-                )
-            seen[id(layer)] = path
             yield path, layer
             children = [(f"{path}.{name}" if path else name, child)
                         for name, child in layer._layers.items()]
@@ -148,13 +157,10 @@ class Layer:
         for layer_path, layer in self.named_layers(prefix):
             for name, param in layer._params.items():
                 path = f"{layer_path}.{name}" if layer_path else name
-                if id(param) in seen:
-                    raise ValueError(
-                        f"parameter {param!r} is shared by '{seen[id(param)]}' and '{path}'; "
-                        f"layers set (not accumulate) gradients, so weights cannot be tied: "
-                        f"give each layer its own Parameter"
-                    )
-                seen[id(param)] = path
+                _refuse_shared(seen, param, path, lambda first, again, param=param: (
+                    f"parameter {param!r} is shared by '{first}' and '{again}'; layers set (not "
+                    f"accumulate) gradients, so weights cannot be tied: give each layer its own "
+                    f"Parameter"))
                 yield path, param
 
     def parameters(self) -> Iterator[Parameter]:
@@ -169,6 +175,16 @@ class Layer:
 
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
+
+    def summary(self, input_shape=None, file=None) -> None:
+        """Print a Keras-like table of the layers (with their dotted paths), their output
+        shapes and parameter counts, and the totals. Output shapes come from one forward pass
+        on a copy of the model, over zeros of ``input_shape`` (without the batch axis, e.g.
+        ``(784,)``) or, if not given, of the shape of the last input the model was called on;
+        with neither they print as ``?``. See :mod:`minidl.summary`."""
+        from .summary import summary  # summary.py imports this module
+
+        summary(self, input_shape, file)
 
     # ------------------------------------------------------------------ modes and gradients
     def zero_grad(self) -> None:
@@ -200,7 +216,7 @@ class Layer:
                 buf = getattr(layer, name)
                 if np.issubdtype(buf.dtype, np.floating):
                     object.__setattr__(layer, name, buf.astype(dtype))
-            if hasattr(layer, "dtype"):
+            if "dtype" in layer.__dict__:
                 object.__setattr__(layer, "dtype", dtype)
         return self
 
@@ -212,16 +228,17 @@ class Layer:
             state[name] = np.array(buf, copy=True)
         return state
 
-    def state_dict_problems(self, state: dict[str, np.ndarray]) -> list[str]:
-        """What would stop ``load_state_dict(state)``: missing or unexpected keys, wrong shapes,
-        non-numeric values. An empty list means it would succeed. Changes nothing."""
+    def state_dict_problems(self, state: dict[str, np.ndarray],
+                            strict: bool = True) -> list[str]:
+        """What would stop ``load_state_dict(state, strict=strict)``: missing or unexpected
+        keys (when ``strict``), wrong shapes, non-numeric values. An empty list means it would
+        succeed. Changes nothing."""
         targets = self._state_targets()
         problems = []
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if missing:
+        missing, unexpected = _key_differences(targets, state)
+        if strict and missing:
             problems.append(f"missing keys: {missing}")
-        if unexpected:
+        if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
         for key, current in targets.items():
             if key in state:
@@ -234,21 +251,27 @@ class Layer:
                     problems.append(f"'{key}': expected numbers, got dtype {value.dtype}")
         return problems
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays from ``state`` into this model, in place.
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> LoadResult:
+        """Copy arrays from ``state`` into this model, in place, and return the
+        ``(missing_keys, unexpected_keys)`` pair, as ``torch.nn.Module.load_state_dict`` does.
 
-        Strict: every key must be present, no key may be unknown, and every value must be
-        numeric with the right shape; otherwise a :class:`~minidl.errors.StateDictError` lists
-        all the problems (:meth:`state_dict_problems`) and nothing is changed. Values are cast
-        to the dtype of the array they are copied into.
+        ``strict=True`` (the default): every key must be present and none may be unknown.
+        ``strict=False`` loads the keys both sides have and reports the others. Either way
+        every value loaded must be numeric with the right shape; otherwise a
+        :class:`~minidl.errors.StateDictError` lists all the problems
+        (:meth:`state_dict_problems`) and nothing is changed. Values are cast to the dtype of
+        the array they are copied into.
         """
-        problems = self.state_dict_problems(state)
+        problems = self.state_dict_problems(state, strict=strict)
         if problems:
             raise StateDictError(
                 f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems)
             )
-        for key, current in self._state_targets().items():
-            np.copyto(current, np.asarray(state[key]), casting="unsafe")
+        targets = self._state_targets()
+        for key, current in targets.items():
+            if key in state:
+                np.copyto(current, np.asarray(state[key]), casting="unsafe")
+        return LoadResult(*_key_differences(targets, state))
 
     def _state_targets(self) -> dict[str, np.ndarray]:
         targets = {key: param.data for key, param in self.named_parameters()}
@@ -294,11 +317,15 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        """Rebuild a layer from :meth:`get_config`. A layer that takes ``rng`` gets seed 0:
-        its weights and random state are meant to be loaded afterwards."""
+        """Rebuild a layer from :meth:`get_config`. A layer that takes ``rng`` gets seed 0, and
+        one whose ``init`` was a callable (None in the config) starts from zeros: its weights
+        and random state are meant to be loaded afterwards."""
         config = dict(config)
-        if "rng" in _init_args(cls) and "rng" not in config:
+        args = _init_args(cls)
+        if "rng" in args and "rng" not in config:
             config["rng"] = 0
+        if "init" in args and config.get("init", "zeros") not in INITIALIZERS:
+            config["init"] = "zeros"  # a custom initialiser: the weights are loaded afterwards
         return cls(**config)
 
     # ------------------------------------------------------------------ protocol
@@ -339,6 +366,52 @@ class Layer:
         return grad_out
 
 
+def _refuse_shared(seen: dict[int, str], item, path: str, message) -> None:
+    """Record that ``item`` sits at ``path``; if it was met before, raise a ``ValueError``
+    with ``message(first_path, path)``. Layers cache one forward pass and *set* the gradients
+    of their parameters, so a layer or parameter used twice would keep one use's gradient."""
+    if id(item) in seen:
+        raise ValueError(message(seen[id(item)], path))
+    seen[id(item)] = path
+
+
+#: The model whose forward or backward pass is running (the outermost call), for error paths.
+_RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=None)
+
+
+def _outermost(method):
+    """Wrap a ``forward`` or ``backward`` so that, when it is the outermost call, the layer is
+    recorded as the model being run: errors inside then name their path in that model."""
+    is_forward = method.__name__ == "forward"
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if _RUNNING.get() is not None:
+            return method(self, *args, **kwargs)
+        if is_forward and args:  # what summary() falls back on for output shapes
+            object.__setattr__(self, "_input_shape", tuple(np.shape(args[0])[1:]))
+        token = _RUNNING.set(self)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _RUNNING.reset(token)
+
+    run.__minidl_outermost__ = True
+    return run
+
+
+class LoadResult(NamedTuple):
+    """What :meth:`Layer.load_state_dict` did not match: keys the model has that the state
+    lacks, and keys the state has that the model lacks."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _key_differences(targets: dict, state: dict) -> tuple[list[str], list[str]]:
+    return [k for k in targets if k not in state], [k for k in state if k not in targets]
+
+
 def _init_args(cls: type) -> list[str]:
     params = inspect.signature(cls.__init__).parameters
     return [
@@ -357,6 +430,13 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def model_dtype(model: Layer) -> np.dtype:
+    """The dtype of the model's parameters (float64 for a model without any)."""
+    for param in model.parameters():
+        return param.dtype
+    return np.dtype(np.float64)
 
 
 def as_float_array(x, dtype, who: Layer) -> np.ndarray:

@@ -222,4 +222,7 @@ class SoftmaxCrossEntropy(Loss):
         return grad / pred.dtype.type(pred.shape[0])
 
 
-__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "SoftmaxCrossEntropy"]
+#: PyTorch's name: softmax and cross-entropy on logits, with class-index (or one-hot) targets.
+CrossEntropyLoss = SoftmaxCrossEntropy
+
+__all__ = ["MSE", "BinaryCrossEntropy", "CrossEntropyLoss", "Loss", "SoftmaxCrossEntropy"]

@@ -5,10 +5,12 @@ Every metric takes ``(y_true, y_pred)`` and reads ``y_pred`` the way a model out
 - **class scores**, shape (N, C) with C > 1 (logits, probabilities): the predicted class is the
   argmax; ``y_true`` holds class labels (N,) or one-hot rows (N, C).
 - **binary scores**, floats of shape (N,) or (N, 1): the predicted class is positive where
-  ``y_pred > threshold`` (``threshold=0`` by default: the QA study's ``+1 if y_hat > 0 else -1``
-  for tanh outputs; use 0.5 for probabilities). ``y_true`` is read the same way
-  (``y_true > threshold``), so with any threshold in [0, 1) targets in {-1, +1} and in {0, 1}
-  both work; the classes are then 0 (negative) and 1 (positive).
+  ``y_pred > threshold``. Without ``threshold`` it is read from the values, never guessed:
+  scores split at 0 (the QA study's ``+1 if y_hat > 0 else -1`` for tanh
+  outputs), 0/1 targets with scores all in [0, 1] at 0.5 (probabilities), anything else
+  (logits, tanh outputs) at 0. Pass ``threshold=`` to say it yourself. ``y_true`` is read
+  the same way (``y_true > threshold``), so with any threshold in [0, 1) targets in
+  {-1, +1} and in {0, 1} both work; the classes are then 0 (negative) and 1 (positive).
 - **labels**, integers of shape (N,): compared as they are, as scikit-learn does.
 
 Per-class results follow the sorted labels present in ``y_true`` or ``y_pred`` (scikit-learn's
@@ -28,7 +30,6 @@ probabilities); a function or ``functools.partial`` you pass keeps its own thres
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from .errors import ShapeError
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
-def class_labels(y_true, y_pred, threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def class_labels(y_true, y_pred, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(true, pred)`` as 1-D label arrays, following the rules in the module docstring."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -56,8 +57,19 @@ def class_labels(y_true, y_pred, threshold: float = 0.0) -> tuple[np.ndarray, np
     pred = _single_column(y_pred, "y_pred", y_pred.shape)
     true = _single_column(y_true, "y_true", y_pred.shape)
     if pred.dtype.kind == "f":
+        if threshold is None:
+            threshold = _infer_threshold(true, pred)
         return (true > threshold).astype(np.int64), (pred > threshold).astype(np.int64)
     return true, pred
+
+
+def _infer_threshold(true: np.ndarray, pred: np.ndarray) -> float:
+    """Where binary scores split, read from the values: 0/1 targets with scores all in
+    [0, 1] are probabilities (split at 0.5); anything else (+-1 targets, tanh outputs, logits,
+    which may be negative) splits at 0."""
+    if np.all((true == 0) | (true == 1)) and np.all((pred >= 0) & (pred <= 1)):
+        return 0.5
+    return 0.0
 
 
 def _single_column(y: np.ndarray, name: str, pred_shape: tuple) -> np.ndarray:
@@ -69,13 +81,13 @@ def _single_column(y: np.ndarray, name: str, pred_shape: tuple) -> np.ndarray:
     )
 
 
-def accuracy(y_true, y_pred, threshold: float = 0.0) -> float:
+def accuracy(y_true, y_pred, threshold: float | None = None) -> float:
     """Fraction of samples whose predicted class equals the true class."""
     true, pred = class_labels(y_true, y_pred, threshold)
     return float(np.mean(true == pred))
 
 
-def confusion_matrix(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> np.ndarray:
+def confusion_matrix(y_true, y_pred, *, labels=None, threshold: float | None = None) -> np.ndarray:
     """``C[i, j]`` = number of samples of true class ``labels[i]`` predicted as ``labels[j]``.
 
     Samples whose true or predicted label is not in ``labels`` are not counted (as in
@@ -110,7 +122,7 @@ def _confusion(true, pred, labels) -> np.ndarray:
     return np.bincount(ti[keep] * k + pi[keep], minlength=k * k).reshape(k, k)
 
 
-def precision_recall_f1(y_true, y_pred, *, labels=None, threshold: float = 0.0) -> dict:
+def precision_recall_f1(y_true, y_pred, *, labels=None, threshold: float | None = None) -> dict:
     """Per-class ``precision``, ``recall``, ``f1`` and ``support``, with their ``labels``::
 
         precision = tp / (tp + fp)    recall = tp / (tp + fn)    f1 = 2 tp / (2 tp + fp + fn)
@@ -153,51 +165,74 @@ def _average(values: np.ndarray, support: np.ndarray, average):
     raise ValueError(f"metrics: average must be None, 'macro' or 'weighted', got {average!r}")
 
 
-def precision(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+def precision(y_true, y_pred, *, average="macro", labels=None, threshold: float | None = None):
     """Precision per class (``average=None``), or its macro / weighted average."""
     r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
     return _average(r["precision"], r["support"], average)
 
 
-def recall(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+def recall(y_true, y_pred, *, average="macro", labels=None, threshold: float | None = None):
     """Recall per class (``average=None``), or its macro / weighted average."""
     r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
     return _average(r["recall"], r["support"], average)
 
 
-def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float = 0.0):
+def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float | None = None):
     """F1 per class (``average=None``), or its macro / weighted average."""
     r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
     return _average(r["f1"], r["support"], average)
 
 
 def _named(name: str, fn: Callable, **kwargs) -> Metric:
+    """``fn`` with ``kwargs`` bound, named ``name``; ``func`` and ``keywords`` say which (as on
+    a ``functools.partial``), so a threshold can be bound on top."""
     def metric(y_true, y_pred):
         return fn(y_true, y_pred, **kwargs)
 
     args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     metric.__name__ = name
     metric.__doc__ = f"{fn.__name__}(y_true, y_pred{args})"
+    metric.func, metric.keywords = fn, kwargs
     return metric
 
 
-# name -> (function, keyword arguments besides the threshold)
-_BY_NAME: dict[str, tuple[Callable, dict[str, Any]]] = {
-    "accuracy": (accuracy, {}),
-    "precision": (precision, {"average": "macro"}),
-    "recall": (recall, {"average": "macro"}),
-    "f1": (f1_score, {"average": "macro"}),
-    "weighted_precision": (precision, {"average": "weighted"}),
-    "weighted_recall": (recall, {"average": "weighted"}),
-    "weighted_f1": (f1_score, {"average": "weighted"}),
+#: Metrics :func:`minidl.fit` knows by name, with the metrics' default ``threshold`` (None)
+#: (``fit`` binds its loss's ``decision_threshold`` on top, see :func:`get_metrics`).
+METRICS: dict[str, Metric] = {
+    "accuracy": _named("accuracy", accuracy),
+    "precision": _named("precision", precision, average="macro"),
+    "recall": _named("recall", recall, average="macro"),
+    "f1": _named("f1", f1_score, average="macro"),
+    "weighted_precision": _named("weighted_precision", precision, average="weighted"),
+    "weighted_recall": _named("weighted_recall", recall, average="weighted"),
+    "weighted_f1": _named("weighted_f1", f1_score, average="weighted"),
 }
 
-#: Metrics :func:`minidl.fit` knows by name (here with the default ``threshold=0``; ``fit``
-#: gives them its loss's ``decision_threshold``, see :func:`get_metrics`).
-METRICS: dict[str, Metric] = {
-    name: fn if not kwargs else _named(name, fn, **kwargs)
-    for name, (fn, kwargs) in _BY_NAME.items()
-}
+
+#: scikit-learn's name for :func:`accuracy`.
+accuracy_score = accuracy
+
+
+def classification_report(y_true, y_pred, *, labels=None, threshold: float | None = None,
+                          digits: int = 2) -> str:
+    """A text table of precision, recall, F1 and support per class, with the macro and
+    weighted averages, laid out as scikit-learn's ``classification_report``."""
+    r = precision_recall_f1(y_true, y_pred, labels=labels, threshold=threshold)
+    names = [str(label) for label in r["labels"]]
+    width = max(len("weighted avg"), *(len(n) for n in names))
+    head = f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}"
+    lines = [head, ""]
+    for i, name in enumerate(names):
+        lines.append(f"{name:>{width}} {r['precision'][i]:>9.{digits}f} "
+                     f"{r['recall'][i]:>9.{digits}f} {r['f1'][i]:>9.{digits}f} "
+                     f"{r['support'][i]:>9}")
+    total = int(r["support"].sum())
+    lines.append("")
+    for avg in ("macro", "weighted"):
+        p, rc, f = (_average(r[k], r["support"], avg) for k in ("precision", "recall", "f1"))
+        lines.append(f"{avg + ' avg':>{width}} {p:>9.{digits}f} {rc:>9.{digits}f} "
+                     f"{f:>9.{digits}f} {total:>9}")
+    return "\n".join(lines)
 
 
 def get_metrics(metrics: Iterable | Mapping | None, *,
@@ -227,11 +262,10 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
             if metric not in METRICS:
                 raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
             name = name or metric
-            if threshold is None:
-                metric = METRICS[metric]
-            else:
-                fn, kwargs = _BY_NAME[metric]
-                metric = _named(metric, fn, **kwargs, threshold=float(threshold))
+            metric = METRICS[metric]
+            if threshold is not None:
+                metric = _named(name, metric.func, **metric.keywords,
+                                threshold=float(threshold))
         elif not callable(metric):
             raise TypeError(f"a metric must be a name or a function, got {metric!r}")
         if name is None:
@@ -252,7 +286,9 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
 __all__ = [
     "METRICS",
     "accuracy",
+    "accuracy_score",
     "class_labels",
+    "classification_report",
     "confusion_matrix",
     "f1_score",
     "get_metrics",

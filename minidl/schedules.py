@@ -1,6 +1,8 @@
 """Learning-rate schedules, with the names, arguments and rules of ``torch.optim.lr_scheduler``.
 
-Each schedule wraps an optimizer and sets ``optimizer.lr``. Use it by hand, PyTorch-style::
+Each schedule wraps an optimizer and sets the ``lr`` of each of its ``param_groups``, as
+PyTorch's do (so a torch-style schedule you write yourself works the same way). Use it by
+hand, PyTorch-style::
 
     scheduler = StepLR(optimizer, step_size=30, gamma=0.1)
     for epoch in range(100):
@@ -22,8 +24,9 @@ learning rate when the schedule was created:
 
 The first three are computed in closed form (PyTorch's ``_get_closed_form_lr``), so they do
 not compound rounding errors, and a schedule resumed from its ``state_dict`` gives the same
-numbers. minidl optimizers have one learning rate (one "parameter group"), so ``base_lr`` and
-``get_last_lr()`` are floats, not lists.
+numbers. ``base_lrs`` holds each group's starting learning rate; with one parameter group
+(the usual case) ``base_lr`` and ``get_last_lr()`` are floats, with several ``get_last_lr()``
+is a list, one per group, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .callbacks import Callback, check_monitor
-from .optim.optimizer import Optimizer, check_number
+from .callbacks import Callback, Monitor
+from .optim.optimizer import Optimizer
+from .validation import check_int, check_number
 
 
 class LRScheduler(Callback):
-    """Base class of epoch-indexed schedules: a subclass writes ``get_lr()`` for
-    ``self.last_epoch``. Creating a schedule sets the epoch-0 learning rate."""
+    """Base class of epoch-indexed schedules: a subclass writes ``closed_form(base_lr)``, the
+    learning rate of epoch ``self.last_epoch`` for a group that started at ``base_lr``.
+    Creating a schedule sets the epoch-0 learning rate of every parameter group."""
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -45,45 +50,66 @@ class LRScheduler(Callback):
                 f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
-        self._apply(self.get_lr())
+        self._apply()
 
-    def get_lr(self) -> float:
-        raise NotImplementedError
+    @property
+    def base_lr(self) -> float:
+        """The starting learning rate (of the first parameter group; see ``base_lrs``)."""
+        return self.base_lrs[0]
+
+    def closed_form(self, base_lr: float) -> float:
+        raise NotImplementedError(f"{type(self).__name__} does not implement closed_form()")
+
+    def get_lr(self) -> list[float]:
+        """The learning rate of each parameter group at epoch ``last_epoch``."""
+        return [self.closed_form(base_lr) for base_lr in self.base_lrs]
 
     def step(self) -> None:
         """Move to the next epoch and set its learning rate."""
         self.last_epoch += 1
-        self._apply(self.get_lr())
+        self._apply()
 
-    def get_last_lr(self) -> float:
-        """The learning rate this schedule set last."""
-        return self._last_lr
+    def get_last_lr(self) -> float | list[float]:
+        """The learning rate now in the optimizer: a float with one parameter group, a list
+        (one per group, as PyTorch returns it) with several."""
+        return _group_lrs(self.optimizer)
 
-    def _apply(self, lr: float) -> None:
-        self.optimizer.lr = lr
-        self._last_lr = lr
+    def _apply(self) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+            group["lr"] = lr
 
     # ------------------------------------------------------------------ as a callback
-    def on_train_begin(self, logs=None):
-        _check_same_optimizer(self, self.trainer)
+    def set_trainer(self, trainer):
+        _check_same_optimizer(self, trainer)
+        super().set_trainer(trainer)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step()
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch,
-                "last_lr": self._last_lr}
+        return {"base_lrs": list(self.base_lrs), "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.base_lr = float(state["base_lr"])
+        # checkpoints written before parameter groups hold one "base_lr"
+        base_lrs = state["base_lrs"] if "base_lrs" in state else [state["base_lr"]]
+        if len(base_lrs) != len(self.optimizer.param_groups):
+            raise ValueError(f"{type(self).__name__}: the saved state is for {len(base_lrs)} "
+                             f"parameter group(s), the optimizer has "
+                             f"{len(self.optimizer.param_groups)}")
+        self.base_lrs = [float(lr) for lr in base_lrs]
         self.last_epoch = int(state["last_epoch"])
-        self._last_lr = float(state["last_lr"])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self._last_lr:.6g})"
+        lrs = ", ".join(f"{g['lr']:.6g}" for g in self.optimizer.param_groups)
+        return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={lrs})"
+
+
+def _group_lrs(optimizer: Optimizer) -> float | list[float]:
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    return lrs[0] if len(lrs) == 1 else lrs
 
 
 def _check_same_optimizer(schedule, trainer) -> None:
@@ -98,15 +124,13 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        self.step_size = check_int("StepLR", "step_size", step_size, low=1)
         check_number("StepLR", "gamma", gamma, low=0.0)
-        self.step_size = step_size
         self.gamma = float(gamma)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+    def closed_form(self, base_lr: float) -> float:
+        return base_lr * self.gamma ** (self.last_epoch // self.step_size)
 
 
 class ExponentialLR(LRScheduler):
@@ -117,8 +141,8 @@ class ExponentialLR(LRScheduler):
         self.gamma = float(gamma)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        return self.base_lr * self.gamma ** self.last_epoch
+    def closed_form(self, base_lr: float) -> float:
+        return base_lr * self.gamma ** self.last_epoch
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -127,16 +151,14 @@ class CosineAnnealingLR(LRScheduler):
     again, as in PyTorch."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        if not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, low=1)
         check_number("CosineAnnealingLR", "eta_min", eta_min, low=0.0)
-        self.T_max = T_max
         self.eta_min = float(eta_min)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
+    def closed_form(self, base_lr: float) -> float:
         cos = math.cos(math.pi * self.last_epoch / self.T_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + cos) / 2
+        return self.eta_min + (base_lr - self.eta_min) * (1 + cos) / 2
 
 
 class ReduceLROnPlateau(Callback):
@@ -169,46 +191,38 @@ class ReduceLROnPlateau(Callback):
             )
         check_number("ReduceLROnPlateau", "factor", factor, low=0.0, high=1.0,
                      high_inclusive=False)
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
-        check_number("ReduceLROnPlateau", "threshold", threshold, low=0.0)
+        patience = check_int("ReduceLROnPlateau", "patience", patience, low=0)
+        cooldown = check_int("ReduceLROnPlateau", "cooldown", cooldown, low=0)
         check_number("ReduceLROnPlateau", "min_lr", min_lr, low=0.0)
         check_number("ReduceLROnPlateau", "eps", eps, low=0.0)
         self.optimizer = optimizer
-        self.mode = mode
+        self.tracker = Monitor("ReduceLROnPlateau", monitor, mode, min_delta=threshold,
+                               relative=threshold_mode == "rel")
         self.factor = float(factor)
         self.patience = patience
-        self.threshold = float(threshold)
         self.threshold_mode = threshold_mode
         self.cooldown = cooldown
         self.min_lr = float(min_lr)
         self.eps = float(eps)
-        self.monitor = monitor
-        self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
-        self._last_lr = float(optimizer.lr)
 
-    def is_better(self, current: float, best: float) -> bool:
-        if self.mode == "min":
-            if self.threshold_mode == "rel":
-                return current < best * (1 - self.threshold)
-            return current < best - self.threshold
-        if self.threshold_mode == "rel":
-            return current > best * (1 + self.threshold)
-        return current > best + self.threshold
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    threshold = property(lambda self: self.tracker.min_delta)
+
+    @property
+    def best(self) -> float:
+        return self.tracker.best
 
     @property
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
 
     def step(self, metrics: float) -> None:
-        current = float(metrics)
         self.last_epoch += 1
-        if self.is_better(current, self.best):
-            self.best = current
+        if self.tracker.update(metrics):
             self.num_bad_epochs = 0
         else:
             self.num_bad_epochs += 1
@@ -216,40 +230,37 @@ class ReduceLROnPlateau(Callback):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            old_lr = self.optimizer.lr
-            new_lr = max(old_lr * self.factor, self.min_lr)
-            if old_lr - new_lr > self.eps:
-                self.optimizer.lr = new_lr
+            for group in self.optimizer.param_groups:
+                new_lr = max(group["lr"] * self.factor, self.min_lr)
+                if group["lr"] - new_lr > self.eps:
+                    group["lr"] = new_lr
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = self.optimizer.lr
 
-    def get_last_lr(self) -> float:
-        return self._last_lr
+    def get_last_lr(self) -> float | list[float]:
+        """The learning rate now in the optimizer (a list with several parameter groups)."""
+        return _group_lrs(self.optimizer)
 
     # ------------------------------------------------------------------ as a callback
     def on_train_begin(self, logs=None):
-        _check_same_optimizer(self, self.trainer)
-        check_monitor("ReduceLROnPlateau", self.monitor, self.trainer)
+        self.tracker.check_logged(self.params)
 
     def on_epoch_end(self, epoch, logs=None):
         self.step(logs[self.monitor])
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,
-                "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch,
-                "last_lr": self._last_lr}
+                "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
+        self.tracker.best = float(state["best"])
         self.num_bad_epochs = int(state["num_bad_epochs"])
         self.cooldown_counter = int(state["cooldown_counter"])
         self.last_epoch = int(state["last_epoch"])
-        self._last_lr = float(state["last_lr"])
 
     def __repr__(self) -> str:
         return (f"ReduceLROnPlateau(monitor={self.monitor!r}, mode={self.mode!r}, "
-                f"factor={self.factor}, patience={self.patience}, lr={self._last_lr:.6g})")
+                f"factor={self.factor}, patience={self.patience}, lr={self.get_last_lr()})")
 
 
 __all__ = [

@@ -30,7 +30,6 @@ costs a copy of the model and optimizer state per epoch, in this mode only.)
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager, suppress
 from time import perf_counter
@@ -38,19 +37,16 @@ from typing import Any
 
 import numpy as np
 
+from . import resume as run
 from .callbacks import Callback, ProgressBar
-from .errors import (
-    CheckpointError,
-    NonFiniteError,
-    ShapeError,
-    StateDictError,
-    TrainingDiverged,
-)
+from .checkpoint import save
+from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
-from .layer import Layer
+from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
+from .validation import check_int, check_number
 
 
 class Trainer:
@@ -66,8 +62,9 @@ class Trainer:
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
     single-output predictions (and the targets) at ``loss.decision_threshold`` (0.5 for the
     probabilities of ``BinaryCrossEntropy()``, 0 for MSE and logits). ``callbacks``:
-    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (only when stderr is
-    a terminal), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (on a terminal,
+    and in a Jupyter notebook through ``tqdm.auto``, or one line per epoch without tqdm), 2
+    one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
@@ -78,10 +75,8 @@ class Trainer:
                                  ("optimizer", optimizer, Optimizer)):
             if not isinstance(value, cls):
                 raise TypeError(f"fit: {name} must be a {cls.__name__}, got {value!r}")
-        _check_batch_size("fit", batch_size)
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-                                 or seed < 0):
-            raise ValueError(f"fit: seed must be a non-negative int, got {seed!r}")
+        batch_size = check_int("fit", "batch_size", batch_size, low=1, allow_none=True)
+        seed = check_int("fit", "seed", seed, low=0, allow_none=True)
         if on_nonfinite not in ("raise", "stop"):
             raise ValueError(f"fit: on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         if verbose not in (0, 1, 2):
@@ -89,9 +84,9 @@ class Trainer:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = batch_size
         self.shuffle = bool(shuffle)
-        self._seed_given = seed is not None
+        self.requested_seed = seed  # None: the seed of a resumed run, or 0
         self.seed = 0 if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.metrics = get_metrics(metrics, threshold=loss.decision_threshold)
@@ -113,17 +108,29 @@ class Trainer:
         self.epochs = 0
         self.stop_training = False
         self.log_keys: list[str] = []
-        params = list(model.parameters())
-        self.dtype = params[0].dtype if params else np.dtype(np.float64)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the model's parameters, which inputs are cast to."""
+        return model_dtype(self.model)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, *, epochs: int, validation_data=None) -> History:
+    def fit(self, X, y, *, epochs: int, validation_data=None,
+            validation_split: float | None = None) -> History:
         """Train until ``epochs`` epochs are complete in total (counting epochs already run by
         this Trainer or a resumed checkpoint, as Keras's ``initial_epoch`` does), or until a
-        callback or divergence stops training. Returns :attr:`history`."""
-        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
-            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        callback or divergence stops training. Returns :attr:`history`.
+
+        ``validation_split`` (a fraction in (0, 1)): as in Keras, the *last* ``floor(N *
+        validation_split)`` rows of ``(X, y)``, taken before any shuffling, are held out as
+        the validation data; the rest are trained on. It cannot be combined with
+        ``validation_data``."""
+        epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("fit: pass validation_data or validation_split, not both")
+            X, y, validation_data = _split(X, y, validation_split)
         val = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -155,7 +162,7 @@ class Trainer:
         order = self.rng.permutation(n) if self.shuffle and batch < n else None
         train_pred = None
         loss_sum = 0.0
-        for begin in range(0, n, batch):
+        for index, begin in enumerate(range(0, n, batch)):
             rows = slice(begin, begin + batch) if order is None else order[begin:begin + batch]
             xb, yb = X[rows], y[rows]
             pred = self.model.forward(xb)
@@ -174,7 +181,8 @@ class Trainer:
                     train_pred = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
                 train_pred[rows] = pred
             elapsed += perf_counter() - start
-            self._call("on_batch_end", self.step, {"loss": value, "batch_size": len(pred)})
+            self._call("on_batch_end", index,
+                       {"loss": value, "batch_size": len(pred), "step": self.step})
             start = perf_counter()
 
         logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / n}
@@ -246,186 +254,31 @@ class Trainer:
         return predict(self.model, X, batch_size=batch_size)
 
     # ------------------------------------------------------------------ state and resume
-    def _callback_keys(self) -> list[tuple[str, Callback]]:
-        counts: dict[str, int] = {}
-        keys = []
-        for cb in self.callbacks:
-            name = type(cb).__name__
-            keys.append((f"{name}:{counts.get(name, 0)}", cb))
-            counts[name] = counts.get(name, 0) + 1
-        return keys
-
     def state_dict(self) -> dict[str, Any]:
-        """What a resume needs beyond the model, optimizer and History: the epoch and step
-        counters, the shuffling settings (``seed``, ``batch_size``, ``shuffle``) and the
-        shuffling Generator's state, and the callbacks' state."""
-        callbacks = {}
-        for key, cb in self._callback_keys():
-            state = cb.state_dict()
-            if state is not None:
-                callbacks[key] = state
-        return {"epoch": self.epoch, "step": self.step, "seed": self.seed,
-                "batch_size": self.batch_size, "shuffle": self.shuffle,
-                "train_time": self.train_time, "shuffle_rng": self.rng.bit_generator.state,
-                "callbacks": callbacks}
+        """What a resume needs beyond the model, optimizer and History (see
+        :func:`minidl.resume.trainer_state`)."""
+        return run.trainer_state(self)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`. Callback states go to the callbacks of the same class, in
-        the same order; callbacks with no saved state keep theirs.
-
-        Checked first: a state saved with another ``seed`` (when this Trainer was given one),
-        ``batch_size`` or ``shuffle`` raises a ``ValueError``, a malformed one a
-        :class:`~minidl.errors.StateDictError`, and this Trainer is left unchanged."""
-        parsed = self._check_state(state, None)
-        self._load_callback_states(parsed["callbacks"], None)
-        self._set_state(parsed)
-
-    def _check_state(self, state: Any, path: str | None) -> dict[str, Any]:
-        """``state`` (a :meth:`state_dict`, from the checkpoint at ``path``) read and checked
-        against this Trainer, changing nothing."""
-        def corrupt(why: str) -> Exception:
-            if path is None:
-                return StateDictError(f"Trainer.load_state_dict: {why}")
-            return CheckpointError(f"{path}: corrupt training state: {why}")
-
-        if not isinstance(state, Mapping):
-            raise corrupt(f"expected a dict, got {type(state).__name__}")
-        try:
-            parsed = {"epoch": int(state["epoch"]), "step": int(state["step"]),
-                      "seed": int(state["seed"]), "train_time": float(state["train_time"])}
-            rng = np.random.default_rng(parsed["seed"])
-            rng.bit_generator.state = state["shuffle_rng"]
-            parsed["rng"] = rng
-        except (KeyError, TypeError, ValueError) as exc:
-            why = (f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}")
-            raise corrupt(why) from exc
-        callbacks = state.get("callbacks", {})
-        if not isinstance(callbacks, Mapping):
-            raise corrupt(f"the callback states are a {type(callbacks).__name__}, not a dict")
-        parsed["callbacks"] = callbacks
-        for key, ok in (("epoch", parsed["epoch"] >= 0), ("step", parsed["step"] >= 0),
-                        ("seed", parsed["seed"] >= 0),
-                        ("batch_size", _valid_batch_size(state.get("batch_size"))),
-                        ("shuffle", isinstance(state.get("shuffle", True), (bool, np.bool_)))):
-            if not ok:
-                raise corrupt(f"{key} is {state[key]!r}")
-
-        mismatches = []
-        if self._seed_given and parsed["seed"] != self.seed:
-            mismatches.append(
-                f"seed={self.seed} differs from the seed of the run being resumed "
-                f"({parsed['seed']}); leave seed unset or pass seed={parsed['seed']}"
-            )
-        # checkpoints written before batch_size and shuffle were saved have neither
-        if "batch_size" in state:
-            saved = None if state["batch_size"] is None else int(state["batch_size"])
-            if saved != self.batch_size:
-                mismatches.append(
-                    f"batch_size={self.batch_size!r} differs from the batch_size of the run "
-                    f"being resumed ({saved!r}); pass batch_size={saved!r}"
-                    + (" (the full batch)" if saved is None else "")
-                )
-        if "shuffle" in state and bool(state["shuffle"]) != self.shuffle:
-            mismatches.append(
-                f"shuffle={self.shuffle} differs from the run being resumed "
-                f"(shuffle={bool(state['shuffle'])}); pass shuffle={bool(state['shuffle'])}"
-            )
-        if mismatches:
-            where = f" {path}" if path is not None else ""
-            raise ValueError(f"fit: cannot resume{where} exactly: " + "; ".join(mismatches))
-        return parsed
-
-    def _load_callback_states(self, saved: Mapping[str, Any], path: str | None) -> list:
-        """Give each callback its saved state. If one refuses, those already given theirs get
-        their previous state back and the error names the callback. Returns what
-        :meth:`_undo_callback_states` needs to undo the lot."""
-        done: list[tuple[Callback, Any]] = []
-        for key, cb in self._callback_keys():
-            if key not in saved:
-                continue
-            done.append((cb, cb.state_dict()))
-            try:
-                cb.load_state_dict(saved[key])
-            except Exception as exc:
-                self._undo_callback_states(done)
-                why = (f"the saved state of callback {key} does not fit it: "
-                       f"{type(exc).__name__}: {exc}")
-                if path is None:
-                    raise StateDictError(f"Trainer.load_state_dict: {why}") from exc
-                raise CheckpointError(f"{path}: {why}") from exc
-        return done
-
-    @staticmethod
-    def _undo_callback_states(done: list) -> None:
-        for cb, before in reversed(done):
-            if before is not None:
-                cb.load_state_dict(before)
-
-    def _set_state(self, parsed: dict[str, Any]) -> None:
-        self.seed = parsed["seed"]
-        self.rng = parsed["rng"]
-        self.epoch = parsed["epoch"]
-        self.step = parsed["step"]
-        self.train_time = parsed["train_time"]
+        """Restore :meth:`state_dict` (see :func:`minidl.resume.load_trainer_state`)."""
+        run.load_trainer_state(self, state)
 
     def save(self, path, extra: dict | None = None) -> None:
         """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state."""
-        from .checkpoint import save
-
         save(path, self.model, self.optimizer, self.history, extra, trainer=self)
 
     def resume(self, checkpoint) -> Trainer:
         """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
-        returned): its weights, random state and optimizer state go into this Trainer's model
-        and optimizer, and the epoch counter, shuffling state, callback state and History into
-        this Trainer.
-
-        Everything is checked before anything is written: a checkpoint without training state
-        or optimizer, one that does not fit the model or optimizer, or one saved with another
-        ``seed``, ``batch_size`` or ``shuffle`` raises and leaves the model, the optimizer and
-        this Trainer as they were."""
-        from .checkpoint import Checkpoint, _prepare_load, _prepare_restore
-
-        if isinstance(checkpoint, (str, os.PathLike)):
-            pending = _prepare_load(checkpoint, self.model, self.optimizer)
-        elif isinstance(checkpoint, Checkpoint):
-            pending = _prepare_restore(checkpoint, self.model, self.optimizer)
-        else:
-            raise TypeError(f"resume: expected a path or a Checkpoint, got {checkpoint!r}")
-        if pending.trainer_state is None or pending.optimizer is None:
-            missing = "training state" if pending.trainer_state is None else "optimizer"
-            raise ValueError(
-                f"resume: {pending.path} has no {missing}, so the run cannot continue "
-                f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
-                f"new fit from the loaded model"
-            )
-        parsed = self._check_state(pending.trainer_state, pending.path)
-        history = History() if pending.history is None else History.from_state_dict(
-            pending.history.state_dict())
-        # checked: now write. Callbacks first (they undo themselves if one refuses), then the
-        # model and optimizer, then the counters, which cannot fail.
-        done = self._load_callback_states(parsed["callbacks"], pending.path)
-        try:
-            pending.commit()
-        except BaseException:
-            self._undo_callback_states(done)
-            raise
-        self._set_state(parsed)
-        self.history = history
-        return self
-
-
-def _valid_batch_size(value) -> bool:
-    return value is None or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                             and value >= 1)
+        returned); see :func:`minidl.resume.resume`."""
+        return run.resume(self, checkpoint)
 
 
 # ---------------------------------------------------------------------- functions
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
-        validation_data=None, metrics: Iterable | Mapping = (),
-        callbacks: Iterable[Callback] = (), verbose: int = 1, on_nonfinite: str = "raise",
-        resume=None) -> History:
+        validation_data=None, validation_split: float | None = None,
+        metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (), verbose: int = 1,
+        on_nonfinite: str = "raise", resume=None) -> History:
     """Train ``model`` on ``(X, y)`` and return the :class:`~minidl.History`.
 
     See the module docstring for the loop and :class:`Trainer` for the arguments. ``epochs``
@@ -439,7 +292,8 @@ def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
                       on_nonfinite=on_nonfinite)
     if resume is not None:
         trainer.resume(resume)
-    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data)
+    return trainer.fit(X, y, epochs=epochs, validation_data=validation_data,
+                       validation_split=validation_split)
 
 
 def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
@@ -447,7 +301,7 @@ def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
     running statistics) in batches of ``batch_size`` rows (None: all at once). Every layer
     goes back to the mode it was in."""
     _check_batch_size("predict", batch_size)
-    return _predict(model, _as_inputs(X, _model_dtype(model), "X"), batch_size)
+    return _predict(model, _as_inputs(X, model_dtype(model), "X"), batch_size)
 
 
 def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
@@ -464,7 +318,7 @@ def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
     rows at once (on the predictions of :func:`predict`) and each metric (metrics given by
     name use ``loss.decision_threshold``, as in :func:`fit`)."""
     _check_batch_size("evaluate", batch_size)
-    X, y = _prepare(X, y, _model_dtype(model), "X", "y")
+    X, y = _prepare(X, y, model_dtype(model), "X", "y")
     return _evaluate(model, loss, X, y,
                      get_metrics(metrics, threshold=loss.decision_threshold), batch_size)
 
@@ -478,6 +332,21 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+def _split(X: np.ndarray, y: np.ndarray, fraction) -> tuple:
+    """``(X_train, y_train, (X_val, y_val))``: the last ``floor(N * fraction)`` rows held out,
+    as Keras's ``validation_split`` does."""
+    check_number("fit", "validation_split", fraction, low=0.0, high=1.0, high_inclusive=False)
+    n = len(X)
+    train = math.floor(n * (1.0 - fraction))
+    if fraction == 0 or train in (0, n):
+        raise ValueError(
+            f"fit: validation_split={fraction!r} of {n} samples leaves "
+            f"{'no validation' if train == n else 'no training'} samples; pass a fraction in "
+            f"(0, 1) that leaves at least one of each (or validation_split=None)"
+        )
+    return X[:train], y[:train], (X[train:], y[train:])
+
+
 @contextmanager
 def _eval_mode(model: Layer):
     """Evaluation mode for the block, then every layer back in its own mode (a model may mix
@@ -492,18 +361,7 @@ def _eval_mode(model: Layer):
 
 
 def _check_batch_size(who: str, batch_size) -> None:
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
-                                   or isinstance(batch_size, bool) or batch_size < 1):
-        raise ValueError(
-            f"{who}: batch_size must be a positive int, or None for the full batch; got "
-            f"{batch_size!r}"
-        )
-
-
-def _model_dtype(model: Layer) -> np.dtype:
-    for p in model.parameters():
-        return p.dtype
-    return np.dtype(np.float64)
+    check_int(who, "batch_size", batch_size, low=1, allow_none=True)
 
 
 def _numeric(a, name: str) -> np.ndarray:

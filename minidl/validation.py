@@ -20,6 +20,25 @@ def check_number(owner: str, name: str, value: Any, low: float | None = None,
         raise ValueError(f"{owner}: {name} must lie in [{low}, {high}{bracket}, got {value!r}")
 
 
+def check_int(owner: str, name: str, value: Any, low: int | None = None,
+              allow_none: bool = False) -> int | None:
+    """``value`` as an ``int``, or a ``ValueError`` unless it is an integer >= ``low``.
+
+    Python and NumPy integers are accepted (``np.int64(3)`` is an int); ``True`` and ``False``
+    are refused (``patience=True`` is a mistake, not 1), and so are floats, even whole ones.
+    ``allow_none``: None is accepted too, and returned as None."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool,
+                                                                                    np.bool_))
+    if not ok or (low is not None and value < low):
+        kind = ("a positive int" if low == 1 else "an int" if low is None
+                else f"an int >= {low}")
+        raise ValueError(f"{owner}: {name} must be {kind}{' or None' if allow_none else ''}, "
+                         f"got {value!r}")
+    return int(value)
+
+
 def check_betas(owner: str, betas: Any) -> tuple[float, float]:
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")

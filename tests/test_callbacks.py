@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -15,7 +17,6 @@ from minidl.callbacks import (
     ModelCheckpoint,
     ProgressBar,
     WeightTrajectory,
-    resolve_mode,
 )
 from minidl.schedules import StepLR
 
@@ -36,6 +37,9 @@ class FakeTrainer:
         self.stop_training = False
         self.history = History()
         self.model = RecursiveMLP([3, 2, 1], rng=0)
+        self.optimizer = None
+        self.epochs = 100
+        self.batch_size = None
 
 
 def drive(callback, monitor, values) -> int:
@@ -79,8 +83,8 @@ def test_early_stopping_mode_max_and_auto():
                  values) == 3
     assert drive(EarlyStopping("val_accuracy", mode="min", patience=1), "val_accuracy",
                  values) == 2
-    assert resolve_mode("x", "train_loss", "auto") == "min"
-    assert resolve_mode("x", "val_f1", "auto") == "max"
+    assert EarlyStopping("train_loss").mode == "min"
+    assert EarlyStopping("val_f1").mode == "max"
     with pytest.raises(ValueError, match="cannot tell whether 'val_hits'"):
         EarlyStopping("val_hits")
     with pytest.raises(ValueError, match="mode must be 'min', 'max' or 'auto'"):
@@ -161,8 +165,6 @@ def test_progress_bar_draws_on_a_terminal_only():
 
 
 def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch):
-    import sys
-
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
     tty, pipe = FakeTerminal(), io.StringIO()
     short_fit([ProgressBar(file=tty)], epochs=2)
@@ -170,6 +172,66 @@ def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch)
     lines = tty.getvalue().splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
     assert pipe.getvalue() == ""
+
+
+class FakeKernelShell:
+    """What IPython's get_ipython() returns inside a Jupyter kernel, as far as minidl looks."""
+
+    def __init__(self):
+        self.config = {"IPKernelApp": {"connection_file": "kernel-1.json"}}
+
+
+def simulate_notebook(monkeypatch):
+    """A Jupyter kernel: IPython imported and running a kernel app; stderr is not a tty."""
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = FakeKernelShell
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # an ipykernel OutStream: isatty() False
+
+
+def test_in_notebook_is_false_outside_a_kernel(monkeypatch):
+    assert not minidl.callbacks.in_notebook()
+    terminal_ipython = types.ModuleType("IPython")
+    terminal_ipython.get_ipython = lambda: types.SimpleNamespace(config={})  # plain IPython
+    monkeypatch.setitem(sys.modules, "IPython", terminal_ipython)
+    assert not minidl.callbacks.in_notebook()
+    simulate_notebook(monkeypatch)
+    assert minidl.callbacks.in_notebook()
+
+
+def test_fit_verbose_1_in_a_notebook_shows_a_tqdm_auto_bar(monkeypatch):
+    bars = []
+
+    class RecordingTqdm:
+        def __init__(self, **kwargs):
+            self.kwargs, self.updates, self.postfix = kwargs, 0, ""
+            bars.append(self)
+
+        def set_postfix_str(self, text, refresh=True):
+            self.postfix = text
+
+        def update(self, n):
+            self.updates += n
+
+        def close(self):
+            self.closed = True
+
+    simulate_notebook(monkeypatch)
+    fake_auto = types.ModuleType("tqdm.auto")
+    fake_auto.tqdm = RecordingTqdm
+    monkeypatch.setitem(sys.modules, "tqdm.auto", fake_auto)
+    short_fit([], verbose=1, epochs=3)
+    [bar] = bars
+    assert bar.kwargs["total"] == 3 and bar.updates == 3 and bar.closed
+    assert bar.postfix.startswith("train_loss=")
+
+
+def test_fit_verbose_1_in_a_notebook_without_tqdm_prints_a_line_per_epoch(monkeypatch, capsys):
+    simulate_notebook(monkeypatch)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    short_fit([], verbose=1, epochs=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
 
 
 def test_progress_bar_lines_and_fits_verbose_switch():
@@ -271,3 +333,30 @@ def test_callbacks_work_on_the_qa_model():
     fit(model, MSE(half_grad=True), SGD(model.parameters(), lr=0.1), X, y, epochs=2,
         callbacks=[traj], verbose=0)
     assert traj.weights.shape == (3, 5 * 8 + 8)
+
+
+def test_the_callback_interface_is_model_optimizer_params_and_a_run_handle(tmp_path):
+    seen = {}
+
+    class UsesTheHandle(Callback):
+        def on_train_begin(self, logs=None):
+            seen["params"] = dict(self.params)
+            with pytest.raises(TypeError):
+                self.params["epochs"] = 1  # read-only
+
+        def on_epoch_end(self, epoch, logs=None):
+            assert self.optimizer.lr == 0.1 and self.model is model
+            self.run.record_event("note", f"epoch {epoch + 1} done", epoch=epoch + 1)
+            if epoch == 1:
+                self.run.save(tmp_path / "mid.npz")
+                self.run.stop()
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal((20, 1))
+    model = RecursiveMLP([3, 2, 1], rng=0)
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=8,
+            callbacks=[UsesTheHandle()], verbose=0)
+    assert seen["params"] == {"epochs": 5, "initial_epoch": 0, "batch_size": 8,
+                              "log_keys": ("epoch", "train_loss", "lr", "steps", "time")}
+    assert len(h) == 2 and [e["message"] for e in h.events] == ["epoch 1 done", "epoch 2 done"]
+    assert minidl.load(tmp_path / "mid.npz").epoch == 2

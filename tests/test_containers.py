@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+import minidl as md
 from minidl import (
     MSE,
     Dense,
@@ -19,6 +20,7 @@ from minidl import (
     Tanh,
 )
 from minidl.containers import build_layer, layer_config
+from minidl.errors import ShapeError
 
 
 @pytest.mark.parametrize("sizes", [[5, 1], [5, 4, 1], [6, 8, 7, 3], [3, 2, 2, 2, 2, 2, 4]])
@@ -126,3 +128,44 @@ def test_a_short_manual_training_loop_lowers_the_loss():
         model.backward(loss.backward())
         opt.step()
     assert losses[-1] < 0.5 * losses[0]
+
+
+# ---------------------------------------------------------------- derived state
+def test_error_path_is_where_the_layer_is_now_not_where_it_was_first_put():
+    d = Dense(3, 2, rng=0)
+    s1 = Sequential(Tanh(), d)
+    Sequential(d)  # d is put into a second model; s1 still holds it at '1'
+    with pytest.raises(ShapeError, match=r"Dense\(in_features=3.* at '1': expected input of "
+                                         r"shape \(N, 3\), got \(2, 4\)"):
+        s1(np.zeros((2, 4)))
+    with pytest.raises(ShapeError, match=r"dtype='float64'\): expected input"):
+        d(np.zeros((2, 4)))  # run on its own, it is the model: no path
+
+
+def test_error_path_inside_a_recursive_mlp_run_by_forward():
+    model = RecursiveMLP([4, 3, 2], rng=0)
+    model.forward(np.zeros((5, 4)))
+    with pytest.raises(ShapeError, match=r"at 'rest\.act': backward\(\) got grad_out of shape "
+                                         r"\(5, 3\)"):
+        model.backward(np.zeros((5, 3)))
+
+
+def test_sequential_accepts_a_list_and_len_follows_append():
+    layers = [Dense(3, 2, rng=0), Tanh()]
+    model = Sequential(layers)
+    assert list(model) == layers and len(model) == 2
+    model.append(Dense(2, 1, rng=1))
+    assert len(model) == 3 and model[-1].out_features == 1
+
+
+def test_recursive_mlp_config_is_read_from_its_levels():
+    model = RecursiveMLP([4, 3, 2], activation=md.ReLU, output_activation=None, bias=False,
+                         init="he_normal", rng=0)
+    config = model.get_config()
+    assert config == {"layer_sizes": [4, 3, 2], "activation": layer_config(md.ReLU()),
+                      "bias": False, "init": "he_normal", "output_activation": None,
+                      "dtype": "float64"}
+    assert model.rest.get_config()["layer_sizes"] == [3, 2]
+    model.astype(np.float32)  # nothing stored per level can go stale
+    assert model.get_config()["dtype"] == "float32"
+    assert not model.dense.use_bias and Dense(2, 2, rng=0).use_bias

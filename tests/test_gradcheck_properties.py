@@ -246,7 +246,7 @@ def test_gradcheck_leaves_the_checked_object_untouched():
 
 # ---------------------------------------------------------------- planted bugs are caught
 class _WrongTanh(Tanh):
-    def derivative(self, x, y, grad_out):
+    def vjp(self, x, y, grad_out):
         return grad_out * (1 - y)  # should be 1 - y**2
 
 

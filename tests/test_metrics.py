@@ -165,8 +165,9 @@ def test_named_metrics_take_the_threshold_given_to_get_metrics():
     assert at_half["weighted_recall"](y_true, probs) == 1.0
     at_zero = get_metrics(["accuracy", "f1"], threshold=0.0)
     assert at_zero["accuracy"](y_true, probs) == 0.5
-    assert at_zero["accuracy"](y_true, probs) == get_metrics("accuracy")["accuracy"](y_true,
-                                                                                     probs)
+    # without a threshold, 0/1 targets and scores in [0, 1] are read as probabilities (issue 8:
+    # threshold 0 was applied to them silently)
+    assert get_metrics("accuracy")["accuracy"](y_true, probs) == 1.0
     own = get_metrics({"acc0": partial(accuracy, threshold=0.0), "plain": accuracy,
                        "named": "accuracy"}, threshold=0.5)
     assert own["acc0"](y_true, probs) == 0.5  # a partial keeps its threshold
@@ -195,3 +196,22 @@ def test_metric_errors(y_true, y_pred, error, match):
 def test_average_must_be_known():
     with pytest.raises(ValueError, match="average must be None, 'macro' or 'weighted'"):
         f1_score([0, 1], [0, 1], average="micro")
+
+
+def test_accuracy_never_applies_threshold_0_to_probabilities():
+    from minidl.metrics import accuracy_score, classification_report
+
+    assert accuracy([[0], [1], [1], [0]], [[.2], [.8], [.6], [.1]]) == 1.0  # the issue's case
+    assert accuracy([[-1], [1], [1], [-1]], [[-.2], [.8], [.6], [-.1]]) == 1.0  # tanh, +-1
+    assert accuracy([0, 1, 1, 0], [-2.0, 3.0, 0.5, -1.0]) == 1.0  # logits split at 0
+    assert accuracy([[0], [1]], [[.2], [.8]], threshold=0) == 0.5  # given: used as given
+    assert accuracy_score is accuracy
+    report = classification_report([0, 1, 1, 2], [0, 1, 2, 2])
+    assert report.splitlines()[2].split() == ["0", "1.00", "1.00", "1.00", "1"]
+    assert report.splitlines()[-1].split()[:2] == ["weighted", "avg"]
+
+
+def test_torch_named_aliases():
+    import minidl
+
+    assert minidl.Linear is minidl.Dense and minidl.CrossEntropyLoss is minidl.SoftmaxCrossEntropy

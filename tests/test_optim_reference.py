@@ -600,12 +600,12 @@ def test_sgd_nesterov_needs_momentum_and_no_dampening(kw):
     ("cls", "kw", "message"),
     [
         (SGD, {"lr": 0.1, "momentum": -0.5}, r"SGD: momentum must be >= 0\.0, got -0\.5"),
-        (RMSProp, {"momentum": -0.5}, r"RMSProp: momentum must be >= 0\.0, got -0\.5"),
-        (RMSProp, {"alpha": 1.5}, r"RMSProp: alpha must lie in \[0\.0, 1\.0\], got 1\.5"),
-        (RMSProp, {"alpha": -0.1}, r"RMSProp: alpha must be >= 0\.0, got -0\.1"),
-        (AdaGrad, {"lr_decay": -1.0}, r"AdaGrad: lr_decay must be >= 0\.0, got -1\.0"),
+        (RMSProp, {"momentum": -0.5}, r"RMSprop: momentum must be >= 0\.0, got -0\.5"),
+        (RMSProp, {"alpha": 1.5}, r"RMSprop: alpha must lie in \[0\.0, 1\.0\], got 1\.5"),
+        (RMSProp, {"alpha": -0.1}, r"RMSprop: alpha must be >= 0\.0, got -0\.1"),
+        (AdaGrad, {"lr_decay": -1.0}, r"Adagrad: lr_decay must be >= 0\.0, got -1\.0"),
         (AdaGrad, {"initial_accumulator_value": -1.0},
-         r"AdaGrad: initial_accumulator_value must be >= 0\.0, got -1\.0"),
+         r"Adagrad: initial_accumulator_value must be >= 0\.0, got -1\.0"),
     ],
 )
 def test_other_bad_hyperparameters(cls, kw, message):

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from experiments import generate_qa
 from experiments.generate_qa import ChatClient, LLMServerError, build_messages, generate
-from minidl.datasets import clean_reply, format_row, load_qa, parse_qa, write_qa
+from experiments.qa.llm_reply import clean_reply
+from minidl.datasets import format_row, load_qa, parse_qa, write_qa
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qa"
 RAW_SAMPLE = (FIXTURES / "llm_raw_sample.txt").read_text(encoding="utf-8")

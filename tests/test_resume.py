@@ -415,3 +415,36 @@ def test_loaded_checkpoint_reports_its_epoch(tmp_path):
     ck = load(tmp_path / "c.npz")
     assert ck.epoch == 3 == ck.trainer_state["epoch"] == len(ck.history)
     assert ck.trainer_state["step"] == 3  # full batch: one step per epoch
+
+
+def test_training_imports_no_private_names_and_resume_has_one_way_in(monkeypatch, tmp_path):
+    import ast
+    import inspect
+
+    import minidl.checkpoint
+    import minidl.resume
+    import minidl.training
+
+    tree = ast.parse(inspect.getsource(minidl.training))
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names]
+    assert imported and not [name for name in imported if name.startswith("_")]
+    # a path and a loaded Checkpoint both go through checkpoint.prepare_load
+    seen = []
+    real = minidl.checkpoint.prepare_load
+
+    def spy(source, *args, **kwargs):
+        seen.append(type(source).__name__)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(minidl.resume, "prepare_load", spy)
+    X, y = make_data()
+    model = make_model()
+    trainer = Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=16, verbose=0)
+    trainer.fit(X, y, epochs=1)
+    trainer.save(tmp_path / "run.npz")
+    for source in (tmp_path / "run.npz", load(tmp_path / "run.npz")):
+        again = make_model()
+        Trainer(again, MSE(), Adam(again.parameters(), lr=0.01), batch_size=16,
+                verbose=0).resume(source)
+    assert seen == ["PosixPath", "Checkpoint"]

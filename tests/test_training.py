@@ -61,6 +61,26 @@ def test_history_columns_and_counts():
     assert h["train_loss"][-1] < h["train_loss"][0]
 
 
+def test_validation_split_holds_out_the_last_rows_before_shuffling():
+    """As Keras: the last floor(N * split) rows, unshuffled, are the validation data; the same
+    run as fit on the first rows with validation_data=(the last rows)."""
+    X, y = make_data(n=103)
+    runs = []
+    for kwargs in ({"validation_split": 0.25},
+                   {"validation_data": (X[77:], y[77:])}):
+        model = make_model()
+        rows = X if "validation_split" in kwargs else X[:77]
+        h = fit(model, MSE(), Adam(model.parameters(), lr=0.01), rows,
+                y if "validation_split" in kwargs else y[:77], epochs=3, batch_size=16,
+                seed=5, metrics=["accuracy"], verbose=0, **kwargs)
+        runs.append((h, model))
+    (split, split_model), (given, given_model) = runs
+    for key in ("train_loss", "val_loss", "val_accuracy", "steps"):
+        assert np.array_equal(split[key], given[key]), key
+    assert split["steps"][0] == 5  # floor(103 * 0.75) = 77 training rows, batches of 16
+    assert_same_arrays(split_model.state_dict(), given_model.state_dict())
+
+
 def test_full_batch_is_gradient_descent_step_for_step():
     """batch_size=None: one step per epoch on all rows, as the study's GD (a hand loop)."""
     X, y = make_data(n=50)
@@ -412,7 +432,7 @@ def test_divergence_on_validation_data_is_caught_too():
         ({"epochs": -1}, ValueError, "epochs must be an int >= 0"),
         ({"on_nonfinite": "ignore"}, ValueError, "on_nonfinite must be 'raise' or 'stop'"),
         ({"verbose": 3}, ValueError, "verbose must be 0, 1 or 2"),
-        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        ({"seed": -1}, ValueError, "seed must be an int >= 0"),
         ({"metrics": ["acc"]}, ValueError, "unknown metric 'acc'"),
         ({"metrics": [lambda t, p: 0.0]}, ValueError, "cannot name the metric"),
         ({"callbacks": [Callback]}, TypeError, "pass an instance, not the class"),
@@ -429,6 +449,16 @@ def test_divergence_on_validation_data_is_caught_too():
          "y_val must be a numeric array, got dtype <U2"),
         ({"validation_data": (np.array([["x"] * 5] * 4), np.ones((4, 1)))}, ValueError,
          "X_val must be a numeric array, got dtype <U1"),
+        ({"validation_split": 0.2, "validation_data": (np.ones((4, 5)), np.ones((4, 1)))},
+         ValueError, "pass validation_data or validation_split, not both"),
+        ({"validation_split": 1.0}, ValueError, r"validation_split must lie in \[0.0, 1.0\)"),
+        ({"validation_split": -0.1}, ValueError, "validation_split must be >= 0.0"),
+        ({"validation_split": "0.2"}, ValueError, "validation_split must be a finite number"),
+        ({"validation_split": True}, ValueError, "validation_split must be a finite number"),
+        ({"validation_split": 0.0}, ValueError, "validation_split=0.0 of 10 samples leaves no "
+                                                "validation samples"),
+        ({"validation_split": 1e-17}, ValueError, "leaves no validation samples"),
+        ({"validation_split": 0.95}, ValueError, "leaves no training samples"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs, error, match):
@@ -509,8 +539,8 @@ def test_callback_hooks_run_in_order_and_can_stop_training():
         def on_epoch_begin(self, epoch, logs=None):
             calls.append(f"epoch_begin {epoch}")
 
-        def on_batch_end(self, step, logs=None):
-            calls.append(f"batch {step} {logs['batch_size']}")
+        def on_batch_end(self, batch, logs=None):
+            calls.append(f"batch {batch} {logs['batch_size']} {logs['step']}")
 
         def on_epoch_end(self, epoch, logs=None):
             calls.append(f"epoch_end {epoch} {logs['epoch']}")
@@ -524,8 +554,10 @@ def test_callback_hooks_run_in_order_and_can_stop_training():
     model = qa_model()
     h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=5, batch_size=6,
             callbacks=[Recorder()], verbose=0)
-    assert calls == ["train_begin", "epoch_begin 0", "batch 1 6", "batch 2 4", "epoch_end 0 1",
-                     "epoch_begin 1", "batch 3 6", "batch 4 4", "epoch_end 1 2", "train_end 2"]
+    # on_batch_end gets the batch index within the epoch (as Keras), the step in its logs
+    assert calls == ["train_begin", "epoch_begin 0", "batch 0 6 1", "batch 1 4 2",
+                     "epoch_end 0 1", "epoch_begin 1", "batch 0 6 3", "batch 1 4 4",
+                     "epoch_end 1 2", "train_end 2"]
     assert len(h) == 2
 
 
@@ -561,6 +593,24 @@ def test_history_fills_new_and_missing_columns_with_nan():
         h["val_accuracy"]
     with pytest.raises(TypeError, match="must be numbers"):
         h.append({"epoch": "three"})
+
+
+def test_history_answers_keras_names_from_minidl_columns():
+    X, y = make_data(n=40)
+    model = make_model()
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=3, batch_size=8,
+            validation_split=0.25, metrics=["accuracy"], verbose=0)
+    for keras, ours in (("loss", "train_loss"), ("accuracy", "train_accuracy"),
+                        ("val_loss", "val_loss"), ("val_accuracy", "val_accuracy")):
+        assert keras in h
+        assert np.array_equal(h[keras], h[ours]), keras
+    assert h.keys() == ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                        "lr", "steps", "time"]  # each value is stored once, under minidl's name
+    assert "f1" not in h and "val_f1" not in h
+    with pytest.raises(KeyError, match=r"History has no column 'f1'; it has \['epoch'"):
+        h["f1"]
+    h.append({"train_loss": 0.5})
+    assert h["loss"][-1] == 0.5  # an alias, not a copy
 
 
 def test_history_json_round_trip_is_exact_and_strict():
@@ -601,8 +651,8 @@ def test_public_api_is_exported():
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
 def test_non_finite_predictions_become_training_diverged():
     class Poison(Callback):
-        def on_batch_end(self, step, logs=None):
-            if step == 3:
+        def on_batch_end(self, batch, logs=None):
+            if logs["step"] == 3:
                 self.trainer.model[0].weight.data[...] = np.inf
 
     X, y = make_data(n=40)

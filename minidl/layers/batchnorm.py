@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
-from ..validation import check_number
+from ..validation import check_int, check_number
 
 
 class BatchNorm1d(Layer):
@@ -35,11 +35,7 @@ class BatchNorm1d(Layer):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, dtype=np.float64):
         super().__init__()
-        if (not isinstance(num_features, (int, np.integer)) or isinstance(num_features, bool)
-                or num_features < 1):
-            raise ValueError(
-                f"BatchNorm1d: num_features must be a positive int, got {num_features!r}"
-            )
+        num_features = check_int("BatchNorm1d", "num_features", num_features, low=1)
         check_number("BatchNorm1d", "eps", eps, low=0.0)
         if eps == 0:
             raise ValueError("BatchNorm1d: eps must be > 0, got 0")

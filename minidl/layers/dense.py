@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
-from ..init import INITIALIZERS, as_generator, get_initializer
+from ..init import as_generator, get_initializer, init_config
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
+from ..validation import check_int
 
 
 class Dense(Layer):
@@ -27,12 +28,8 @@ class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init="glorot_uniform", rng=None, dtype=np.float64):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Dense: {name} must be a positive int, got {value!r}")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.use_bias = bool(bias)
+        self.in_features = check_int("Dense", "in_features", in_features, low=1)
+        self.out_features = check_int("Dense", "out_features", out_features, low=1)
         self.init = init
         self.dtype = np.dtype(dtype)
         generator = as_generator(rng, "Dense")
@@ -41,21 +38,18 @@ class Dense(Layer):
         self.bias = Parameter(np.zeros(self.out_features), dtype=self.dtype) if bias else None
         self._x = None
 
+    @property
+    def use_bias(self) -> bool:
+        return self.bias is not None
+
     def get_config(self):
         return {
             "in_features": self.in_features,
             "out_features": self.out_features,
             "bias": self.use_bias,
-            "init": self.init if isinstance(self.init, str) else None,
+            "init": init_config(self.init),
             "dtype": self.dtype.name,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if config.get("init") not in INITIALIZERS:
-            config["init"] = "zeros"  # a custom initialiser: the weights are loaded afterwards
-        return super().from_config(config)
 
     def forward(self, x):
         x = as_float_array(x, self.dtype, self)
@@ -78,3 +72,7 @@ class Dense(Layer):
         if self.bias is not None:
             np.sum(g, axis=0, out=self.bias.grad)
         return g @ self.weight.data.T
+
+
+#: PyTorch's name for a fully connected layer (its weight here is (in, out), not (out, in)).
+Linear = Dense

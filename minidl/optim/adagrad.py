@@ -1,13 +1,14 @@
-"""AdaGrad."""
+"""Adagrad."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
-class AdaGrad(Optimizer):
+class Adagrad(Optimizer):
     r"""AdaGrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
 
     With g_t the gradient (plus ``weight_decay * theta`` when set) and
@@ -17,26 +18,37 @@ class AdaGrad(Optimizer):
         s_t     = s_{t-1} + g_t^2
         theta_t = theta_{t-1} - lr_t * g_t / (sqrt(s_t) + eps)
 
-    The QA study's AdaGrad is ``AdaGrad(params, lr=0.01, eps=1e-8)``.
+    The QA study's AdaGrad is ``Adagrad(params, lr=0.01, eps=1e-8)``. ``AdaGrad`` is an alias
+    (minidl's first name for it).
     """
+
+    former_names = ("AdaGrad",)
+
+    #: The flat path's kernel, with the scalars :meth:`update` uses.
+    kernel = Kernel("adagrad", ("sum",), lambda d, lr, t: (
+        lr / (1 + (t - 1) * d["lr_decay"]), d["eps"]))
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10):
-        check_number("AdaGrad", "lr_decay", lr_decay, low=0.0)
-        check_number("AdaGrad", "initial_accumulator_value", initial_accumulator_value, low=0.0)
-        check_number("AdaGrad", "eps", eps, low=0.0)
+                 eps: float = 1e-10, *, foreach: bool | None = None, fused: bool | None = None):
+        check_number("Adagrad", "lr_decay", lr_decay, low=0.0)
+        check_number("Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0.0)
+        check_number("Adagrad", "eps", eps, low=0.0)
         super().__init__(params, lr=lr, weight_decay=weight_decay, lr_decay=float(lr_decay),
                          initial_accumulator_value=float(initial_accumulator_value),
-                         eps=float(eps))
+                         eps=float(eps), foreach=foreach, fused=fused)
 
     def init_state(self, param):
-        return {"sum": np.full_like(param.data, self.hparams["initial_accumulator_value"])}
+        return {"sum": np.full_like(param.data, self.defaults["initial_accumulator_value"])}
 
     def update(self, param, grad, state, lr):
-        clr = lr / (1 + (state["step"] - 1) * self.hparams["lr_decay"])
+        clr = lr / (1 + (state["step"] - 1) * self.defaults["lr_decay"])
         s = state["sum"]
         s += grad * grad
         std = np.sqrt(s)
-        std += self.hparams["eps"]
+        std += self.defaults["eps"]
         param -= clr * (grad / std)
+
+
+#: The name minidl used first; ``torch.optim`` spells it ``Adagrad``.
+AdaGrad = Adagrad

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .flat import Kernel
 from .optimizer import Optimizer, check_betas, check_number
 
 
@@ -22,35 +23,42 @@ class Adam(Optimizer):
     with m_0 = v_0 = 0. The first update is about ``lr * sign(g_1)``.
     """
 
+    #: The flat path's kernel, with the scalars :meth:`update` uses.
+    kernel = Kernel("adam", ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), lambda d, lr, t: (
+        d["betas"][0], 1 - d["betas"][0], d["betas"][1], 1 - d["betas"][1],
+        lr / (1 - d["betas"][0] ** t), math.sqrt(1 - d["betas"][1] ** t), d["eps"],
+        d["amsgrad"]))
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None):
         name = type(self).__name__
         betas = check_betas(name, betas)
         check_number(name, "eps", eps, low=0.0)
         super().__init__(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=float(eps),
-                         amsgrad=bool(amsgrad))
+                         amsgrad=bool(amsgrad), foreach=foreach, fused=fused)
 
     def init_state(self, param):
         state = {"exp_avg": np.zeros_like(param.data), "exp_avg_sq": np.zeros_like(param.data)}
-        if self.hparams["amsgrad"]:
+        if self.defaults["amsgrad"]:
             state["max_exp_avg_sq"] = np.zeros_like(param.data)
         return state
 
     def update(self, param, grad, state, lr):
-        beta1, beta2 = self.hparams["betas"]
+        beta1, beta2 = self.defaults["betas"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * (grad * grad)
-        if self.hparams["amsgrad"]:
+        if self.defaults["amsgrad"]:
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         t = state["step"]
         step_size = lr / (1 - beta1**t)
         denom = np.sqrt(v)
         denom /= math.sqrt(1 - beta2**t)
-        denom += self.hparams["eps"]
+        denom += self.defaults["eps"]
         param -= step_size * (m / denom)
 
 
@@ -64,6 +72,7 @@ class AdamW(Adam):
     decoupled_weight_decay = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+                         amsgrad=amsgrad, foreach=foreach, fused=fused)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -22,28 +23,34 @@ class SGD(Optimizer):
     ``nesterov``), so a positional call written for torch means the same here.
     """
 
+    #: The flat path's kernel, with the scalars :meth:`update` uses.
+    kernel = Kernel("sgd", ("momentum_buffer",), lambda d, lr, t: (
+        lr, d["momentum"], 1 - d["dampening"], d["nesterov"], t == 1))
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *,
+                 foreach: bool | None = None, fused: bool | None = None):
         check_number("SGD", "momentum", momentum, low=0.0)
         check_number("SGD", "dampening", dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=float(momentum),
-                         dampening=float(dampening), nesterov=bool(nesterov))
+                         dampening=float(dampening), nesterov=bool(nesterov),
+                         foreach=foreach, fused=fused)
 
     def init_state(self, param):
-        if self.hparams["momentum"]:
+        if self.defaults["momentum"]:
             return {"momentum_buffer": np.zeros_like(param.data)}
         return {}
 
     def update(self, param, grad, state, lr):
-        momentum = self.hparams["momentum"]
+        momentum = self.defaults["momentum"]
         if momentum:
             buf = state["momentum_buffer"]
             if state["step"] == 1:
                 np.copyto(buf, grad)
             else:
                 buf *= momentum
-                buf += (1 - self.hparams["dampening"]) * grad
-            grad = grad + momentum * buf if self.hparams["nesterov"] else buf
+                buf += (1 - self.defaults["dampening"]) * grad
+            grad = grad + momentum * buf if self.defaults["nesterov"] else buf
         param -= lr * grad

@@ -1,0 +1,102 @@
+"""``python -m benchmarks [all|optim|train] [--optimizer module:Class ...] [--quick] ...``
+
+``all`` (the default) times the optimizer steps, the training steps and an epoch, and writes
+``docs/performance.json``, the generated part of ``docs/performance.md`` and
+``docs/performance.png``. ``optim`` times only optimizer steps (``--optimizer`` adds your own
+classes beside the built-ins); ``train`` only the training. torch is used when installed
+(``--no-torch`` leaves it out). For numbers like docs/performance.md's, run it with OpenBLAS's
+variables unset for that command alone::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import optim, report, timing, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse(argv):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    ap.add_argument("what", nargs="?", default="all", choices=["all", "optim", "train"])
+    ap.add_argument("--optimizer", action="append", default=[], metavar="MODULE:CLASS",
+                    help="a minidl.Optimizer subclass to time beside the built-ins (repeatable)")
+    ap.add_argument("--only-user", action="store_true",
+                    help="with --optimizer: time only your optimizers (and Adam for scale)")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (for tests)")
+    ap.add_argument("--no-torch", action="store_true", help="do not import torch")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs",
+                    help="where performance.json/.md/.png go (default: docs/)")
+    ap.add_argument("--budget", type=float, default=0.4,
+                    help="seconds of timing per contender and case (default 0.4)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    user = [optim.load_optimizer(spec) for spec in args.optimizer]
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            print("torch is not installed: timing minidl alone (pip install torch==2.13.0)")
+    env = timing.environment()
+    if torch is not None:
+        timing.add_torch(env, torch)
+    for line in report.environment_lines(env):
+        print(line)
+    budget = 0.02 if args.quick else args.budget
+    result: dict = {"environment": env, "argv": sys.argv[1:] if argv is None else list(argv)}
+    if args.what in ("all", "optim"):
+        sets = optim.QUICK_SETS if args.quick else optim.PARAM_SETS
+        optimizers = optim.OPTIMIZERS
+        if args.only_user:
+            optimizers = {"Adam": optim.OPTIMIZERS["Adam"]}
+        result["optim"] = optim.run(sets=sets, optimizers=optimizers, user=user, torch=torch,
+                                    budget=budget)
+    if args.what in ("all", "train"):
+        result["train"] = train.training_steps(
+            cases=train.QUICK_STEP_CASES if args.quick else None, torch=torch,
+            budget=0.05 if args.quick else 1.0)
+        result["epoch"] = train.epoch(n=512 if args.quick else 60_000, torch=torch,
+                                      rounds=1 if args.quick else 3)
+        result["conv2d"] = train.conv2d(torch=torch)
+    env["load_average_end"] = list(os.getloadavg())
+    try:
+        import numba
+
+        env["numba_threading_layer"] = numba.threading_layer()
+    except (ImportError, ValueError):
+        pass
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(args.out / "performance.json", result)
+    if "optim" in result:
+        plot = args.out / "performance.png"
+        try:
+            report.plot(plot, result)
+        except ImportError:
+            plot = None
+            print("matplotlib is not installed: no plot (pip install -e '.[bench]')")
+        command = "python -m benchmarks " + shlex.join(result["argv"])
+        unset = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if v not in os.environ]
+        if unset:
+            command = "env " + " ".join(f"-u {v}" for v in unset) + " " + command
+        report.write_markdown(args.out / "performance.md",
+                              report.markdown(result, command.strip(),
+                                              plot.name if plot else None))
+        print(f"wrote {args.out / 'performance.md'}")
+    print(f"wrote {args.out / 'performance.json'} at {time.strftime('%H:%M:%S')}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Interleaved timing, the environment report and the measured copy bandwidth."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+#: Seconds to sleep when the next contender belongs to another framework: OpenBLAS's and
+#: torch's thread pools spin for a while after their work, stealing the second core.
+PAUSE = 0.02
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 3,
+                inner: int | dict[str, int] = 1,
+                framework: Callable[[str], str] = lambda name: name.split()[0]
+                ) -> dict[str, dict]:
+    """Time each contender ``rounds`` times, in rounds A B C ... A B C ... (so a change in the
+    machine's load hits them all alike), after ``warmup`` untimed calls each. A sample is the
+    mean of ``inner`` back-to-back calls (one count for all, or one per contender). Returns
+    per contender the median and quartiles, in seconds per call."""
+    names = list(contenders)
+    counts = inner if isinstance(inner, dict) else dict.fromkeys(names, inner)
+    for name in names:
+        for _ in range(warmup):
+            contenders[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    previous = None
+    for _ in range(rounds):
+        for name in names:
+            if previous is not None and framework(name) != framework(previous):
+                time.sleep(PAUSE)
+            fn = contenders[name]
+            t0 = time.perf_counter()
+            for _ in range(counts[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / counts[name])
+            previous = name
+    return {name: {"median": float(np.median(s)), "q1": float(np.percentile(s, 25)),
+                   "q3": float(np.percentile(s, 75)), "rounds": rounds, "inner": counts[name]}
+            for name, s in samples.items()}
+
+
+def calls_for(fn: Callable[[], object], seconds: float) -> int:
+    """How many back-to-back calls of ``fn`` take about ``seconds`` (at least 1), timed on
+    a call after a first one (which may compile or allocate)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(seconds / once))
+
+
+def copy_bandwidth(nbytes: int, rounds: int = 15) -> dict:
+    """Bytes per second read plus written by the fastest copy of an array of ``nbytes / 2``
+    bytes into another (so the working set is ``nbytes``): NumPy's ``copyto`` (one thread)
+    and, when numba is installed, a parallel numba copy on all its threads."""
+    n = max(1, nbytes // 2 // 8)
+    src, dst = np.ones(n), np.empty(n)
+    copies = {"numpy": lambda: np.copyto(dst, src)}
+    try:
+        import numba
+
+        @numba.njit(parallel=True, cache=True)
+        def _copy(d, s):
+            for i in numba.prange(s.size):
+                d[i] = s[i]
+
+        copies["numba"] = lambda: _copy(dst, src)
+    except ImportError:
+        pass
+    inner = calls_for(copies["numpy"], 0.01)
+    times = interleaved(copies, rounds=rounds, inner=inner, framework=lambda _: "copy")
+    best = min(times, key=lambda k: times[k]["median"])
+    return {"bytes_per_s": 2 * src.nbytes / times[best]["median"], "by": best,
+            "working_set": 2 * src.nbytes}
+
+
+def environment() -> dict:
+    """Versions, BLAS (threadpoolctl), thread counts, load and OpenBLAS variables."""
+    env = {
+        "python": sys.version.split()[0], "numpy": np.__version__,
+        "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+    import minidl
+    from minidl.optim import flat
+
+    env["minidl"] = getattr(minidl, "__version__", "dev")
+    env["numba"] = None
+    if flat.HAVE_NUMBA:
+        import numba
+
+        env["numba"] = numba.__version__
+        env["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    try:
+        import threadpoolctl
+
+        env["threadpools"] = [
+            {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads",
+                                      "architecture", "filepath")}
+            for info in threadpoolctl.threadpool_info()
+        ]
+    except ImportError:
+        env["threadpools"] = "threadpoolctl is not installed (pip install -e '.[bench]')"
+    return env
+
+
+def add_torch(env: dict, torch) -> None:
+    env["torch"] = torch.__version__
+    env["torch_threads"] = torch.get_num_threads()
+    config = torch.__config__.show()
+    env["torch_config"] = [line.strip(" -") for line in config.splitlines()
+                           if "CPU capability" in line]
+    env["torch_config"] += [item.strip() for item in config.replace("\n", ",").split(",")
+                            if item.strip().startswith(("BLAS_INFO", "USE_OPENMP"))]

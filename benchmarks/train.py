@@ -1,0 +1,149 @@
+"""Training steps (forward, backward, update) and an epoch, minidl against an equivalent torch
+model; and :func:`conv2d`, the hook for the Conv2D comparison.
+
+Both sides start from the same weights, see the same batches and use Adam at lr 1e-3 (minidl's
+default path; torch's default loop and its fused kernel as two contenders).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+import minidl
+
+from .timing import calls_for, interleaved
+
+#: name -> (layer sizes, activation, bias, dtype, batch, loss, what it is)
+STEP_CASES = {
+    "mnist_mlp_b128": ([784, 256, 10], "relu", True, np.float32, 128, "xent",
+                       "MNIST MLP 784-256-10, ReLU, batch 128, float32, softmax cross-entropy"),
+    "qa_mlp_b32": ([2049, 64, 1], "tanh", False, np.float64, 32, "mse",
+                   "QA MLP 2049-64-1, tanh, no bias, batch 32, float64, MSE"),
+}
+QUICK_STEP_CASES = {
+    "mnist_mlp_b128": ([20, 8, 3], "relu", True, np.float32, 16, "xent", "tiny MNIST-shaped"),
+}
+
+
+def _minidl_model(sizes, act, bias, dtype, loss_name, outputs_last_act):
+    layers = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(minidl.Dense(a, b, bias=bias, rng=i))
+        if i < len(sizes) - 2 or outputs_last_act:
+            layers.append(minidl.ReLU() if act == "relu" else minidl.Tanh())
+    model = minidl.Sequential(*layers).astype(dtype)
+    loss = minidl.SoftmaxCrossEntropy() if loss_name == "xent" else minidl.MSE(half_grad=True)
+    return model, loss
+
+
+def _torch_twin(torch, model, act, outputs_last_act, dtype):
+    """The torch model with the minidl model's weights (torch's Linear stores W transposed)."""
+    nn = torch.nn
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    mods = []
+    dense = [layer for layer in model.children() if isinstance(layer, minidl.Dense)]
+    for i, d in enumerate(dense):
+        lin = nn.Linear(d.in_features, d.out_features, bias=d.bias is not None, dtype=tdtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(d.weight.data.T.copy()))
+            if d.bias is not None:
+                lin.bias.copy_(torch.from_numpy(d.bias.data.copy()))
+        mods.append(lin)
+        if i < len(dense) - 1 or outputs_last_act:
+            mods.append(nn.ReLU() if act == "relu" else nn.Tanh())
+    return nn.Sequential(*mods)
+
+
+def _data(sizes, dtype, n, loss_name, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss_name == "xent":
+        y = rng.integers(0, sizes[-1], n)
+    else:
+        y = np.where(rng.standard_normal((n, 1)) > 0, 1.0, -1.0).astype(dtype)
+    return x, y
+
+
+def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dict]:
+    cases = STEP_CASES if cases is None else cases
+    out = []
+    for name, (sizes, act, bias, dtype, batch, loss_name, label) in cases.items():
+        last_act = loss_name == "mse"  # the QA MLP ends in tanh
+        model, loss = _minidl_model(sizes, act, bias, dtype, loss_name, last_act)
+        opt = minidl.Adam(model.parameters(), lr=1e-3)
+        x, y = _data(sizes, dtype, batch, loss_name)
+
+        def minidl_step(model=model, loss=loss, opt=opt, x=x, y=y):
+            loss(model(x), y)
+            model.backward(loss.backward())
+            opt.step()
+
+        contenders = {f"minidl {opt.implementation}": minidl_step}
+        if torch is not None:
+            tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+            crit = torch.nn.CrossEntropyLoss() if loss_name == "xent" else torch.nn.MSELoss()
+            for variant, flags in (("default", {}), ("fused", {"fused": True})):
+                tmodel = _torch_twin(torch, model, act, last_act, dtype)
+                topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, **flags)
+
+                def torch_step(tmodel=tmodel, topt=topt, crit=crit, tx=tx, ty=ty):
+                    topt.zero_grad()
+                    crit(tmodel(tx), ty).backward()
+                    topt.step()
+
+                contenders[f"torch {variant} Adam"] = torch_step
+        rounds = 3 if budget < 0.1 else 30
+        inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
+        times = interleaved(contenders, rounds=rounds, inner=inner, warmup=2)
+        case = {"case": name, "label": label, "times": times}
+        out.append(case)
+        log(f"{name:>16}: " + ", ".join(f"{k} {v['median'] * 1e6:,.0f} us"
+                                         for k, v in times.items()))
+    return out
+
+
+def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
+    """One epoch of the MNIST MLP (784-256-10, batch 128, float32, Adam) on ``n`` generated
+    samples: ``minidl.fit`` (shuffling included) against a plain torch loop over a random
+    permutation."""
+    sizes, dtype = [784, 256, 10], np.float32
+    model, loss = _minidl_model(sizes, "relu", True, dtype, "xent", False)
+    opt = minidl.Adam(model.parameters(), lr=1e-3)
+    x, y = _data(sizes, dtype, n, "xent")
+    contenders = {f"minidl {opt.implementation}": lambda: minidl.fit(
+        model, loss, opt, x, y, epochs=1, batch_size=128, seed=0, verbose=0)}
+    if torch is not None:
+        tmodel = _torch_twin(torch, model, "relu", False, dtype)
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, fused=True)
+        crit = torch.nn.CrossEntropyLoss()
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_epoch():
+            perm = torch.randperm(n)
+            for lo in range(0, n, 128):
+                idx = perm[lo:lo + 128]
+                topt.zero_grad()
+                crit(tmodel(tx[idx]), ty[idx]).backward()
+                topt.step()
+
+        contenders["torch fused Adam"] = torch_epoch
+    times = interleaved(contenders, rounds=rounds, warmup=1)
+    log(f"{'epoch':>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
+    return {"case": "mnist_epoch", "label": f"one epoch, {n:,} generated MNIST-sized samples, "
+            "batch 128", "samples": n, "times": times}
+
+
+def conv2d(*, torch=None, log=print) -> dict:
+    """HOOK for issue 10 (Conv2D, being written on another branch): Conv2D forward+backward
+    against ``torch.nn.Conv2d``, target <= 2x torch. Skipped until ``minidl.Conv2D`` exists;
+    when it lands, build the layer and its input here (its constructor is not known yet),
+    time ``layer.backward(layer(x))`` against torch's forward+backward with
+    :func:`.timing.interleaved`, and return a case like :func:`training_steps` does."""
+    if not hasattr(minidl, "Conv2D"):
+        log(f"{'conv2d':>16}: skipped (minidl has no Conv2D yet: issue 10)")
+        return {"case": "conv2d", "skipped": "minidl has no Conv2D yet (issue 10)"}
+    reason = "minidl.Conv2D exists, but its benchmark is not written yet (benchmarks/train.py)"
+    log(f"{'conv2d':>16}: skipped ({reason})")
+    return {"case": "conv2d", "skipped": reason}

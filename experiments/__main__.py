@@ -1,0 +1,109 @@
+"""Run the studies and write the report: ``python -m experiments run all|NAME... [flags]``.
+
+    python -m experiments list
+    python -m experiments run all                       # every study, full settings
+    python -m experiments run optimizers --quick --out /tmp/r --report /tmp/r/report.md
+    python -m experiments run optimizers --data DIR --features e5-small --out DIR
+
+Flags after the names go to every study (``--epochs --seeds --features --data --out --quick
+--jobs``); ``--report PATH`` (default ``docs/report.md``) is where the report goes, its figures
+beside it in ``figures/``; ``--no-report`` skips it.
+
+A study is a module listed in :data:`STUDIES`. It exposes ``main(argv)``, which writes
+``<out>/<name>/`` (epochs.csv, summary.csv, config.json and PNG figures), and
+``report_section(results_dir) -> str``, a markdown section whose figures are referred to as
+``figures/<name>/<file>.png`` (the report copies ``<out>/<name>/*.png`` there). To add studies
+(the MNIST ones, say), append their module names to :data:`STUDIES`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+#: The registered studies, in report order.
+STUDIES = [f"experiments.{name}" for name in (
+    "optimizers", "adaptive", "train_size", "features", "one_layer", "deep", "fitting",
+    "hyperparams", "trajectories", "quadratic")]
+
+
+def short(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def resolve(names: list[str]) -> list[str]:
+    """Module names for ``names`` (``all``: every registered study), in registry order."""
+    known = {short(m): m for m in STUDIES}
+    if "all" in names:
+        return list(STUDIES)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown studies {unknown}; known: {', '.join(known)}")
+    return [m for m in STUDIES if short(m) in names]
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered studies")
+    report = sub.add_parser("report", help="write the report from existing results")
+    report.add_argument("--out", type=Path, default=Path("results"))
+    report.add_argument("--report", type=Path, default=Path("docs/report.md"))
+    run = sub.add_parser("run", help="run studies, then write the report")
+    run.add_argument("names", nargs="+", help="'all' or study names")
+    run.add_argument("--report", type=Path, default=Path("docs/report.md"))
+    run.add_argument("--no-report", action="store_true")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "list":
+        for module in STUDIES:
+            doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()
+            print(f"{short(module):14s} {doc[0] if doc else ''}")
+        return 0
+    if args.command == "report":
+        from experiments.report import write_report
+
+        print(f"report: {write_report(args.out, STUDIES, args.report)}", file=sys.stderr)
+        return 0
+    out = Path(_flag(rest, "--out", "results"))
+    timing_path = out / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    timing.setdefault("studies", {})
+    start = time.perf_counter()
+    for module in resolve(args.names):
+        t = time.perf_counter()
+        print(f"[{short(module)}] running", file=sys.stderr, flush=True)
+        importlib.import_module(module).main(rest)
+        timing["studies"][short(module)] = round(time.perf_counter() - t, 1)
+        print(f"[{short(module)}] done in {timing['studies'][short(module)]:.1f} s",
+              file=sys.stderr, flush=True)
+    total = round(time.perf_counter() - start, 1)
+    if "all" in args.names:
+        timing.update(total=total, command="python -m experiments " + shlex.join(argv))
+    out.mkdir(parents=True, exist_ok=True)
+    timing_path.write_text(json.dumps(timing, indent=2) + "\n")
+    print(f"all done in {total:.1f} s", file=sys.stderr)
+    if not args.no_report:
+        from experiments.report import write_report
+
+        path = write_report(out, STUDIES, args.report)
+        print(f"report: {path}", file=sys.stderr)
+    return 0
+
+
+def _flag(rest: list[str], name: str, default: str) -> str:
+    for i, arg in enumerate(rest):
+        if arg == name and i + 1 < len(rest):
+            return rest[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return default
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Activation subclasses write function and vjp; the old name derivative still works, warning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl.layer import LAYER_REGISTRY, registered_name
+
+
+@pytest.mark.parametrize("cls", [md.Identity, md.Tanh, md.ReLU, md.LeakyReLU, md.Sigmoid,
+                                 md.Softmax])
+def test_every_built_in_activation_writes_vjp_and_backward_uses_it(cls):
+    assert "vjp" in cls.__dict__ and "derivative" not in cls.__dict__
+    act = cls()
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    g = np.random.default_rng(1).standard_normal((4, 3))
+    y = act(x)
+    assert np.array_equal(act.backward(g), act.vjp(x, y, g))
+    md.gradcheck(act, x)
+
+
+def test_calling_the_old_name_on_a_built_in_warns_and_gives_the_vjp():
+    act = md.Tanh()
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    y, g = act(x), np.ones((2, 3))
+    with pytest.warns(DeprecationWarning, match=r"Tanh\.derivative is deprecated; call vjp"):
+        old = act.derivative(x, y, g)
+    assert np.array_equal(old, act.vjp(x, y, g))
+
+
+def define_legacy(base):
+    class Cube(base):  # written before the rename: y = x^3, dL/dx = 3 x^2 g
+        def function(self, x):
+            return x ** 3
+
+        def derivative(self, x, y, grad_out):
+            return 3 * x * x * grad_out
+    return Cube
+
+
+@pytest.mark.parametrize("base", [md.Activation, md.Tanh])
+def test_a_user_class_defining_derivative_still_works_with_a_warning_naming_it(base):
+    with pytest.warns(DeprecationWarning, match=r"test_activations\..*Cube defines "
+                                                r"derivative\(x, y, grad_out\); rename it vjp"):
+        cube = define_legacy(base)
+    try:
+        x = np.array([[1.0, -2.0, 0.5]])
+        cube_layer = cube()
+        cube_layer(x)
+        assert np.array_equal(cube_layer.backward(np.ones((1, 3))), 3 * x * x)
+        md.gradcheck(cube(), x)  # its own derivative, not the base class's vjp
+    finally:
+        del LAYER_REGISTRY[registered_name(cube)]
+
+
+def test_a_class_defining_vjp_does_not_warn(recwarn):
+    class Square(md.Activation):
+        def function(self, x):
+            return x * x
+
+        def vjp(self, x, y, grad_out):
+            return 2 * x * grad_out
+    try:
+        assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
+        md.gradcheck(Square(), np.array([[0.3, -1.2]]))
+    finally:
+        del LAYER_REGISTRY[registered_name(Square)]

@@ -1,0 +1,45 @@
+"""The benchmark suite runs end to end on tiny sizes (no timed assertions): tables, JSON, the
+plot, and a user's optimizer (the Lion of docs/custom_optimizer.md) beside the built-ins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import optim, report
+from benchmarks.__main__ import main
+from tests.test_custom_optimizer import load_lion
+
+
+def test_quick_run_writes_json_markdown_and_plot(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    module = tmp_path / "userlion.py"
+    module.write_text("from tests.test_custom_optimizer import load_lion\n"
+                      "Lion = load_lion()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "performance.md").write_text(
+        f"# Kept\n\nhand-written\n\n{report.BEGIN}\nold\n{report.END}\n\nafter\n")
+    result = main(["--quick", "--no-torch", "--optimizer", "userlion:Lion",
+                   "--out", str(tmp_path / "out")])
+    saved = json.loads((tmp_path / "out" / "performance.json").read_text())
+    assert {c["optimizer"] for c in saved["optim"]["cases"]} >= {"Adam", "SGD+momentum", "Lion"}
+    for case in result["optim"]["cases"]:
+        assert case["bound_s"] > 0 and all(t["median"] > 0 for t in case["times"].values())
+    lion = [c for c in result["optim"]["cases"] if c["optimizer"] == "Lion"]
+    assert lion and lion[0]["state_arrays"] == 1 and list(lion[0]["times"]) == ["minidl"]
+    md = (tmp_path / "out" / "performance.md").read_text()
+    assert md.startswith("# Kept\n\nhand-written") and md.rstrip().endswith("after")
+    assert "old" not in md and "| Lion |" in md and "### Targets" in md
+    assert (tmp_path / "out" / "performance.png").stat().st_size > 10_000
+    assert saved["conv2d"]["skipped"] and saved["train"][0]["times"]
+
+
+def test_bad_optimizer_spec():
+    with pytest.raises(ValueError, match="module:ClassName"):
+        optim.load_optimizer("no_colon")
+    with pytest.raises(TypeError, match="not a minidl.Optimizer"):
+        optim.load_optimizer("json:JSONDecoder")
+    assert optim.load_optimizer("minidl:Adam") is not None
+    assert load_lion() is not None

@@ -1,0 +1,351 @@
+"""The flat path (``foreach``: NumPy, ``fused``: numba) against the per-parameter loop.
+
+As torch's ``test_foreach_matches_forloop``: each built-in optimizer runs the same trajectory
+with ``foreach=False, fused=False`` (the loop, itself checked against a plain-Python reference
+in ``test_optim_reference.py``) and with each flat path, and the parameters and the whole state
+dict must be **bit-equal** after every step. Bit equality, not a tolerance, is the claim: the
+kernels do the loop's operations in the loop's order with the loop's scalar roundings, and
+numba without ``fastmath`` fuses no multiply-add. The trajectories cover many steps, weight
+decay (L2 and decoupled), momentum, Nesterov, dampening, amsgrad, centered RMSprop, a learning
+rate changed between steps, two parameter groups, a 0-d parameter, a parameter that is never
+touched (its gradient stays zero, as a layer that never ran backward leaves it), float32 and
+float64, and state dicts moved between paths mid-run.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import SGD, Adagrad, Adam, AdamW, Parameter, RMSprop
+from minidl.optim import flat
+
+HAVE_NUMBA = flat.HAVE_NUMBA
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (pip install -e '.[fast]')")
+FLAT = ["foreach", pytest.param("fused", marks=needs_numba)]
+FLAGS = {"loop": {"foreach": False, "fused": False}, "foreach": {"foreach": True},
+         "fused": {"fused": True}}
+
+SHAPES = [(7, 5), (5,), (), (3, 2, 4), (6,)]
+NEVER_TOUCHED = 4  # index of the parameter whose gradient is never written
+STEPS = 30
+
+CASES = [
+    (SGD, {"lr": 0.1}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    (SGD, {"lr": 0.05, "momentum": 0.8, "dampening": 0.3}),
+    (Adam, {"lr": 0.01}),
+    (Adam, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    (AdamW, {"lr": 0.01, "betas": (0.8, 0.95)}),
+    (AdamW, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    (Adagrad, {"lr": 0.1}),
+    (Adagrad, {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1,
+               "initial_accumulator_value": 0.1}),
+    (RMSprop, {"lr": 0.01}),
+    (RMSprop, {"lr": 0.01, "alpha": 0.9, "momentum": 0.9, "weight_decay": 0.1}),
+    (RMSprop, {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.01}),
+]
+IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for cls, kw in CASES]
+
+
+def make_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Parameter(rng.standard_normal(s), dtype=dtype) for s in SHAPES]
+
+
+def set_grads(params, rng, scale=1.0):
+    for i, p in enumerate(params):
+        if i != NEVER_TOUCHED:
+            p.grad[...] = scale * rng.standard_normal(p.shape)
+
+
+def groups(params, kw):
+    """Two parameter groups, the second with its own lr and weight decay."""
+    return [{"params": params[:3]},
+            {"params": params[3:], "lr": kw["lr"] / 2, "weight_decay": 0.05}]
+
+
+def trajectory(cls, kw, impl, dtype, steps=STEPS, grouped=False):
+    """Parameters and state dict after every step (lr changed at step 10, large grads at 20)."""
+    params = make_params(dtype)
+    opt = cls(groups(params, kw) if grouped else params, **kw, **FLAGS[impl])
+    assert opt.implementation == impl
+    rng = np.random.default_rng(1)
+    out = []
+    for t in range(steps):
+        if t == 10:
+            for g in opt.param_groups:
+                g["lr"] *= 0.5
+        set_grads(params, rng, scale=100.0 if t == 20 else 1.0)
+        opt.step()
+        out.append(([p.data.copy() for p in params], opt.state_dict()))
+    return out
+
+
+def assert_state_dicts_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if key != "state":
+            assert a[key] == b[key], key
+    assert a["state"].keys() == b["state"].keys()
+    for i, st in a["state"].items():
+        assert st.keys() == b["state"][i].keys()
+        for k, v in st.items():
+            w = b["state"][i][k]
+            if isinstance(v, np.ndarray):
+                assert v.dtype == w.dtype and v.shape == w.shape, (i, k)
+                np.testing.assert_array_equal(v, w, err_msg=f"state {i} {k}")
+            else:
+                assert v == w, (i, k)
+
+
+def assert_same_trajectory(ref, got):
+    for t, ((p_ref, s_ref), (p_got, s_got)) in enumerate(zip(ref, got, strict=True)):
+        for i, (a, b) in enumerate(zip(p_ref, p_got, strict=True)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b, err_msg=f"step {t + 1}, parameter {i}")
+        assert_state_dicts_equal(s_ref, s_got)
+
+
+@pytest.mark.parametrize("impl", FLAT)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "kw"), CASES, ids=IDS)
+def test_flat_path_matches_the_loop_bit_for_bit(cls, kw, dtype, impl):
+    ref = trajectory(cls, kw, "loop", dtype)
+    assert_same_trajectory(ref, trajectory(cls, kw, impl, dtype))
+    # the never-touched parameter moved (the loop updates it too: decay, momentum)
+    assert ref[-1][0][NEVER_TOUCHED].dtype == dtype
+
+
+@pytest.mark.parametrize("impl", FLAT)
+@pytest.mark.parametrize(("cls", "kw"), CASES[1::2], ids=IDS[1::2])
+def test_flat_path_matches_the_loop_with_parameter_groups(cls, kw, impl):
+    ref = trajectory(cls, kw, "loop", np.float32, steps=12, grouped=True)
+    assert_same_trajectory(ref, trajectory(cls, kw, impl, np.float32, steps=12, grouped=True))
+
+
+@needs_numba
+@pytest.mark.parametrize(("cls", "kw"), [CASES[2], CASES[5], CASES[9], CASES[12]],
+                         ids=[IDS[2], IDS[5], IDS[9], IDS[12]])
+def test_parallel_kernels_match_the_loop(cls, kw, monkeypatch):
+    from minidl.optim import _kernels_numba
+
+    monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
+    ref = trajectory(cls, kw, "loop", np.float32, steps=8)
+    assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
+
+
+@pytest.mark.parametrize(("first", "second"), [("loop", "foreach"), ("foreach", "loop"),
+                                               pytest.param("loop", "fused", marks=needs_numba),
+                                               pytest.param("fused", "foreach",
+                                                            marks=needs_numba)])
+@pytest.mark.parametrize(("cls", "kw"), [CASES[2], CASES[5], CASES[12]],
+                         ids=[IDS[2], IDS[5], IDS[12]])
+def test_state_dict_moves_between_paths(cls, kw, first, second):
+    """Ten steps on one path, state_dict, load into an optimizer on another path over a copy
+    of the parameters, ten more steps: the same as twenty steps on the loop."""
+    ref = trajectory(cls, kw, "loop", np.float64, steps=20)
+    params = make_params(np.float64)
+    opt = cls(params, **kw, **FLAGS[first])
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        set_grads(params, rng)
+        opt.step()
+    saved = opt.state_dict()
+    copies = [Parameter(p.data) for p in params]
+    resumed = cls(copies, **kw, **FLAGS[second])
+    resumed.load_state_dict(saved)
+    for t in range(10, 20):
+        if t == 10:
+            for g in resumed.param_groups:
+                g["lr"] *= 0.5
+        set_grads(copies, rng)
+        resumed.step()
+    for a, b in zip(ref[-1][0], [p.data for p in copies], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert_state_dicts_equal(ref[-1][1], resumed.state_dict())
+    # loading into an optimizer that has already stepped replaces its state, on any path
+    opt.load_state_dict(saved)
+    assert_state_dicts_equal(saved, opt.state_dict())
+
+
+@pytest.mark.parametrize("impl", FLAT)
+def test_partial_state_gives_the_loop_step_counters(impl):
+    """A state dict holding state for some parameters only: the others start from step 0, as
+    on the loop, so one group has two step counters (two kernel calls)."""
+    results = []
+    for path in ("loop", impl):
+        params = make_params(np.float64)
+        opt = Adam(params, lr=0.01, **FLAGS[path])
+        rng = np.random.default_rng(3)
+        set_grads(params, rng)
+        opt.step()
+        opt.step()
+        saved = opt.state_dict()
+        saved["state"] = {0: saved["state"][0], 3: saved["state"][3]}
+        opt.load_state_dict(saved)
+        for _ in range(5):
+            set_grads(params, rng)
+            opt.step()
+        results.append(([p.data.copy() for p in params], opt.state_dict()))
+    assert_same_trajectory([results[0]], [results[1]])
+    assert {st["step"] for st in results[1][1]["state"].values()} == {7, 5}
+
+
+@pytest.mark.parametrize("impl", FLAT)
+def test_parameters_become_views_of_one_buffer_that_is_never_reallocated(impl):
+    model = minidl.Sequential(minidl.Dense(6, 4, rng=0), minidl.Tanh(), minidl.Dense(4, 2, rng=1))
+    model.astype(np.float32)
+    opt = Adam(model.parameters(), lr=0.01, **FLAGS[impl])
+    x = np.random.default_rng(0).standard_normal((8, 6))
+    loss = minidl.MSE()
+    arrays = None
+    for _ in range(3):
+        loss(model(x), np.zeros((8, 2)))
+        model.backward(loss.backward())
+        opt.step()
+        now = [(p.data, p.grad) for p in model.parameters()]
+        if arrays is not None:
+            assert all(a is b and c is d for (a, c), (b, d) in zip(arrays, now, strict=True))
+        arrays = now
+    (buffer,) = opt._flat.buffers.values()
+    assert buffer.data.dtype == np.float32 and buffer.data.size == model.num_parameters()
+    for p in model.parameters():
+        assert np.shares_memory(p.data, buffer.data) and np.shares_memory(p.grad, buffer.grad)
+        for v in opt.state[p].values():
+            if isinstance(v, np.ndarray):
+                assert v.dtype == np.float32
+
+
+def test_astype_after_the_first_step_lays_out_again():
+    """Converting the parameters after the optimizer stepped (documented as: do it before)
+    leaves the old views unused; the next step gathers the new arrays and state again, in the
+    new dtype, and updates what the parameters now hold."""
+    params = make_params(np.float64)
+    opt = SGD(params, lr=0.1, momentum=0.9, foreach=True)
+    rng = np.random.default_rng(0)
+    set_grads(params, rng)
+    opt.step()
+    old = opt._flat.buffers[np.dtype(np.float64)]
+    for p in params:
+        p.astype(np.float32)
+    before = [p.data.copy() for p in params]
+    set_grads(params, rng)
+    opt.step()
+    (buffer,) = opt._flat.buffers.values()
+    assert buffer is not old and buffer.data.dtype == np.float32
+    for i, (p, b) in enumerate(zip(params, before, strict=True)):
+        assert np.shares_memory(p.data, buffer.data)
+        assert opt.state[p]["momentum_buffer"].dtype == np.float32
+        assert i == NEVER_TOUCHED or not np.array_equal(p.data, b), i
+
+
+@pytest.mark.parametrize("impl", FLAT)
+def test_mixed_dtypes_match_the_loop(impl):
+    results = []
+    for path in ("loop", impl):
+        params = make_params(np.float64)
+        for p in params[::2]:
+            p.astype(np.float32)
+        opt = AdamW(params, lr=0.01, **FLAGS[path])
+        rng = np.random.default_rng(2)
+        for _ in range(5):
+            set_grads(params, rng)
+            opt.step()
+        results.append(([p.data.copy() for p in params], opt.state_dict()))
+    assert len(opt._flat.buffers) == 2
+    assert_same_trajectory([results[0]], [results[1]])
+
+
+# -------------------------------------------------------------------------------- choosing
+def test_default_is_fused_with_numba_else_foreach():
+    params = make_params(np.float64)
+    assert Adam(params).implementation == ("fused" if HAVE_NUMBA else "foreach")
+    assert Adam(params, foreach=False).implementation == ("fused" if HAVE_NUMBA else "loop")
+    assert Adam(params, fused=False).implementation == "foreach"
+    assert Adam(params, foreach=False, fused=False).implementation == "loop"
+
+
+def test_flag_errors():
+    params = make_params(np.float64)
+    with pytest.raises(ValueError, match="exclude each other"):
+        Adam(params, foreach=True, fused=True)
+
+    class Lion(minidl.Optimizer):
+        def update(self, param, grad, state, lr):
+            param -= lr * np.sign(grad)
+
+    assert Lion(params, lr=0.1).implementation == "loop"
+    with pytest.raises(ValueError, match="Lion has no flat kernel"):
+        Lion(params, lr=0.1, fused=True)
+
+    class MyAdam(Adam):  # a changed update: the Adam kernel would not do what it says
+        def update(self, param, grad, state, lr):
+            param -= lr * grad
+
+    assert MyAdam(params).implementation == "loop"
+    with pytest.raises(ValueError, match="MyAdam has no flat kernel"):
+        MyAdam(params, foreach=True)
+
+
+def test_without_numba_fused_raises_and_the_default_says_so_once(monkeypatch):
+    monkeypatch.setattr(flat, "HAVE_NUMBA", False)
+    monkeypatch.setattr(flat, "_noticed", False)
+    params = make_params(np.float64)
+    with pytest.raises(ImportError, match=r"pip install 'minidl\[fast\]'"):
+        SGD(params, fused=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert Adam(params).implementation == "foreach"
+        assert SGD(params).implementation == "foreach"
+        assert Adam(params, foreach=True).implementation == "foreach"
+    notices = [w for w in caught if issubclass(w.category, flat.PerformanceNotice)]
+    assert len(notices) == 1 and "numba is not installed" in str(notices[0].message)
+
+
+# -------------------------------------------------------------------------------- memory
+def _peak_step_allocation(impl, opt_cls=Adam, **kw):
+    """Largest extra memory traced during one steady-state training step (forward, backward,
+    update) of a model whose weights dwarf its activations."""
+    model = minidl.Sequential(minidl.Dense(256, 256, rng=0), minidl.ReLU(),
+                              minidl.Dense(256, 256, rng=1)).astype(np.float32)
+    opt = opt_cls(model.parameters(), lr=1e-3, **kw, **FLAGS[impl])
+    loss = minidl.MSE()
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((4, 256)), rng.standard_normal((4, 256)).astype(np.float32)
+
+    def train_step():
+        loss(model(x), y)
+        model.backward(loss.backward())
+        opt.step()
+
+    for _ in range(3):  # warm up: state, layout, compilation
+        train_step()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        train_step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return peak, next(model.parameters()).data.nbytes  # 256 KiB
+
+
+@pytest.mark.parametrize("impl", FLAT)
+@pytest.mark.parametrize(("cls", "kw"), [(Adam, {"amsgrad": True, "weight_decay": 0.1}),
+                                         (SGD, {"momentum": 0.9, "nesterov": True}),
+                                         (RMSprop, {"centered": True, "momentum": 0.9})])
+def test_a_steady_state_training_step_allocates_no_parameter_sized_array(impl, cls, kw):
+    peak, weight_bytes = _peak_step_allocation(impl, cls, **kw)
+    assert peak < weight_bytes / 4, f"a step allocated {peak} bytes (a weight is {weight_bytes})"
+
+
+def test_the_allocation_test_sees_the_loop_allocate():
+    """The measurement can fail: the per-parameter loop makes weight-sized temporaries."""
+    peak, weight_bytes = _peak_step_allocation("loop")
+    assert peak >= weight_bytes

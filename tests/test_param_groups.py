@@ -1,0 +1,159 @@
+"""Parameter groups, the one step counter, torch's optimizer names and non-strict loading."""
+
+import numpy as np
+import pytest
+
+import minidl
+from minidl import SGD, Adam, Dense, Parameter, Sequential, StateDictError, Tanh
+from minidl.schedules import ReduceLROnPlateau, StepLR
+
+
+def params(n=2, value=1.0):
+    return [Parameter(np.full(3, value)) for _ in range(n)]
+
+
+def feed(opt, grad=1.0):
+    for p in opt.params:
+        p.grad[...] = grad
+    opt.step()
+
+
+def test_one_group_by_default_and_lr_is_settable_there():
+    ps = params()
+    opt = SGD(ps, lr=0.1)
+    assert len(opt.param_groups) == 1
+    assert opt.param_groups[0]["params"] == ps and opt.param_groups[0]["lr"] == 0.1
+    for group in opt.param_groups:  # what torch user code and torch-style schedulers do
+        group["lr"] = 0.5
+    assert opt.lr == 0.5 and opt.hparams["lr"] == 0.5
+    feed(opt)
+    assert np.array_equal(ps[0].data, np.full(3, 0.5))
+
+
+def test_groups_have_their_own_lr_and_weight_decay():
+    a, b = params()
+    opt = SGD([{"params": [a]}, {"params": [b], "lr": 1.0, "weight_decay": 0.5}], lr=0.1)
+    feed(opt)
+    assert np.array_equal(a.data, np.full(3, 0.9))
+    assert np.array_equal(b.data, np.full(3, 1.0 - 1.0 * (1.0 + 0.5)))
+    with pytest.raises(ValueError, match=r"different learning rates \[0\.1, 1\.0\]"):
+        _ = opt.lr
+    opt.lr = 0.2  # sets every group
+    assert [g["lr"] for g in opt.param_groups] == [0.2, 0.2]
+
+
+def test_group_errors_name_the_group():
+    a, b = params()
+    with pytest.raises(ValueError, match=r"^SGD: parameter group 1 sets \['momentum'\]; a group "
+                                         r"may set only lr and weight_decay"):
+        SGD([{"params": [a]}, {"params": [b], "momentum": 0.9}], lr=0.1)
+    with pytest.raises(ValueError, match=r"^SGD: parameter 0 of parameter group 1 is also in an "
+                                         r"earlier group"):
+        SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1)
+    with pytest.raises(ValueError, match=r"^SGD: lr must be >= 0\.0, got -1"):
+        SGD([{"params": [a], "lr": -1}], lr=0.1)
+    with pytest.raises(ValueError, match=r"^SGD: parameter group 1 has no parameters"):
+        SGD([{"params": [a]}, {"params": []}], lr=0.1)
+
+
+def test_group_state_dict_round_trip():
+    a, b = params()
+    opt = Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    feed(opt)
+    opt.param_groups[1]["lr"] = 0.25
+    saved = opt.state_dict()
+    assert [g["params"] for g in saved["param_groups"]] == [[0], [1]]
+    c, d = params()
+    other = Adam([{"params": [c]}, {"params": [d]}], lr=0.1)
+    other.load_state_dict(saved)
+    assert [g["lr"] for g in other.param_groups] == [0.1, 0.25]
+    with pytest.raises(StateDictError, match=r"parameter groups of sizes \[2\], expected \[1, 1\]"):
+        other.load_state_dict(Adam(params(), lr=0.1).state_dict())
+
+
+def test_a_checkpoint_rebuilds_an_optimizer_with_several_groups(tmp_path):
+    model = Sequential(Dense(3, 4, rng=0), Tanh(), Dense(4, 1, rng=1))
+    opt = Adam([{"params": list(model[0].parameters()), "lr": 1e-3},
+                {"params": list(model[2].parameters()), "weight_decay": 0.1}], lr=1e-2)
+    model(np.ones((2, 3)))
+    model.backward(np.ones((2, 1)))
+    opt.step()
+    minidl.save(tmp_path / "groups.npz", model, optimizer=opt)
+    rebuilt = minidl.load(tmp_path / "groups.npz")
+    assert [[id(p) for p in g["params"]] for g in rebuilt.optimizer.param_groups] == \
+        [[id(p) for p in layer.parameters()] for layer in (rebuilt.model[0], rebuilt.model[2])]
+    assert [(g["lr"], g["weight_decay"]) for g in rebuilt.optimizer.param_groups] == \
+        [(1e-3, 0.0), (1e-2, 0.1)]
+    assert rebuilt.optimizer.step_count == 1
+
+
+def test_schedules_drive_every_group():
+    a, b = params()
+    opt = SGD([{"params": [a], "lr": 1.0}, {"params": [b], "lr": 0.1}], lr=0.1)
+    sched = StepLR(opt, step_size=1, gamma=0.5)
+    sched.step()
+    assert sched.get_last_lr() == [0.5, 0.05] == [g["lr"] for g in opt.param_groups]
+    plateau = ReduceLROnPlateau(opt, patience=0, factor=0.5)
+    plateau.step(1.0)
+    plateau.step(1.0)
+    assert plateau.get_last_lr() == [0.25, 0.025]
+
+
+def test_a_schedule_follows_an_lr_set_by_hand_in_get_last_lr():
+    opt = SGD(params(), lr=1.0)
+    sched = StepLR(opt, step_size=10)
+    opt.param_groups[0]["lr"] = 0.3  # one learning rate, read from the optimizer: no copy
+    assert sched.get_last_lr() == 0.3
+
+
+def test_one_step_counter():
+    opt = Adam(params(), lr=0.1)
+    assert opt.step_count == 0
+    feed(opt)
+    feed(opt)
+    assert opt.step_count == 2 == opt.state[opt.params[0]]["step"]
+    with pytest.raises(AttributeError):
+        opt.step_count = 5  # derived from the per-parameter counters, never set apart
+    saved = opt.state_dict()
+    saved["step_count"] = 3
+    with pytest.raises(StateDictError, match=r"step_count is 3, but the parameters' states "
+                                             r"count \[2\] steps"):
+        Adam(params(), lr=0.1).load_state_dict(saved)
+
+
+def test_torch_names_and_the_old_ones():
+    assert minidl.RMSprop is minidl.RMSProp and minidl.Adagrad is minidl.AdaGrad
+    assert minidl.RMSprop.__name__ == "RMSprop" and minidl.Adagrad.__name__ == "Adagrad"
+    opt = minidl.RMSprop(params(), lr=0.1)
+    feed(opt)
+    saved = opt.state_dict()
+    saved["class"] = "RMSProp"  # written by an earlier minidl
+    minidl.RMSprop(params(), lr=0.1).load_state_dict(saved)
+
+
+def test_checkpoint_written_under_the_old_class_name_loads(tmp_path):
+    from tests.test_checkpoint import rewrite_metadata
+
+    model = Sequential(Dense(3, 2, rng=0), Tanh())
+    opt = minidl.Adagrad(model.parameters(), lr=0.1)
+    minidl.save(tmp_path / "c.npz", model, optimizer=opt)
+    rewrite_metadata(tmp_path / "c.npz", lambda m: m["optimizer"].update({"class": "AdaGrad"}))
+    assert type(minidl.load(tmp_path / "c.npz").optimizer) is minidl.Adagrad
+
+
+def test_load_state_dict_non_strict():
+    model = Sequential(Dense(3, 2, rng=0), Tanh(), Dense(2, 1, rng=1))
+    state = model.state_dict()
+    del state["2.bias"]
+    state["head.weight"] = np.zeros(2)
+    with pytest.raises(StateDictError, match=r"missing keys: \['2\.bias'\]; unexpected keys: "
+                                             r"\['head\.weight'\]"):
+        model.load_state_dict(state)
+    state["0.weight"] = state["0.weight"] + 1
+    result = model.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["head.weight"]
+    assert np.array_equal(model[0].weight.data, state["0.weight"])
+    state["0.bias"] = np.zeros(5)  # a wrong shape is refused even when not strict
+    with pytest.raises(StateDictError, match=r"'0\.bias': expected shape \(2,\), got \(5,\)"):
+        model.load_state_dict(state, strict=False)
+    assert model.load_state_dict(model.state_dict()) == ([], [])
