@@ -83,10 +83,10 @@ def report_section(results_dir) -> str:
              int(s.n_seeds), f"{s.epoch_mean:.0f} (best {s.best_epoch_mean:.0f})",
              f"{s.epoch_time_mean:.0f}"]]
     return "\n".join([
-        "### CNN", "",
+        "## 13. `mnist_cnn`: the Keras CNN example", "",
         mc.markdown_table(["model", "test accuracy (ours)", "Keras example", "difference",
                            "seeds", "epochs run", "s/epoch"], rows), "",
-        "![CNN training curves](figures/mnist_cnn_curves.png)", "",
+        f"![CNN training curves](figures/{STUDY}/mnist_cnn_curves.png)", "",
     ])
 
 

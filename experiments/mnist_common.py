@@ -1,8 +1,8 @@
 """What the MNIST studies share, written once.
 
-- :func:`load_data`: MNIST through :func:`minidl.datasets.load_mnist` (or ``--data
-  synthetic``, a tiny generated stand-in for smoke runs), pixels / 255 as float32, and the
-  source's 48,000/12,000 train/validation split (:func:`split`, scikit-learn's
+- :func:`load_data`: MNIST through :func:`minidl.datasets.load_mnist` (or ``--dataset
+  synthetic``, a tiny generated stand-in, the default of ``--quick`` smoke runs), pixels / 255
+  as float32, and the source's 48,000/12,000 train/validation split (:func:`split`, scikit-learn's
   ``train_test_split(random_state=42)`` reproduced); the 10,000 test images are scored once per
   run.
 - :func:`train`: one seeded run through :func:`minidl.fit` (validation every epoch, accuracy,
@@ -10,7 +10,8 @@
 - :func:`tables` and :func:`write_results`: ``epochs.csv``, ``summary.csv`` and ``config.json``
   in ``<out>/<study>/``, the layout of the QA studies' runner.
 - :func:`parser` and :func:`settings`: the flags every study takes (``--out``, ``--seeds``,
-  ``--epochs``, ``--quick``, ``--data``, ``--mnist-dir``).
+  ``--epochs``, ``--quick``, ``--dataset``, ``--mnist-dir``, ``--protocol``; the runner's
+  ``--data``, ``--features`` and ``--jobs`` are accepted and ignored).
 - :func:`curves`, :func:`save_figure`, :func:`markdown_table`: figures (Agg) and report pieces.
 """
 
@@ -37,7 +38,7 @@ import minidl
 
 SEEDS = (42, 10, 2024)
 VAL_SIZE, SPLIT_SEED = 0.2, 42      # the source's 48,000 / 12,000 split
-QUICK_EPOCHS, QUICK_TRAIN = 1, 400  # --quick: one epoch on 600 training images, one seed
+QUICK_EPOCHS, QUICK_SEEDS, QUICK_TRAIN = 1, 2, 400  # --quick: a smoke run of seconds
 CLASSES = 10
 
 
@@ -87,9 +88,10 @@ def split(n: int, test_size: float = VAL_SIZE, random_state: int = SPLIT_SEED):
 
 
 def load_data(args, images: bool = False) -> Data:
-    """The data of ``args.data`` (``mnist`` or ``synthetic``), split and scaled; with
-    ``--quick`` only the first :data:`QUICK_TRAIN` training images (and as many test images)."""
-    if args.data == "synthetic":
+    """The data of ``args.dataset`` (``mnist`` or ``synthetic``; with ``--quick`` the default is
+    ``synthetic``), split and scaled; with ``--quick`` only the first :data:`QUICK_TRAIN`
+    training images (and as many test images)."""
+    if (args.dataset or ("synthetic" if args.quick else "mnist")) == "synthetic":
         (X, y), (X_test, y_test) = synthetic()
         source = "experiments.mnist_common.synthetic() (a generated stand-in, not MNIST)"
     else:
@@ -223,14 +225,18 @@ def parser(doc: str, epochs: int, seeds=SEEDS) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help=f"seeds (default {list(seeds)})")
     p.add_argument("--epochs", type=int, help=f"epochs (default {epochs})")
     p.add_argument("--quick", action="store_true",
-                   help=f"a smoke run: {QUICK_EPOCHS} epoch, one seed, {QUICK_TRAIN} images")
-    p.add_argument("--data", choices=("mnist", "synthetic"), default="mnist",
-                   help="synthetic: a tiny generated stand-in, for smoke runs")
+                   help=f"a smoke run: {QUICK_EPOCHS} epoch, {QUICK_SEEDS} seeds, {QUICK_TRAIN} "
+                   f"images, of the generated stand-in unless --dataset mnist")
+    p.add_argument("--dataset", choices=("mnist", "synthetic"),
+                   help="mnist (default) or synthetic, a tiny generated stand-in (the default "
+                   "with --quick)")
     p.add_argument("--mnist-dir", type=Path, help="a folder of MNIST IDX files (optional)")
     p.add_argument("--protocol", choices=("split", "source"), default="split",
                    help="split: train on 48,000, validate on 12,000 (default); source: as the "
                    "source did, train on all 60,000 and use the test set as validation (for "
                    "comparison only: early stopping would then select on the test set)")
+    for flag in ("--data", "--features", "--jobs"):  # the QA studies' flags, from the runner
+        p.add_argument(flag, help="the question/answer studies' flag; ignored here")
     return p
 
 
@@ -240,7 +246,7 @@ def settings(args, epochs: int, seeds=SEEDS) -> tuple[int, list[int]]:
         epochs = args.epochs
     elif args.quick:
         epochs = QUICK_EPOCHS
-    return epochs, list(args.seeds or (list(seeds)[:1] if args.quick else seeds))
+    return epochs, list(args.seeds or (list(SEEDS)[:QUICK_SEEDS] if args.quick else seeds))
 
 
 # ---------------------------------------------------------------------------- figures

@@ -252,12 +252,12 @@ def report_section(results_dir) -> str:
     times = [[v, mc.fmt(r.test_accuracy_mean, r.test_accuracy_std), int(r.n_seeds),
               f"{r.epoch_time_mean:.1f}"] for v, r in s.iterrows()]
     return "\n".join([
-        "### Improvements", "",
+        "## 14. `mnist_improvements`: what the source proposed, built", "",
         mc.markdown_table(["improvement", "its baseline", "with it (mean ± std)", "gain",
                            "seeds", "epochs run"], rows), "",
         mc.markdown_table(["run", "test accuracy", "seeds", "s/epoch"], times), "",
         f"The Keras MLP example's reference is {KERAS_MLP:.4f}.", "",
-        "![improvements](figures/mnist_improvements.png)", "",
+        f"![improvements](figures/{STUDY}/mnist_improvements.png)", "",
     ])
 
 

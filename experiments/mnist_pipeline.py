@@ -108,10 +108,10 @@ def report_section(results_dir) -> str:
              f"{r.test_accuracy_mean - r.source_test_accuracy:+.4f}", int(r.n_seeds),
              f"{r.epoch_time_mean:.1f}"] for r in s.itertuples()]
     return "\n".join([
-        "### Pipeline variants", "",
+        "## 12. `mnist_pipeline`: the source's five Keras variants", "",
         mc.markdown_table(["variant", "optimizer", "test accuracy (ours, mean ± std)",
                            "source (one run)", "difference", "seeds", "s/epoch"], rows), "",
-        "![pipeline variants](figures/mnist_pipeline.png)", "",
+        f"![pipeline variants](figures/{STUDY}/mnist_pipeline.png)", "",
     ])
 
 

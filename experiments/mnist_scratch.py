@@ -118,14 +118,14 @@ def report_section(results_dir) -> str:
                   f"{SOURCE_WEAKEST[d]:.4f}" if d in SOURCE_WEAKEST else "-"]
                  for d in sorted(set(weakest) | set(SOURCE_WEAKEST))]
     return "\n".join([
-        "### From scratch", "",
+        "## 11. `mnist_scratch`: MNIST from scratch, the source's settings, then tuned", "",
         mc.markdown_table(["variant", "test accuracy (mean ± std)", "macro precision",
                            "macro recall", "macro F1", "seeds", "s/epoch"], rows), "",
         "Recall of the weakest digits (mean over seeds) beside the source's:", "",
         mc.markdown_table(["digit", *(f"recall, {v}" for v in recall.columns), "source"],
                           weak_rows), "",
-        "![confusion matrices](figures/mnist_confusion.png)", "",
-        "![validation accuracy](figures/mnist_scratch_curves.png)", "",
+        f"![confusion matrices](figures/{STUDY}/mnist_confusion.png)", "",
+        f"![validation accuracy](figures/{STUDY}/mnist_scratch_curves.png)", "",
     ])
 
 

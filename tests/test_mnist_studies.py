@@ -5,6 +5,7 @@ sections; the augmentation layer is a gather whose backward is its exact transpo
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
+from experiments import (
+    __main__ as runner,
+)
 from experiments import (
     mnist_cnn,
     mnist_common,
@@ -35,7 +39,7 @@ SUMMARY_COLUMNS = {"variant", "optimizer", "test_accuracy_mean", "test_accuracy_
 @pytest.mark.parametrize("study", list(STUDIES), ids=lambda m: m.__name__.split(".")[-1])
 def test_quick_run_writes_the_runner_layout(study, tmp_path):
     name = study.__name__.split(".")[-1]
-    study.main(["--quick", "--data", "synthetic", "--out", str(tmp_path)])
+    study.main(["--quick", "--out", str(tmp_path)])  # --quick: generated data, no MNIST
     folder = tmp_path / name
     summary = pd.read_csv(folder / "summary.csv")
     assert set(summary.columns) >= SUMMARY_COLUMNS
@@ -52,7 +56,10 @@ def test_quick_run_writes_the_runner_layout(study, tmp_path):
         assert data.startswith(b"\x89PNG") if extra.endswith(".png") else len(pd.read_csv(
             folder / extra)) > 0
     section = study.report_section(tmp_path)
-    assert section.startswith("### ") and "| ---" not in section and "|---|" in section
+    assert section.startswith(f"## {runner.STUDIES.index(study.__name__) + 1}. `{name}`")
+    assert "|---|" in section
+    for link in re.findall(r"\]\((figures/[^)]+)\)", section):  # where the runner copies them
+        assert link.startswith(f"figures/{name}/") and (folder / link.split("/")[-1]).exists()
 
 
 def test_random_shift_rotate_backward_is_the_transpose_of_forward():
@@ -102,9 +109,10 @@ def test_split_is_scikit_learns_train_test_split():
 
 def test_the_split_protocol_holds_out_validation_and_the_source_protocol_does_not():
     p = mnist_common.parser("doc", 1)
-    ours = mnist_common.load_data(p.parse_args(["--data", "synthetic"]))
+    ours = mnist_common.load_data(p.parse_args(["--dataset", "synthetic"]))
     assert (len(ours.X_train), len(ours.X_val), len(ours.X_test)) == (960, 240, 300)
-    source = mnist_common.load_data(p.parse_args(["--data", "synthetic", "--protocol", "source"]))
+    source = mnist_common.load_data(p.parse_args(["--dataset", "synthetic", "--protocol",
+                                                         "source"]))
     assert len(source.X_train) == 1200
     np.testing.assert_array_equal(source.X_val, source.X_test)
     assert source.X_train.dtype == np.float32 and source.X_train.max() <= 1.0
