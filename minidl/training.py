@@ -7,7 +7,9 @@ One epoch of :func:`fit`, for a model, a loss and an optimizer::
         optimizer.zero_grad()                   # a parameter no backward writes is skipped
         pred = model.forward(X[B]);  L = loss.forward(pred, y[B])
         model.backward(loss.backward());  optimizer.step()
-    then: evaluate validation_data in eval mode, append a row to the History, run callbacks
+    then: evaluate validation_data in eval mode, in batch_size chunks (as Keras does: a large
+          validation set never goes through a convolution in one piece), append a row to the
+          History, run callbacks
 
 ``batch_size=None`` is the full batch: gradient descent. With a single batch per epoch the order
 of the rows cannot matter, so no permutation is drawn. ``rng`` is
@@ -240,7 +242,7 @@ class Trainer:
             logs[f"train_{name}"] = float(metric(y, progress["train_pred"]))
         if val is not None:
             try:
-                scores = _evaluate(self.model, self.loss, *val, self.metrics)
+                scores = _evaluate(self.model, self.loss, *val, self.metrics, self.batch_size)
             except NonFiniteError as exc:
                 return self._diverged(snapshot, "validation", _nonfinite_reason(exc), exc)
             if not math.isfinite(scores["loss"]):

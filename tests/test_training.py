@@ -693,3 +693,26 @@ def test_a_loss_given_by_name_gets_a_clear_error(call):
     with pytest.raises(TypeError, match=r"loss must be a Loss, got 'mse' \(losses are objects: "
                                         r"pass e.g. minidl.MSE\(\), not a name\)"):
         call(qa_model(), X, y)
+
+
+def test_validation_runs_in_training_sized_batches():
+    """A large validation set goes through the model in batch_size chunks (as Keras does), so a
+    convolution never builds its im2col matrix for the whole set at once."""
+    seen = []
+
+    class Spy(Tanh):
+        def forward(self, x):
+            if not self.training:
+                seen.append(len(x))
+            return super().forward(x)
+
+    X, y = make_data(n=64)
+    Xv, yv = make_data(n=70, seed=1)
+    model = Sequential(Dense(5, 1, rng=0), Spy())
+    fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=1, batch_size=32,
+        validation_data=(Xv, yv), verbose=0)
+    assert seen == [32, 32, 6]
+    seen.clear()
+    fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=1, batch_size=None,
+        validation_data=(Xv, yv), verbose=0)
+    assert seen == [70]  # full-batch training validates in one piece
