@@ -255,6 +255,7 @@ class PendingLoad:
             if self.rng_state is not None:
                 self.model.set_rng_state(self.rng_state)
             if self.optimizer_state is not None:
+                assert self.optimizer is not None  # a state is prepared only with an optimizer
                 self.optimizer.load_state_dict(self.optimizer_state)
         except Exception as exc:
             raise CheckpointError(f"{self.path}: the checkpoint does not fit: {_why(exc)}"

@@ -16,6 +16,9 @@ class ShapeError(MinidlError, ValueError):
 class NonFiniteError(MinidlError, ValueError):
     """NaN or infinity reached a place that cannot give a meaningful answer with it."""
 
+    #: The non-finite loss value, when a loss raised this error because its value overflowed.
+    loss_value: float | None = None
+
 
 class BackwardBeforeForward(MinidlError, RuntimeError):
     """``backward`` was called on a layer or loss that has no forward pass to differentiate."""

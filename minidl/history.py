@@ -82,7 +82,7 @@ class History:
         return np.asarray(col, dtype=np.float64)
 
     def __contains__(self, key: object) -> bool:
-        return self.column_name(key) is not None
+        return isinstance(key, str) and self.column_name(key) is not None
 
     def __iter__(self):
         """The column names, as iterating a dict or a DataFrame gives."""

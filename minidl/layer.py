@@ -55,6 +55,14 @@ class Layer:
     #: Names of constructor arguments a subclass reports in :meth:`get_config`.
     _config_keys: ClassVar[tuple[str, ...]] = ()
 
+    # Set in __init__ (through object.__setattr__, before registration exists); declared here
+    # for type checkers.
+    _params: dict[str, Parameter]
+    _buffers: dict[str, None]
+    _layers: dict[str, Layer]
+    _rngs: dict[str, np.random.Generator]
+    training: bool
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[registered_name(cls)] = cls
@@ -279,9 +287,9 @@ class Layer:
         return targets
 
     # ------------------------------------------------------------------ randomness
-    def rng_state(self) -> dict[str, dict]:
+    def rng_state(self) -> dict[str, dict[str, Any]]:
         """The bit-generator state of every Generator held by this model, by dotted path."""
-        states = {}
+        states: dict[str, dict[str, Any]] = {}
         for layer_path, layer in self.named_layers():
             for name, rng in layer._rngs.items():
                 key = f"{layer_path}.{name}" if layer_path else name
@@ -423,9 +431,9 @@ def _key_differences(targets: dict, state: dict) -> tuple[list[str], list[str]]:
 
 
 def _init_args(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls).parameters  # the constructor's, without self
     return [
-        name for name, p in list(params.items())[1:]
+        name for name, p in params.items()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     ]
 

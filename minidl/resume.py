@@ -82,7 +82,7 @@ def _parse_progress(value: Any, epoch: int) -> dict[str, Any] | None:
         return None
     if not isinstance(value, Mapping):
         raise TypeError(f"progress is a {type(value).__name__}, not a dict")
-    progress = {"epoch": int(value["epoch"]), "n": int(value["n"]),
+    progress: dict[str, Any] = {"epoch": int(value["epoch"]), "n": int(value["n"]),
                 "next_batch": int(value["next_batch"]), "loss_sum": float(value["loss_sum"]),
                 "elapsed": float(value["elapsed"]), "lr": float(value["lr"]),
                 "order": None, "train_pred": None}
@@ -125,7 +125,7 @@ def _check_state(trainer: Trainer, state: Any, path: str | None) -> dict[str, An
     if not isinstance(state, Mapping):
         raise corrupt(f"expected a dict, got {type(state).__name__}")
     try:
-        parsed = {"epoch": int(state["epoch"]), "step": int(state["step"]),
+        parsed: dict[str, Any] = {"epoch": int(state["epoch"]), "step": int(state["step"]),
                   "seed": int(state["seed"]), "train_time": float(state["train_time"])}
         rng = np.random.default_rng(parsed["seed"])
         rng.bit_generator.state = state["shuffle_rng"]

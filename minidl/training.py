@@ -161,7 +161,8 @@ class Trainer:
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-            val = _prepare(*validation_data, self.dtype, "X_val", "y_val")
+            X_val, y_val = validation_data
+            val = _prepare(X_val, y_val, self.dtype, "X_val", "y_val")
         n = len(X)
         batch = n if self.batch_size is None else min(self.batch_size, n)
         self.epochs = int(epochs)
@@ -210,10 +211,12 @@ class Trainer:
                     value = self.loss.forward(pred, yb)
                 except NonFiniteError as exc:
                     _undo_batch(self.model, before)
-                    return self._diverged(snapshot, "train", _nonfinite_reason(exc), exc)
+                    self._diverged(snapshot, "train", _nonfinite_reason(exc), exc)
+                    return None
                 if not math.isfinite(value):
                     _undo_batch(self.model, before)
-                    return self._diverged(snapshot, "train", f"the loss is {value}")
+                    self._diverged(snapshot, "train", f"the loss is {value}")
+                    return None
                 self.model.backward(self.loss.backward())
             except TrainingDiverged:
                 raise
@@ -242,11 +245,14 @@ class Trainer:
             logs[f"train_{name}"] = float(metric(y, progress["train_pred"]))
         if val is not None:
             try:
-                scores = _evaluate(self.model, self.loss, *val, self.metrics, self.batch_size)
+                scores = _evaluate(self.model, self.loss, val[0], val[1], self.metrics,
+                                   self.batch_size)
             except NonFiniteError as exc:
-                return self._diverged(snapshot, "validation", _nonfinite_reason(exc), exc)
+                self._diverged(snapshot, "validation", _nonfinite_reason(exc), exc)
+                return None
             if not math.isfinite(scores["loss"]):
-                return self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
+                self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
+                return None
             logs.update({f"val_{k}": v for k, v in scores.items()})
         self.train_time += progress["elapsed"]
         logs.update(lr=progress["lr"], steps=self.step, time=self.train_time)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -11,7 +11,8 @@ import numpy as np
 def check_number(owner: str, name: str, value: Any, low: float | None = None,
                  high: float | None = None, high_inclusive: bool = True) -> None:
     """Raise ``ValueError`` unless ``value`` is a real number in [low, high] (or [low, high))."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not np.isfinite(value):
         raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise ValueError(f"{owner}: {name} must be >= {low}, got {value!r}")
@@ -20,6 +21,12 @@ def check_number(owner: str, name: str, value: Any, low: float | None = None,
         raise ValueError(f"{owner}: {name} must lie in [{low}, {high}{bracket}, got {value!r}")
 
 
+@overload
+def check_int(owner: str, name: str, value: Any, low: int | None = None,
+              allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_int(owner: str, name: str, value: Any, low: int | None = None,
+              allow_none: bool = ...) -> int | None: ...
 def check_int(owner: str, name: str, value: Any, low: int | None = None,
               allow_none: bool = False) -> int | None:
     """``value`` as an ``int``, or a ``ValueError`` unless it is an integer >= ``low``.
@@ -47,6 +54,10 @@ def check_betas(owner: str, betas: Any) -> tuple[float, float]:
     return float(betas[0]), float(betas[1])
 
 
+@overload
+def check_bool(owner: str, name: str, value: Any, allow_none: Literal[False] = False) -> bool: ...
+@overload
+def check_bool(owner: str, name: str, value: Any, allow_none: bool = ...) -> bool | None: ...
 def check_bool(owner: str, name: str, value: Any, allow_none: bool = False) -> bool | None:
     """``value`` as a ``bool``, or a ``ValueError`` unless it is True or False (NumPy's too).
 
