@@ -137,7 +137,9 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
         meta["extra"] = _encode(extra, "extra", arrays)
     text = json.dumps(meta, allow_nan=False)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda f: np.savez(f, **arrays), who="save")
+    # numpy's stub gives savez an `allow_pickle: bool` keyword beside `**kwds`, and mypy checks
+    # every value of `**arrays` against it too; the keys are array names, never allow_pickle.
+    atomic_write(path, lambda f: np.savez(f, **arrays), who="save")  # type: ignore[arg-type]
 
 
 def _param_paths(model: Layer, optimizer: Optimizer) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 import numpy as np
 
 from .activations import Tanh
@@ -17,7 +19,12 @@ class Sequential(Layer):
     Sub-layers are named ``"0"``, ``"1"``, ... in the state dict (``"0.weight"``).
     """
 
-    def __init__(self, *layers: Layer | list[Layer]):
+    @overload
+    def __init__(self, *layers: Layer) -> None: ...
+    @overload
+    def __init__(self, layers: list[Layer] | tuple[Layer, ...], /) -> None: ...
+
+    def __init__(self, *layers: Any) -> None:  # the overloads above; append checks each layer
         super().__init__()
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])  # Sequential([a, b]), as Keras writes it

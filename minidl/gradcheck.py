@@ -63,9 +63,9 @@ def gradcheck(obj, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float
         else:
             for k in range(n_directions):
                 v = rng.standard_normal(array.shape)
-                numeric = _directional(f, array, v, eps)
+                slope = _directional(f, array, v, eps)
                 _compare(what, f"{name} (random direction {k})",
-                         np.array([np.sum(analytic * v)]), np.array([numeric]), atol, rtol)
+                         np.array([np.sum(analytic * v)]), np.array([slope]), atol, rtol)
     return True
 
 

@@ -293,7 +293,7 @@ class Layer:
         for layer_path, layer in self.named_layers():
             for name, rng in layer._rngs.items():
                 key = f"{layer_path}.{name}" if layer_path else name
-                states[key] = rng.bit_generator.state
+                states[key] = dict(rng.bit_generator.state)  # a dict (the stub says Mapping)
         return states
 
     def set_rng_state(self, states: dict[str, dict]) -> None:

@@ -202,29 +202,31 @@ def f1_score(y_true, y_pred, *, average="macro", labels=None, threshold: float |
     return _average(r["f1"], r["support"], average)
 
 
-def _named(name: str, fn: Callable, **kwargs) -> Metric:
-    """``fn`` with ``kwargs`` bound, named ``name``; ``func`` and ``keywords`` say which (as on
-    a ``functools.partial``), so a threshold can be bound on top."""
-    def metric(y_true, y_pred):
-        return fn(y_true, y_pred, **kwargs)
+class _NamedMetric:
+    """``func`` with ``keywords`` bound, named ``name`` (as on a ``functools.partial``, so a
+    threshold can be bound on top)."""
 
-    args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
-    metric.__name__ = name
-    metric.__doc__ = f"{fn.__name__}(y_true, y_pred{args})"
-    metric.func, metric.keywords = fn, kwargs
-    return metric
+    def __init__(self, name: str, func: Callable, **keywords) -> None:
+        self.func = func
+        self.keywords = keywords
+        self.__name__ = name
+        args = "".join(f", {k}={v!r}" for k, v in keywords.items())
+        self.__doc__ = f"{func.__name__}(y_true, y_pred{args})"
+
+    def __call__(self, y_true, y_pred):
+        return self.func(y_true, y_pred, **self.keywords)
 
 
 #: Metrics :func:`minidl.fit` knows by name, with the metrics' default ``threshold`` (None)
 #: (``fit`` binds its loss's ``decision_threshold`` on top, see :func:`get_metrics`).
-METRICS: dict[str, Metric] = {
-    "accuracy": _named("accuracy", accuracy),
-    "precision": _named("precision", precision, average="macro"),
-    "recall": _named("recall", recall, average="macro"),
-    "f1": _named("f1", f1_score, average="macro"),
-    "weighted_precision": _named("weighted_precision", precision, average="weighted"),
-    "weighted_recall": _named("weighted_recall", recall, average="weighted"),
-    "weighted_f1": _named("weighted_f1", f1_score, average="weighted"),
+METRICS: dict[str, _NamedMetric] = {
+    "accuracy": _NamedMetric("accuracy", accuracy),
+    "precision": _NamedMetric("precision", precision, average="macro"),
+    "recall": _NamedMetric("recall", recall, average="macro"),
+    "f1": _NamedMetric("f1", f1_score, average="macro"),
+    "weighted_precision": _NamedMetric("weighted_precision", precision, average="weighted"),
+    "weighted_recall": _NamedMetric("weighted_recall", recall, average="weighted"),
+    "weighted_f1": _NamedMetric("weighted_f1", f1_score, average="weighted"),
 }
 
 
@@ -283,7 +285,7 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
             name = name or metric
             metric = METRICS[metric]
             if threshold is not None:
-                metric = _named(name, metric.func, **metric.keywords,
+                metric = _NamedMetric(name, metric.func, **metric.keywords,
                                 threshold=float(threshold))
         elif not callable(metric):
             raise TypeError(f"a metric must be a name or a function, got {metric!r}")

@@ -224,7 +224,8 @@ class ReduceLROnPlateau(Callback):
         return self.cooldown_counter > 0
 
     def step(self, metrics: float) -> None:
-        value = np.asarray(metrics) if isinstance(metrics, (np.ndarray, np.generic)) else metrics
+        value: object = (np.asarray(metrics) if isinstance(metrics, (np.ndarray, np.generic))
+                         else metrics)
         if isinstance(value, np.ndarray):
             value = value.item() if value.shape == () and value.dtype.kind in "iuf" else None
         if not isinstance(value, numbers.Real) or isinstance(value, bool):

@@ -350,7 +350,7 @@ def _generator(random_state, who: str) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy convention
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
     if (isinstance(random_state, (numbers.Integral, np.integer))
-            and not isinstance(random_state, (bool, np.bool_)) and random_state >= 0):
+            and not isinstance(random_state, (bool, np.bool_)) and int(random_state) >= 0):
         return np.random.default_rng(int(random_state))
     raise ValueError(f"{who}: random_state must be an int >= 0, a numpy Generator, a "
                      f"RandomState or None, got {random_state!r}")

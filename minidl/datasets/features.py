@@ -40,6 +40,12 @@ class PairEmbedder(Protocol):
 
     def encode(self, texts: Sequence[str], prefix: str = "") -> np.ndarray: ...
 
+    @property
+    def cache_name(self) -> str:
+        """The embedding function's identity; a features file records it as the model when
+        the embedder has no ``model_name``."""
+        ...
+
 
 def text_list(texts, where: str) -> list[str]:
     """``texts`` as a list of str; a single str or a non-str item is a ``TypeError``."""
@@ -142,7 +148,10 @@ def save_qa_features(path: str | os.PathLike, splits: dict[str, QADataset],
     """Embed each split (:func:`feature_arrays`) and save a compressed ``.npz``, atomically."""
     arrays = feature_arrays(splits, embedder, dtype, meta)
     path = Path(path)
-    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays), make_parents=True)
+    # numpy's stub gives savez_compressed an `allow_pickle: bool` keyword beside `**kwds`, and
+    # mypy checks every value of `**arrays` against it too; the keys are never allow_pickle.
+    atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays),  # type: ignore[arg-type]
+                 make_parents=True)
     return path
 
 

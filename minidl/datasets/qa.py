@@ -59,7 +59,7 @@ import csv
 import io
 import os
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -283,6 +283,7 @@ def parse_qa(data: str | bytes, *, source: str = "<string>", strict: bool = True
             continue
         row, reason = parse_row(text)
         if row is None:
+            assert reason is not None  # parse_row gives the reason for every line it refuses
             rejected.append(Rejected(number, text, reason))
         else:
             parsed.append((number, *row))
@@ -310,7 +311,8 @@ def parse_qa(data: str | bytes, *, source: str = "<string>", strict: bool = True
     return dataset
 
 
-def _check_rows(parsed, texts):
+def _check_rows(parsed: list[tuple[int, str, str, int]], texts: Mapping[int, str | None],
+                ) -> tuple[list[tuple[int, str, str, int]], list[Rejected]]:
     """Duplicate and pair checks; returns the kept rows and the rejected ones."""
     rejected: list[Rejected] = []
     seen: dict[tuple[str, str], tuple[int, int]] = {}
@@ -354,10 +356,10 @@ def _check_rows(parsed, texts):
         for r in rows:
             bad[r[0]] = why
     for rows in groups.values():  # a complete pair whose question is contradicted elsewhere
-        why = contradicted.get(normalize_question(rows[0][1]))
-        if why is not None:
+        contradiction = contradicted.get(normalize_question(rows[0][1]))
+        if contradiction is not None:
             for r in rows:
-                bad.setdefault(r[0], why)
+                bad.setdefault(r[0], contradiction)
     kept = [r for r in unique if r[0] not in bad]
     rejected += [Rejected(n, texts[n] or "", why) for n, why in bad.items()]
     return kept, rejected

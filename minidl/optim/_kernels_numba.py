@@ -14,6 +14,7 @@ Compiled on first use for each dtype (a second or two each) and cached on disk (
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -96,7 +97,9 @@ def _rmsprop(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momen
         p[i] = pi - step * lr
 
 
-_SOURCES = {"sgd": _sgd, "adam": _adam, "adagrad": _adagrad, "rmsprop": _rmsprop}
+_SOURCES: dict[str, Callable[..., None]] = {
+    "sgd": _sgd, "adam": _adam, "adagrad": _adagrad, "rmsprop": _rmsprop,
+}
 _SERIAL = {name: numba.njit(cache=True)(f) for name, f in _SOURCES.items()}
 _PARALLEL = {name: numba.njit(parallel=True, cache=True)(f) for name, f in _SOURCES.items()}
 

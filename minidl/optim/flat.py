@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter, is_not
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -81,9 +82,10 @@ class Kernel:
 def kernel_of(cls: type) -> Kernel | None:
     """The :class:`Kernel` that does what ``cls.update`` does, or None."""
     for owner in cls.__mro__:
-        if "kernel" in vars(owner):
-            same = cls.update is owner.update and cls.init_state is owner.init_state
-            return owner.kernel if same else None
+        attrs = vars(owner)
+        if "kernel" in attrs:
+            same = all(getattr(cls, m) is getattr(owner, m) for m in ("update", "init_state"))
+            return attrs["kernel"] if same else None
     return None
 
 
@@ -115,6 +117,7 @@ def choose(optimizer, foreach: bool | None, fused: bool | None) -> FlatPath | No
             _notice_no_numba()
     if foreach is None:
         foreach = not fused
+    kernels: ModuleType
     if fused:
         from . import _kernels_numba as kernels
     elif foreach:
@@ -207,7 +210,7 @@ class FlatPath:
         """Whether the buffers still hold ``params`` and ``optimizer.state`` is the one laid
         out (a few C-level identity checks per parameter: cheap next to the update)."""
         state = self.optimizer.state
-        if state is not self._state or len(state) != len(params):
+        if self._state is None or state is not self._state or len(state) != len(params):
             return False
         if len(self.buffers) == 1:
             (buffer,) = self.buffers.values()

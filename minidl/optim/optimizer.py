@@ -363,7 +363,7 @@ def _param_groups(owner: str, params, defaults: dict[str, Any]) -> list[dict[str
             unique.append(p)
         if not unique:
             raise ValueError(f"{owner}: {where} has no parameters")
-        group = {"params": unique}
+        group: dict[str, Any] = {"params": unique}
         for key in ("lr", "weight_decay"):
             value = spec.get(key, defaults[key])
             check_number(owner, key, value, low=0.0)
