@@ -114,7 +114,8 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
                 rest + mnist_rest if short(module).startswith("mnist") else rest)
         except (ModelUnavailableError, FileNotFoundError,
                 parallel.BackendUnavailableError) as exc:  # data or a model not here: one line
-            fail(f"error: {short(module)}: {exc}")
+            print(f"error: {short(module)}: {exc}", file=sys.stderr)
+            return 2
         timing["studies"][short(module)] = round(time.perf_counter() - t, 1)
         print(f"[{short(module)}] done in {timing['studies'][short(module)]:.1f} s",
               file=sys.stderr, flush=True)

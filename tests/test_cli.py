@@ -116,10 +116,9 @@ def test_experiments_without_the_shipped_data_say_so_in_one_line(tmp_path, monke
     from experiments.qa import features
 
     monkeypatch.setattr(features, "DATA", tmp_path / "nowhere" / "qa")
-    with pytest.raises(SystemExit) as stop:
-        runner.main(["run", "one_layer", "--quick", "--jobs", "1", "--out", str(tmp_path),
-                     "--no-report"], prog="minidl experiments")
-    assert stop.value.code == 2
+    code = runner.main(["run", "one_layer", "--quick", "--jobs", "1", "--out", str(tmp_path),
+                        "--no-report"], prog="minidl experiments")
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "shipped question/answer data is not here" in err and "--data DIR" in err
 
