@@ -44,22 +44,23 @@ def short(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
 
-def resolve(names: list[str], prog: str = "python -m experiments") -> list[str]:
+def resolve(names: list[str]) -> list[str]:
     """Module names for ``names`` (``all``: every registered study), in registry order."""
     known = {short(m): m for m in STUDIES}
     if "all" in names:
         return list(STUDIES)
     unknown = [n for n in names if n not in known]
     if unknown:
-        from minidl.cli import fail
-
-        fail(f"{prog}: unknown studies {unknown}; known: {', '.join(known)}")
+        raise SystemExit(f"unknown studies {unknown}; known: {', '.join(known)}")
     return [m for m in STUDIES if short(m) in names]
 
 
 def main(argv=None, prog: str = "python -m experiments") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from minidl.cli import ArgumentParser, fail
+    if argv[:1] == ["list"]:  # instant: imports neither minidl nor numpy
+        from argparse import ArgumentParser
+    else:  # one-line errors, defaults in --help
+        from minidl.cli import ArgumentParser, fail
 
     parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,7 +95,10 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
     from experiments.flags import to_argv
     from experiments.qa.embedders import ModelUnavailableError
 
-    modules = resolve(args.names, prog)
+    try:
+        modules = resolve(args.names)
+    except SystemExit as exc:
+        fail(f"{prog}: {exc.code}")
     if parallel.backend(args).name == "dask":
         try:
             parallel.require_dask()

@@ -4,22 +4,15 @@ The source: Adam, batch 32, 30 epochs, seed 42; a heatmap of the grid hidden {32
 {0.1, 0.01, 0.001, 0.0001} (lr 0.01 / 0.001 with hidden 32 / 64 best). The rest it only
 described; here each has the grid's 12 trials over hidden 16..256, lr 1e-4..1e-1 (log): random,
 optuna's TPE, and TPE with early stopping as pruning (val_loss, patience 5, best restored).
-
-The three searches run side by side (in processes, or on the workers of a Dask cluster with
-``--scheduler``), each one's trials in order, so the results do not depend on where they ran.
-With ``--storage URL`` each search's optuna study is created in that storage and the worker that
-runs it loads it from there; ``optuna.json`` names the studies.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import optuna
 import pandas as pd
-from joblib import delayed
 
 from experiments import common, parallel, plots, report
 
@@ -29,16 +22,12 @@ STRATEGIES = ("random", "tpe", "tpe+early stopping")
 
 
 def search(strategy, data, epochs, seed, trials, storage=None, study_name=None) -> list[dict]:
-    """``trials`` trials of ``strategy`` ('random', 'tpe', 'tpe+early stopping'), in order.
-    With ``storage`` (an optuna storage URL), the trials go into the study ``study_name`` that
-    :func:`main` created there; otherwise into a study in memory. One search runs where it is
-    sent (a worker), its trials one after the other, so its results depend on its seed alone."""
+    """``trials`` trials of ``strategy``, in order (:func:`experiments.parallel.searches`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     early = strategy == "tpe+early stopping"  # stopping a trial that no longer improves: pruning
     sampler = (optuna.samplers.RandomSampler(seed=seed) if strategy == "random" else
                optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
-    study = (optuna.create_study(direction="maximize", sampler=sampler) if storage is None else
-             optuna.load_study(study_name=study_name, storage=storage, sampler=sampler))
+    study = parallel.study(storage, study_name, sampler)
     rows, start = [], time.perf_counter()
     for number in range(trials):
         trial = study.ask()
@@ -53,36 +42,6 @@ def search(strategy, data, epochs, seed, trials, storage=None, study_name=None) 
                      "val_accuracy": val, **result["test"], "epochs_run": len(ep),
                      "wall_seconds": time.perf_counter() - start})
     return rows
-
-
-def shared_studies(storage: str, seed: int) -> dict[str, str]:
-    """One new optuna study per search in ``storage``, named after the strategy, the seed and
-    this run (a rerun never mixes its trials with an earlier run's): ``{strategy: name}``."""
-    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    names = {}
-    for strategy in STRATEGIES:
-        name = f"minidl-{STUDY}-{strategy.replace('+', '-').replace(' ', '-')}-seed{seed}-{stamp}"
-        try:
-            optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        except Exception as exc:  # optuna raises many kinds for a URL it cannot open
-            raise parallel.BackendUnavailableError(
-                f"--storage {storage!r}: optuna cannot create a study there: "
-                f"{type(exc).__name__}: {exc}") from None
-        names[strategy] = name
-    return names
-
-
-def check_shared(storage: str, names: dict[str, str], trials: int, folder) -> None:
-    """Read the searches back from ``storage``: each must hold ``trials`` finished trials
-    (written there by the workers); ``optuna.json`` in ``folder`` records where they are."""
-    for name in names.values():
-        done = optuna.load_study(study_name=name, storage=storage).get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if len(done) != trials:
-            raise RuntimeError(f"optuna study {name!r} in {storage!r} holds {len(done)} "
-                               f"finished trials, expected {trials}")
-    (folder / "optuna.json").write_text(json.dumps({"storage": storage, "studies": names},
-                                                   indent=2) + "\n")
 
 
 def main(argv=None):
@@ -100,15 +59,10 @@ def main(argv=None):
              "val_accuracy": s.val_accuracy_mean, **res["test"], "epochs_run": epochs,
              "wall_seconds": seconds * (i + 1)}
             for i, (r, s, res) in enumerate(zip(runs, summary.itertuples(), results, strict=True))]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = 3 if args.quick else TRIALS
-    names = shared_studies(args.storage, seeds[0]) if args.storage else {}
-    searches = [delayed(search)(strategy, data, epochs, seeds[0], trials, args.storage,
-                                names.get(strategy)) for strategy in STRATEGIES]
-    for part in parallel.Parallel(min(args.jobs, len(searches)), parallel.backend(args))(searches):
+    for part in parallel.searches(args, search, STRATEGIES, (data, epochs, seeds[0], trials),
+                                  f"{STUDY}-seed{seeds[0]}", trials, folder / "optuna.json"):
         rows += part
-    if args.storage:
-        check_shared(args.storage, names, trials, folder)
     table = pd.DataFrame(rows)
     table.to_csv(folder / "trials.csv", index=False)
     table.loc[table.groupby("strategy", sort=False)["val_accuracy"].idxmax()].rename(

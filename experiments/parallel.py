@@ -15,7 +15,11 @@ once) and closed at exit, or by :func:`close`.
 from __future__ import annotations
 
 import atexit
+import json
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from minidl.errors import MinidlError
 
@@ -100,5 +104,75 @@ def Parallel(jobs: int, where: Backend | None = None):
 
     if where is None or where.name == "loky":
         return joblib.Parallel(n_jobs=jobs, return_as="generator")
-    with joblib.parallel_config(backend="dask", client=client(where.scheduler, jobs)):
-        return joblib.Parallel(n_jobs=-1, return_as="generator")  # the backend is fixed here
+    from joblib._dask import DaskDistributedBackend
+
+    class OnTheCluster(DaskDistributedBackend):
+        """joblib's Dask backend, except that a cluster of one thread still gets the tasks
+        (joblib runs them here, in this process, when the backend says 1)."""
+
+        def effective_n_jobs(self, n_jobs):
+            return max(2, super().effective_n_jobs(n_jobs))
+
+    made = client(where.scheduler, jobs)
+    return joblib.Parallel(n_jobs=-1, return_as="generator", backend=OnTheCluster(client=made))
+
+
+# ---------------------------------------------------------------------------- optuna storage
+def create_studies(storage: str, prefix: str, keys) -> dict[str, str]:
+    """One new optuna study (maximising) per key in ``storage``, for workers to load: ``{key:
+    name}``; the names carry ``prefix``, the key and this run's time and process id, so a rerun
+    never mixes its trials with an earlier run's."""
+    import optuna
+
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    names = {}
+    for key in keys:
+        name = f"minidl-{prefix}-{key.replace('+', '-').replace(' ', '-')}-{stamp}"
+        try:
+            optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        except Exception as exc:  # optuna raises many kinds for a URL it cannot open
+            raise BackendUnavailableError(f"--storage {storage!r}: optuna cannot create a "
+                                          f"study there: {type(exc).__name__}: {exc}") from None
+        names[key] = name
+    return names
+
+
+def study(storage: str | None, name: str | None, sampler):
+    """The study ``name`` of ``storage`` (made by :func:`create_studies`) with ``sampler``, or
+    without a storage a new one in memory (maximising)."""
+    import optuna
+
+    if storage is None:
+        return optuna.create_study(direction="maximize", sampler=sampler)
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+
+
+def check_studies(storage: str, names: dict[str, str], trials: int, record: Path) -> None:
+    """Read the studies back from ``storage``: each must hold ``trials`` finished trials;
+    ``record`` (JSON) names the storage and the studies."""
+    import optuna
+
+    for name in names.values():
+        done = optuna.load_study(study_name=name, storage=storage).get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if len(done) != trials:
+            raise RuntimeError(f"optuna study {name!r} in {storage!r} holds {len(done)} "
+                               f"finished trials, expected {trials}")
+    record.write_text(json.dumps({"storage": storage, "studies": names}, indent=2) + "\n")
+
+
+def searches(args, search, keys, search_args: tuple, prefix: str, trials: int,
+             record: Path) -> list:
+    """``search(key, *search_args, storage, study_name)`` for every key, side by side (each
+    search's trials in order, so its results do not depend on where it ran), in processes or on
+    the Dask cluster of ``args``. With ``args.storage`` each search's optuna study is created
+    in that storage first (:func:`create_studies`), the worker running the search loads it from
+    there, and afterwards every study must hold its ``trials``; ``record`` names them."""
+    from joblib import delayed
+
+    names = create_studies(args.storage, prefix, keys) if args.storage else {}
+    tasks = [delayed(search)(key, *search_args, args.storage, names.get(key)) for key in keys]
+    results = list(Parallel(min(args.jobs, len(tasks)), backend(args))(tasks))
+    if args.storage:
+        check_studies(args.storage, names, trials, record)
+    return results

@@ -109,3 +109,22 @@ def test_without_dask_the_options_say_what_to_install(tmp_path, capsys, monkeypa
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install 'minidl[dask]'" in err
+
+
+def test_backend_dask_without_a_scheduler_starts_a_local_cluster_on_loopback(monkeypatch):
+    import os
+
+    import dask
+    from joblib import delayed
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    with dask.config.set({"scheduler-address": None}):
+        try:
+            pids = list(parallel.Parallel(1, parallel.Backend("dask"))(
+                delayed(os.getpid)() for _ in range(2)))
+            made = parallel.client(None, 1)
+            assert made.scheduler.address.startswith("tcp://127.0.0.1:")
+            assert len(made.scheduler_info()["workers"]) == 1
+        finally:
+            parallel.close()
+    assert os.getpid() not in pids
