@@ -77,7 +77,8 @@ def client(scheduler: str | None = None, workers: int = 1):
             made = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
         else:
             cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                   processes=True, host="127.0.0.1", dashboard_address=None)
+                                   processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0")  # loopback only
             made = Client(cluster, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise BackendUnavailableError(f"cannot reach the Dask scheduler at {address}: "

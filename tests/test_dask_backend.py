@@ -25,7 +25,7 @@ def scheduler():
     from distributed import LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, memory_limit="1GiB")
+                           dashboard_address="127.0.0.1:0", memory_limit="1GiB")
     try:
         yield cluster.scheduler_address
     finally:
