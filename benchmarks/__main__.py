@@ -12,37 +12,40 @@ variables unset for that command alone::
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
+from minidl.cli import ArgumentParser, fail
+
 from . import optim, report, timing, train
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def parse(argv):
-    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "optim", "train"])
+def parse(argv, prog: str = "python -m benchmarks"):
+    ap = ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    ap.add_argument("what", nargs="?", default="all", choices=["all", "optim", "train"],
+                    help="what to time (default: all)")
     ap.add_argument("--optimizer", action="append", default=[], metavar="MODULE:CLASS",
                     help="a minidl.Optimizer subclass to time beside the built-ins (repeatable)")
     ap.add_argument("--only-user", action="store_true",
                     help="with --optimizer: time only your optimizers (and Adam for scale)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (for tests)")
     ap.add_argument("--no-torch", action="store_true", help="do not import torch")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs",
-                    help="where performance.json/.md/.png go (default: docs/)")
+    ap.add_argument("--out", type=Path, default=Path("docs"),
+                    help="where performance.json/.md/.png go, relative to the current folder")
     ap.add_argument("--budget", type=float, default=0.4,
-                    help="seconds of timing per contender and case (default 0.4)")
+                    help="seconds of timing per contender and case")
     return ap.parse_args(argv)
 
 
-def main(argv=None) -> dict:
-    args = parse(sys.argv[1:] if argv is None else argv)
-    user = [optim.load_optimizer(spec) for spec in args.optimizer]
+def main(argv=None, prog: str = "python -m benchmarks") -> dict:
+    args = parse(sys.argv[1:] if argv is None else argv, prog)
+    try:
+        user = [optim.load_optimizer(spec) for spec in args.optimizer]
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        fail(f"{prog}: --optimizer: {type(exc).__name__}: {exc}")
     torch = None
     if not args.no_torch:
         try:

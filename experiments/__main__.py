@@ -6,8 +6,10 @@
     python -m experiments run optimizers --data DIR --features e5-small --out DIR
 
 Flags after the names go to every study (``--epochs --seeds --features --data --out --quick
---jobs``); ``--report PATH`` (default ``docs/report.md``) is where the report goes, its figures
-beside it in ``figures/``; ``--no-report`` skips it.
+--jobs --backend --scheduler --storage``; see ``run --help``); the MNIST studies' own flags
+(``--dataset --mnist-dir --protocol``) go to them alone. ``--report PATH`` (default
+``docs/report.md``) is where the report goes, its figures beside it in ``figures/``;
+``--no-report`` skips it. Paths are relative to the current folder.
 
 A study is a module listed in :data:`STUDIES`. It exposes ``main(argv)``, which writes
 ``<out>/<name>/`` (epochs.csv, summary.csv, config.json and PNG figures), and
@@ -21,7 +23,6 @@ module's docstring from its source without importing it, so listing stays instan
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import importlib.util
@@ -54,19 +55,33 @@ def resolve(names: list[str]) -> list[str]:
     return [m for m in STUDIES if short(m) in names]
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = "python -m experiments") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
+    if argv[:1] == ["list"]:  # instant: imports neither minidl nor numpy
+        from argparse import ArgumentParser
+    else:  # one-line errors, defaults in --help
+        from minidl.cli import ArgumentParser, fail
+
+    parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered studies")
     report = sub.add_parser("report", help="write the report from existing results")
-    report.add_argument("--out", type=Path, default=Path("results"))
-    report.add_argument("--report", type=Path, default=Path("docs/report.md"))
-    run = sub.add_parser("run", help="run studies, then write the report")
-    run.add_argument("names", nargs="+", help="'all' or study names")
-    run.add_argument("--report", type=Path, default=Path("docs/report.md"))
-    run.add_argument("--no-report", action="store_true")
-    args, rest = parser.parse_known_args(argv)
+    report.add_argument("--out", type=Path, default=Path("results"), help="the results folder")
+    report.add_argument("--report", type=Path, default=Path("docs/report.md"),
+                        help="where the report goes, its figures beside it")
+    study_flags, mnist_flags = [], []
+    if argv[:1] not in (["list"], ["report"]):  # its flags import numpy: list stays instant
+        from experiments.flags import add_mnist_flags, add_study_flags
+
+        run = sub.add_parser("run", help="run studies, then write the report",
+                             description="Run studies, then write the report.")
+        run.add_argument("names", nargs="+", help="'all' or study names (see list)")
+        run.add_argument("--report", type=Path, default=Path("docs/report.md"),
+                         help="where the report goes, its figures beside it")
+        run.add_argument("--no-report", action="store_true", help="write no report")
+        study_flags = add_study_flags(run.add_argument_group("flags for every study"))
+        mnist_flags = add_mnist_flags(run.add_argument_group("flags of the MNIST studies"))
+    args = parser.parse_args(argv)
     if args.command == "list":
         for module in STUDIES:
             print(f"{short(module):14s} {summary_line(module)}")
@@ -76,19 +91,33 @@ def main(argv=None) -> int:
 
         print(f"report: {write_report(args.out, STUDIES, args.report)}", file=sys.stderr)
         return 0
+    from experiments import parallel
+    from experiments.flags import to_argv
     from experiments.qa.embedders import ModelUnavailableError
 
-    out = Path(_flag(rest, "--out", "results"))
+    try:
+        modules = resolve(args.names)
+    except SystemExit as exc:
+        fail(f"{prog}: {exc.code}")
+    if parallel.backend(args).name == "dask":
+        try:
+            parallel.require_dask()
+        except parallel.BackendUnavailableError as exc:
+            fail(f"{prog}: {exc}")
+    rest, mnist_rest = to_argv(args, study_flags), to_argv(args, mnist_flags)
+    out = args.out
     timing_path = out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     timing.setdefault("studies", {})
     start, load = time.perf_counter(), os.getloadavg()[0]
-    for module in resolve(args.names):
+    for module in modules:
         t = time.perf_counter()
         print(f"[{short(module)}] running", file=sys.stderr, flush=True)
         try:
-            importlib.import_module(module).main(rest)
-        except ModelUnavailableError as exc:  # a model this machine cannot have: one line
+            importlib.import_module(module).main(
+                rest + mnist_rest if short(module).startswith("mnist") else rest)
+        except (ModelUnavailableError, FileNotFoundError,
+                parallel.BackendUnavailableError) as exc:  # data or a model not here: one line
             print(f"error: {short(module)}: {exc}", file=sys.stderr)
             return 2
         timing["studies"][short(module)] = round(time.perf_counter() - t, 1)
@@ -116,15 +145,6 @@ def summary_line(module: str) -> str:
         return "(not installed)"
     doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8"))) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-def _flag(rest: list[str], name: str, default: str) -> str:
-    for i, arg in enumerate(rest):
-        if arg == name and i + 1 < len(rest):
-            return rest[i + 1]
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-    return default
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import sys
 from dataclasses import asdict, dataclass
@@ -26,17 +25,16 @@ import numpy as np
 import pandas as pd
 
 import minidl
+from experiments import parallel
+from experiments.flags import DEFAULT_FEATURES, QUICK_EPOCHS, QUICK_SEEDS, SEEDS, add_study_flags
 from experiments.qa import features as qa_features
 from experiments.qa.baselines import interactions
-from experiments.qa.embedders import FEATURE_NAMES
 from minidl import MSE, SGD, AdaGrad, Adam, RecursiveMLP, RMSProp, Tanh
 from minidl.callbacks import EarlyStopping, WeightTrajectory
+from minidl.cli import ArgumentParser
 from minidl.datasets import QAFeatures
 
-SEEDS = (42, 10, 2024, 7, 99)
 VAL_FRACTION, VAL_SEED = 0.2, 0
-QUICK_EPOCHS, QUICK_SEEDS = 3, 2
-DEFAULT_FEATURES = "e5-small"
 
 #: The study's optimizers: class, learning rate, batch size (None: full batch), other settings.
 OPTIMIZERS = {
@@ -159,13 +157,15 @@ def train(run: Run, data: Split, callbacks=()) -> dict:
             "events": [e.get("event") for e in history.events]}
 
 
-def run_all(runs: list[Run], data: dict[str, Split], jobs: int, label: str = "") -> list[dict]:
-    """:func:`train` every run (in parallel over ``jobs`` processes), in the order given."""
-    from joblib import Parallel, delayed
+def run_all(runs: list[Run], data: dict[str, Split], jobs: int, label: str = "",
+            backend: parallel.Backend | None = None) -> list[dict]:
+    """:func:`train` every run (in parallel over ``jobs`` processes, or on the Dask cluster of
+    ``backend``, see :mod:`experiments.parallel`), in the order given."""
+    from joblib import delayed
     from tqdm.auto import tqdm
 
     tasks = (delayed(train)(run, data[run.data]) for run in runs)
-    results = Parallel(n_jobs=jobs, return_as="generator")(tasks)
+    results = parallel.Parallel(jobs, backend)(tasks)
     return list(tqdm(results, total=len(runs), desc=label, unit="run", leave=False,
                      file=sys.stderr, disable=None))
 
@@ -233,16 +233,9 @@ def _jsonable(value):
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    """The flags every study takes."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--epochs", type=int, help="epochs of every run (default: the study's)")
-    p.add_argument("--seeds", type=int, nargs="+", help=f"seeds (default: the study's, {SEEDS})")
-    p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES)
-    p.add_argument("--data", type=Path, help="a folder with train.csv and test.csv")
-    p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_EPOCHS} epochs, "
-                   f"{QUICK_SEEDS} seeds: a smoke run")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    """The flags every study takes (:func:`experiments.flags.add_study_flags`)."""
+    p = ArgumentParser(description=doc.splitlines()[0])
+    add_study_flags(p)
     return p
 
 
@@ -265,7 +258,7 @@ def grid(variants, optimizers, seeds, epochs, **common) -> list[Run]:
 def run_study(study: str, args, runs: list[Run], data: dict[str, Split], features=None,
               **settings) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[dict]]:
     """Run, tabulate and write a study: (its folder, epochs, summary, raw results)."""
-    results = run_all(runs, data, args.jobs, study)
+    results = run_all(runs, data, args.jobs, study, parallel.backend(args))
     epochs, summary = tables(study, runs, results)
     folder = write_results(args.out, study, args, epochs, summary, features, runs=runs,
                            n_test=int(summary["n_test"].iloc[0]), features_name=args.features,

@@ -14,18 +14,20 @@ import time
 import optuna
 import pandas as pd
 
-from experiments import common, plots, report
+from experiments import common, parallel, plots, report
 
 STUDY = "hyperparams"
 HIDDEN, LRS, TRIALS = (32, 64, 128), (0.1, 0.01, 0.001, 0.0001), 12
+STRATEGIES = ("random", "tpe", "tpe+early stopping")
 
 
-def search(strategy, data, epochs, seed, trials) -> list[dict]:
-    """``trials`` trials of ``strategy`` ('random', 'tpe', 'tpe+early stopping'), in order."""
+def search(strategy, data, epochs, seed, trials, storage=None, study_name=None) -> list[dict]:
+    """``trials`` trials of ``strategy``, in order (:func:`experiments.parallel.searches`)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     early = strategy == "tpe+early stopping"  # stopping a trial that no longer improves: pruning
     sampler = (optuna.samplers.RandomSampler(seed=seed) if strategy == "random" else
                optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = parallel.study(storage, study_name, sampler)
     rows, start = [], time.perf_counter()
     for number in range(trials):
         trial = study.ask()
@@ -57,9 +59,10 @@ def main(argv=None):
              "val_accuracy": s.val_accuracy_mean, **res["test"], "epochs_run": epochs,
              "wall_seconds": seconds * (i + 1)}
             for i, (r, s, res) in enumerate(zip(runs, summary.itertuples(), results, strict=True))]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for strategy in ("random", "tpe", "tpe+early stopping"):
-        rows += search(strategy, data, epochs, seeds[0], 3 if args.quick else TRIALS)
+    trials = 3 if args.quick else TRIALS
+    for part in parallel.searches(args, search, STRATEGIES, (data, epochs, seeds[0], trials),
+                                  f"{STUDY}-seed{seeds[0]}", trials, folder / "optuna.json"):
+        rows += part
     table = pd.DataFrame(rows)
     table.to_csv(folder / "trials.csv", index=False)
     table.loc[table.groupby("strategy", sort=False)["val_accuracy"].idxmax()].rename(

@@ -35,6 +35,8 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 import minidl
+from experiments.flags import add_mnist_flags
+from minidl.cli import ArgumentParser
 
 SEEDS = (42, 10, 2024)
 VAL_SIZE, SPLIT_SEED = 0.2, 42      # the source's 48,000 / 12,000 split
@@ -220,23 +222,17 @@ def write_results(args, study: str, epoch_table: pd.DataFrame | None,
 
 # ---------------------------------------------------------------------------- flags
 def parser(doc: str, epochs: int, seeds=SEEDS) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p = ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--seeds", type=int, nargs="+", help=f"seeds (default {list(seeds)})")
     p.add_argument("--epochs", type=int, help=f"epochs (default {epochs})")
     p.add_argument("--quick", action="store_true",
                    help=f"a smoke run: {QUICK_EPOCHS} epoch, {QUICK_SEEDS} seeds, {QUICK_TRAIN} "
                    f"images, of the generated stand-in unless --dataset mnist")
-    p.add_argument("--dataset", choices=("mnist", "synthetic"),
-                   help="mnist (default) or synthetic, a tiny generated stand-in (the default "
-                   "with --quick)")
-    p.add_argument("--mnist-dir", type=Path, help="a folder of MNIST IDX files (optional)")
-    p.add_argument("--protocol", choices=("split", "source"), default="split",
-                   help="split: train on 48,000, validate on 12,000 (default); source: as the "
-                   "source did, train on all 60,000 and use the test set as validation (for "
-                   "comparison only: early stopping would then select on the test set)")
-    for flag in ("--data", "--features", "--jobs"):  # the QA studies' flags, from the runner
-        p.add_argument(flag, help="the question/answer studies' flag; ignored here")
+    add_mnist_flags(p)
+    for flag in ("--data", "--features", "--jobs", "--backend", "--scheduler", "--storage"):
+        p.add_argument(flag, help="the question/answer studies' flag; ignored here (the MNIST "
+                       "studies run in this process)")
     return p
 
 

