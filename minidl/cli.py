@@ -23,6 +23,7 @@ import inspect
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -50,7 +51,7 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
-def fail(line: str, code: int = 2):
+def fail(line: str, code: int = 2) -> NoReturn:
     """Print ``line`` to stderr and exit with ``code``: the way every user error ends."""
     print(line, file=sys.stderr)
     raise SystemExit(code)
@@ -179,6 +180,8 @@ def load_class(spec: str, who: str = "minidl gradcheck"):
             fail(f"{who}: no such file {str(path)!r} (in {spec!r})")
         name = f"_minidl_gradcheck_{path.stem}"
         loaded = importlib.util.spec_from_file_location(name, path)
+        if loaded is None or loaded.loader is None:  # not a loadable Python file
+            fail(f"{who}: {str(path)!r} cannot be imported as a Python module (in {spec!r})")
         module = importlib.util.module_from_spec(loaded)
         sys.modules[name] = module
         sys.path.insert(0, str(path.resolve().parent))
