@@ -72,7 +72,8 @@ def main(argv=None, prog: str = "python -m benchmarks") -> dict:
             budget=0.05 if args.quick else 1.0)
         result["epoch"] = train.epoch(n=512 if args.quick else 60_000, torch=torch,
                                       rounds=1 if args.quick else 3)
-        result["conv2d"] = train.conv2d(torch=torch)
+        result["conv2d"] = train.conv2d(torch=torch, budget=0.05 if args.quick else 1.0,
+                                        batch=2 if args.quick else 32)
     env["load_average_end"] = list(os.getloadavg())
     try:
         import numba

@@ -75,8 +75,11 @@ def train_tables(steps: list[dict], epoch: dict | None, conv: dict | None) -> li
                     else f"{t['median'] * 1e6:,.0f} us")
             lines.append(f"| {case['label']} | {name} | {unit} | "
                          f"{t['median'] / mine:.2f} |")
-    if conv is not None and "skipped" in conv:
-        lines.append(f"| Conv2D forward+backward | | skipped: {conv['skipped']} | |")
+    if conv is not None and "times" in conv:
+        mine = conv["times"]["minidl"]["median"]
+        for name, t in conv["times"].items():
+            lines.append(f"| {conv['label']} | {name} | {t['median'] * 1e3:,.1f} ms | "
+                         f"{t['median'] / mine:.2f} |")
     return [*lines, ""]
 
 
@@ -121,8 +124,11 @@ def targets(result: dict) -> list[str]:
             ratio = mine / torch_best[1]["median"]
             add(f"training step, {step['label']}", f"<= 0.95x torch ({torch_best[0]})",
                 f"{ratio:.2f}x", ratio <= 0.95)
-    rows.append("| Conv2D forward+backward | <= 2x torch | not measured: minidl has no Conv2D "
-                "yet (issue 10) | open |")
+    conv = result.get("conv2d")
+    if conv and "torch" in conv.get("times", {}):
+        ratio = conv["times"]["minidl"]["median"] / conv["times"]["torch"]["median"]
+        add(f"Conv2D forward+backward, {conv['label']}", "<= 2x torch", f"{ratio:.2f}x",
+            ratio <= 2)
     return ["| target | goal | this run | |", "|---|---|---|---|", *rows, ""]
 
 

@@ -135,15 +135,38 @@ def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
             "batch 128", "samples": n, "times": times}
 
 
-def conv2d(*, torch=None, log=print) -> dict:
-    """HOOK for issue 10 (Conv2D, being written on another branch): Conv2D forward+backward
-    against ``torch.nn.Conv2d``, target <= 2x torch. Skipped until ``minidl.Conv2D`` exists;
-    when it lands, build the layer and its input here (its constructor is not known yet),
-    time ``layer.backward(layer(x))`` against torch's forward+backward with
-    :func:`.timing.interleaved`, and return a case like :func:`training_steps` does."""
-    if not hasattr(minidl, "Conv2D"):
-        log(f"{'conv2d':>16}: skipped (minidl has no Conv2D yet: issue 10)")
-        return {"case": "conv2d", "skipped": "minidl has no Conv2D yet (issue 10)"}
-    reason = "minidl.Conv2D exists, but its benchmark is not written yet (benchmarks/train.py)"
-    log(f"{'conv2d':>16}: skipped ({reason})")
-    return {"case": "conv2d", "skipped": reason}
+def conv2d(*, torch=None, budget=1.0, batch=32, log=print) -> dict:
+    """Conv2D forward + backward (the Keras CNN's second layer: 32 -> 64 channels, 3x3, on
+    26x26 maps, float32, batch ``batch``) against ``torch.nn.Conv2d`` with the same weights,
+    both computing the input gradient and the weight and bias gradients."""
+    rng = np.random.default_rng(0)
+    layer = minidl.Conv2D(32, 64, 3, rng=0).astype(np.float32)
+    x = rng.standard_normal((batch, 32, 26, 26)).astype(np.float32)
+    g = rng.standard_normal((batch, 64, 24, 24)).astype(np.float32)
+
+    def minidl_step():
+        layer(x)
+        layer.backward(g)
+
+    contenders = {"minidl": minidl_step}
+    if torch is not None:
+        conv = torch.nn.Conv2d(32, 64, 3)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(layer.weight.data.copy()))
+            conv.bias.copy_(torch.from_numpy(layer.bias.data.copy()))
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tg = torch.from_numpy(g)
+
+        def torch_step():
+            conv.zero_grad()
+            tx.grad = None
+            conv(tx).backward(tg)
+
+        contenders["torch"] = torch_step
+    rounds = 3 if budget < 0.1 else 15
+    inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
+    times = interleaved(contenders, rounds=rounds, inner=inner, warmup=2)
+    log(f"{'conv2d':>16}: " + ", ".join(f"{k} {v['median'] * 1e3:,.1f} ms"
+                                         for k, v in times.items()))
+    return {"case": "conv2d", "label": f"Conv2D 32->64 3x3 on 26x26, batch {batch}, float32, "
+            "forward+backward", "times": times}

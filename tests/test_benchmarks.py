@@ -33,7 +33,7 @@ def test_quick_run_writes_json_markdown_and_plot(tmp_path, monkeypatch):
     assert md.startswith("# Kept\n\nhand-written") and md.rstrip().endswith("after")
     assert "old" not in md and "| Lion |" in md and "### Targets" in md
     assert (tmp_path / "out" / "performance.png").stat().st_size > 10_000
-    assert saved["conv2d"]["skipped"] and saved["train"][0]["times"]
+    assert saved["conv2d"]["times"]["minidl"]["median"] > 0 and saved["train"][0]["times"]
 
 
 def test_bad_optimizer_spec():
