@@ -77,7 +77,7 @@ def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dic
 
         def minidl_step(model=model, loss=loss, opt=opt, x=x, y=y):
             loss(model(x), y)
-            model.backward(loss.backward())
+            model.backward(loss.backward(), input_grad=False)  # as torch: x needs no grad
             opt.step()
 
         contenders = {f"minidl {opt.implementation}": minidl_step}

@@ -66,9 +66,14 @@ class Sequential(Layer):
         return x
 
     def backward(self, grad_out):
-        for layer in reversed(list(self.children())):
-            grad_out = layer.backward(grad_out)
-        return grad_out
+        layers = list(self.children())
+        first = 0
+        if not self.needs_input_grad:  # as autograd: the layers before the first one with
+            first = next((i for i, layer in enumerate(layers) if layer.has_parameters()),
+                         len(layers))  # parameters need no gradient, so they do not run
+        for i in range(len(layers) - 1, first - 1, -1):
+            grad_out = layers[i].backward(grad_out, input_grad=i > first or self.needs_input_grad)
+        return grad_out if first == 0 else None
 
     def get_config(self):
         return {"layers": [layer_config(layer) for layer in self.children()]}
@@ -144,7 +149,7 @@ class RecursiveMLP(Layer):
         g = grad_out if self.rest is None else self.rest.backward(grad_out)
         if self.act is not None:
             g = self.act.backward(g)
-        return self.dense.backward(g)
+        return self.dense.backward(g, input_grad=self.needs_input_grad)
 
     @property
     def depth(self) -> int:

@@ -84,7 +84,21 @@ def _layer_problem(layer: Layer, x, rng):
     tensors = [("the input", x, np.asarray(grad_x))]
     tensors += [(f"parameter '{name}'", p.data, p.grad.copy())
                 for name, p in model.named_parameters()]
+    _check_without_input_grad(model, u, tensors[1:], repr(layer))
     return tensors, lambda: float(np.sum(run() * u)), repr(layer)
+
+
+def _check_without_input_grad(model: Layer, u, params: list, what: str) -> None:
+    """``backward(u, input_grad=False)`` (what ``fit`` calls) must set the very same parameter
+    gradients, bit for bit (it may return None or the input gradient)."""
+    model.backward(u, input_grad=False)
+    for (name, _, grad), p in zip(params, model.parameters(), strict=True):
+        if not np.array_equal(p.grad, grad, equal_nan=True):
+            raise GradcheckError(
+                f"gradcheck failed for {what}: backward(grad_out, input_grad=False) set a "
+                f"different gradient for {name} than backward(grad_out) (max difference "
+                f"{float(np.max(np.abs(p.grad - grad))):.3g}); skipping the input gradient "
+                f"must not change the parameters' gradients")
 
 
 def _loss_problem(loss: Loss, inputs):

@@ -5,6 +5,13 @@ The contract
 - ``forward(x)`` (also ``layer(x)``) computes the output and caches what ``backward`` needs.
 - ``backward(grad_out)`` takes dL/d(output) for the most recent forward pass, **sets** the
   ``.grad`` of this layer's parameters to dL/d(parameter) for that pass, and returns dL/d(input).
+- ``backward(grad_out, input_grad=False)`` says the caller has no use for dL/d(input), as
+  autograd knows when the input does not require a gradient: the parameters' gradients are the
+  same, and a layer may skip the input gradient and return None (:attr:`Layer.needs_input_grad`
+  tells it; Dense and Conv2D skip it, saving a third of a training step's matrix products,
+  and containers skip the layers before their first one with parameters). ``fit`` passes it.
+  Every layer accepts the keyword, yours too: the base class handles it, so your ``backward``
+  keeps its one argument and may ignore the question.
 
 Gradients are *set, not accumulated*: calling ``backward`` twice with the same ``grad_out``
 leaves the same gradients as calling it once (micrograd's issue #53 is the trap this avoids).
@@ -35,6 +42,7 @@ import numpy as np
 from .errors import BackwardBeforeForward, ShapeError, StateDictError
 from .init import INITIALIZERS
 from .parameter import Parameter
+from .validation import check_bool
 
 #: Every Layer subclass by :func:`registered_name`, so a model can be rebuilt from its config.
 LAYER_REGISTRY: dict[str, type[Layer]] = {}
@@ -118,6 +126,17 @@ class Layer:
             if layer is self:
                 return path
         return ""
+
+    @property
+    def needs_input_grad(self) -> bool:
+        """Whether the running ``backward`` must return dL/d(input): False when it was called
+        with ``input_grad=False`` (torch's ``ctx.needs_input_grad``). A layer may then skip that
+        product and return None; ignoring it is correct, only slower."""
+        return _NO_INPUT_GRAD.get() is not self
+
+    def has_parameters(self) -> bool:
+        """Whether this layer or a sub-layer holds a parameter."""
+        return any(layer._params for _, layer in self._walk())
 
     def describe(self) -> str:
         """``repr`` of the layer plus where it sits in the model being run, for error messages."""
@@ -388,6 +407,8 @@ def _refuse_shared(seen: dict[int, str], item, path: str, message) -> None:
 
 #: The model whose forward or backward pass is running (the outermost call), for error paths.
 _RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=None)
+#: The layer whose running ``backward`` was called with ``input_grad=False``.
+_NO_INPUT_GRAD: ContextVar[Layer | None] = ContextVar("minidl_no_input_grad", default=None)
 
 
 def _outermost(method):
@@ -399,23 +420,35 @@ def _outermost(method):
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        if _RUNNING.get() is not None:
-            out = method(self, *args, **kwargs)
-        else:
-            if is_forward and args:  # what summary() falls back on for output shapes
-                object.__setattr__(self, "_input_shape", tuple(np.shape(args[0])[1:]))
-            token = _RUNNING.set(self)
-            try:
-                out = method(self, *args, **kwargs)
-            finally:
-                _RUNNING.reset(token)
-        if not is_forward:  # backward has set this layer's gradients: they count, even zeros
-            for param in self._params.values():
-                param.mark_grad()
+        if is_forward:
+            return _run_outermost(self, method, args, kwargs)
+        input_grad = kwargs.pop("input_grad", True)
+        if type(input_grad) is not bool:
+            input_grad = check_bool(self.describe(), "input_grad", input_grad)
+        token = _NO_INPUT_GRAD.set(None if input_grad else self)
+        try:
+            out = _run_outermost(self, method, args, kwargs)
+        finally:
+            _NO_INPUT_GRAD.reset(token)
+        for param in self._params.values():  # backward set these gradients: they count, even 0
+            param.mark_grad()
         return out
 
     run.__minidl_outermost__ = True
     return run
+
+
+def _run_outermost(layer: Layer, method, args: tuple, kwargs: dict):
+    """``method(layer, ...)``, recording ``layer`` as the model being run if no model is."""
+    if _RUNNING.get() is not None:
+        return method(layer, *args, **kwargs)
+    if method.__name__ == "forward" and args:  # what summary() falls back on for output shapes
+        object.__setattr__(layer, "_input_shape", tuple(np.shape(args[0])[1:]))
+    token = _RUNNING.set(layer)
+    try:
+        return method(layer, *args, **kwargs)
+    finally:
+        _RUNNING.reset(token)
 
 
 class LoadResult(NamedTuple):

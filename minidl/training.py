@@ -6,7 +6,7 @@ One epoch of :func:`fit`, for a model, a loss and an optimizer::
     for each batch B of order, in batch_size chunks (the last partial batch is kept):
         optimizer.zero_grad()                   # a parameter no backward writes is skipped
         pred = model.forward(X[B]);  L = loss.forward(pred, y[B])
-        model.backward(loss.backward());  optimizer.step()
+        model.backward(loss.backward(), input_grad=False);  optimizer.step()
     then: evaluate validation_data in eval mode, in batch_size chunks (as Keras does: a large
           validation set never goes through a convolution in one piece), append a row to the
           History, run callbacks
@@ -217,7 +217,7 @@ class Trainer:
                     _undo_batch(self.model, before)
                     self._diverged(snapshot, "train", f"the loss is {value}")
                     return None
-                self.model.backward(self.loss.backward())
+                self.model.backward(self.loss.backward(), input_grad=False)
             except TrainingDiverged:
                 raise
             except BaseException:

@@ -271,6 +271,19 @@ def test_gradcheck_names_the_wrong_parameter_and_index():
         gradcheck(model, x)
 
 
+def test_gradcheck_catches_a_layer_whose_skipped_input_gradient_changes_its_weights():
+    class SkipsTooMuch(Dense):
+        def backward(self, grad_out):
+            out = super().backward(grad_out)
+            if not self.needs_input_grad:
+                self.weight.grad[0, 0] += 1.0  # a planted bug on fit's path only
+            return out
+
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(GradcheckError, match=r"input_grad=False.*parameter 'weight'"):
+        gradcheck(SkipsTooMuch(3, 2, rng=0), x)
+
+
 def test_gradcheck_detects_the_half_mse_convention():
     """MSE(half_grad=True) reports the MSE but returns half its gradient, on purpose."""
     rng = np.random.default_rng(0)

@@ -136,8 +136,82 @@ def test_parallel_kernels_match_the_loop(cls, kw, monkeypatch):
     from minidl.optim import _kernels_numba
 
     monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(_kernels_numba, "THREADS", "parallel")
     ref = trajectory(cls, kw, "loop", np.float32, steps=8)
     assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
+    monkeypatch.setattr(_kernels_numba, "THREADS", "auto")  # timing both within the run
+    assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
+
+
+class _FakeProgram:
+    """A clock, and a serial and a parallel kernel that advance it by their cost; ``after``
+    is what a call of each costs the rest of the program until the next call (a training
+    step's matrix products slowed by spinning threads)."""
+
+    def __init__(self, serial, parallel, after=None):
+        self.now, self.calls = 0.0, []
+        self.cost = {"serial": serial, "parallel": parallel}
+        self.after = after or {"serial": 0.0, "parallel": 0.0}
+
+    def clock(self):
+        return self.now
+
+    def kernel(self, mode):
+        def run(*args):
+            self.calls.append(mode)
+            self.now += self.cost[mode] + self.after[mode]
+        return run
+
+    def adaptive(self):
+        from minidl.optim._kernels_numba import Adaptive
+
+        return Adaptive(self.kernel("serial"), self.kernel("parallel"), clock=self.clock)
+
+
+@needs_numba
+def test_adaptive_keeps_the_compilation_that_keeps_the_program_faster():
+    back_to_back = _FakeProgram(serial=10.0, parallel=4.0)
+    kernel = back_to_back.adaptive()
+    for _ in range(12):
+        kernel()
+    # 1 untimed + 3 timed cycles of each (the last parallel cycle ends at call 9), then parallel
+    assert back_to_back.calls == ["serial"] * 4 + ["parallel"] * 8 and kernel.mode == "parallel"
+    # in a training loop the parallel kernel is faster, but slows what follows it
+    training = _FakeProgram(serial=10.0, parallel=4.0, after={"serial": 100.0, "parallel": 150.0})
+    kernel = training.adaptive()
+    for _ in range(58):
+        kernel()
+    assert kernel.mode == "serial" and training.calls[8:] == ["serial"] * 50
+
+
+@needs_numba
+def test_adaptive_rechecks_less_often_while_nothing_changes_and_follows_a_change():
+    program = _FakeProgram(serial=10.0, parallel=20.0)
+    kernel = program.adaptive()
+    for _ in range(170):
+        kernel()
+    checks = [i for i in range(1, len(program.calls))
+              if program.calls[i] == "parallel" and program.calls[i - 1] == "serial"]
+    assert kernel.mode == "serial" and checks == [4, 58, 161]  # after 50 cycles, then 100
+    program.cost["parallel"] = 2.0  # the machine changed (the other pool went quiet)
+    for _ in range(200 + 3 + 1):
+        kernel()
+    assert kernel.mode == "parallel" and program.calls[-1] == "parallel"
+
+
+@needs_numba
+def test_threads_forces_one_compilation(monkeypatch):
+    from minidl.optim import _kernels_numba
+
+    program = _FakeProgram(serial=1.0, parallel=1.0)
+    kernel = program.adaptive()
+    monkeypatch.setattr(_kernels_numba, "THREADS", "parallel")
+    kernel()
+    kernel()
+    assert program.calls == ["parallel", "parallel"]
+    monkeypatch.setattr(_kernels_numba, "THREADS", "two")
+    with pytest.raises(ValueError, match="THREADS must be 'auto', 'serial' or 'parallel'"):
+        kernel()
 
 
 @pytest.mark.parametrize(("first", "second"), [("loop", "foreach"), ("foreach", "loop"),

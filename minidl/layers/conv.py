@@ -112,6 +112,8 @@ class Conv2D(Layer):
         self.weight.grad[...] = (cols.T @ g).T.reshape(self.weight.shape)
         if self.bias is not None:
             np.sum(g, axis=0, out=self.bias.grad)
+        if not self.needs_input_grad:
+            return None
         kh, kw = self.kernel_size
         dwin = (g @ w).reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
         dx = add_windows(dwin, (n, c, hp, wp), self.stride)

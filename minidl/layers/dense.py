@@ -72,7 +72,7 @@ class Dense(Layer):
         np.matmul(x.T, g, out=self.weight.grad)
         if self.bias is not None:
             np.sum(g, axis=0, out=self.bias.grad)
-        return g @ self.weight.data.T
+        return g @ self.weight.data.T if self.needs_input_grad else None
 
 
 #: PyTorch's name for a fully connected layer (its weight here is (in, out), not (out, in)).

@@ -4,9 +4,17 @@ Each loop reads every array once and writes it once, with the arithmetic of its 
 ``update`` in the same order and roundings (the scalars arrive already of the arrays' dtype, and
 numba, without ``fastmath``, neither contracts a multiply and an add into one fused multiply-add
 nor reorders), so the results are bit-for-bit those of the per-parameter loop. Arguments are
-those of :mod:`._kernels_numpy`, without the scratch. A segment of at least
-:data:`PARALLEL_MIN_SIZE` values runs the ``parallel=True`` compilation on numba's threads; a
-smaller one the serial compilation, whose call costs less than waking the threads.
+those of :mod:`._kernels_numpy`, without the scratch.
+
+Each loop is compiled twice: serially, and ``parallel=True`` for numba's threads. Which one is
+faster depends on the rest of the program, not on the kernel: numba's threads and the BLAS
+library's threads are two pools, and on a machine with as many cores as threads each spins
+after its work and steals the other's cores. Optimizer steps back to back run twice as fast on
+two threads; in a training loop, between matrix products, waking numba's threads can cost more
+than the whole update (on 2 cores: 1.3 ms for an Adam step of 203k values that takes 0.1 ms on
+one thread). So a segment of at least :data:`PARALLEL_MIN_SIZE` values gets an
+:class:`Adaptive` kernel that times both where it runs and keeps the faster; a smaller one the
+serial compilation. Both give the same bits.
 
 Compiled on first use for each dtype (a second or two each) and cached on disk (``cache=True``).
 """
@@ -14,21 +22,19 @@ Compiled on first use for each dtype (a second or two each) and cached on disk (
 from __future__ import annotations
 
 import math
-import os
+import time
 from collections.abc import Callable
-
-# numba's OpenMP threads spin after each parallel loop, and OpenBLAS's after each GEMM: where
-# there are as many cores as threads, the two pools steal each other's cores (a training step of
-# the MNIST MLP took 8.7 ms instead of 1.2 ms on 2 cores). Passive waiting (sleep, not spin)
-# removes that, at about 45 us on an isolated step. This must be set before numba starts its
-# OpenMP runtime (on the first parallel kernel); a policy the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
 
-#: Segments this large run on all of numba's threads; smaller ones on the calling thread.
+#: Segments this large may run on all of numba's threads; smaller ones on the calling thread.
 PARALLEL_MIN_SIZE = 1 << 15
+
+#: ``"auto"``: a segment of at least :data:`PARALLEL_MIN_SIZE` values runs the compilation that
+#: has been faster here (:class:`Adaptive`); ``"serial"`` or ``"parallel"`` forces one, e.g. to
+#: benchmark it.
+THREADS = "auto"
 
 
 def _sgd(p, g, buf, wd, shrink, lr, momentum, one_minus_dampening, nesterov, first):
@@ -112,7 +118,84 @@ _SERIAL = {name: numba.njit(cache=True)(f) for name, f in _SOURCES.items()}
 _PARALLEL = {name: numba.njit(parallel=True, cache=True)(f) for name, f in _SOURCES.items()}
 
 
-def kernel(name: str, dtype: np.dtype, size: int):
-    """The compiled kernel ``name`` for a segment of ``size`` values (``dtype`` is typed by
-    numba on the first call)."""
-    return (_PARALLEL if size >= PARALLEL_MIN_SIZE else _SERIAL)[name]
+class Adaptive:
+    """A kernel that runs serially or on numba's threads, whichever keeps the program faster.
+
+    What is timed is the *cycle*: from one call to the next, so the time includes what the
+    choice does to the rest of the program (a training step's matrix products slowed by spinning
+    threads count against the threads). The first call of each compilation is not timed (it may
+    compile); then each is timed for :attr:`SAMPLES` cycles and the faster median wins. The one
+    not running is timed again after :attr:`FIRST_RECHECK` calls, and it replaces the running one
+    only if its median is faster by :attr:`MARGIN`; each recheck that changes nothing doubles
+    the wait, up to :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
+    compilations give the same bits. ``mode`` is the compilation in use."""
+
+    SAMPLES = 3
+    FIRST_RECHECK = 50
+    LAST_RECHECK = 5000
+    MARGIN = 0.9
+
+    def __init__(self, serial: Callable, parallel: Callable,
+                 clock: Callable[[], float] = time.perf_counter):
+        self._compiled = {"serial": serial, "parallel": parallel}
+        self._clock = clock
+        self._cycles: dict[str, list[float]] = {"serial": [], "parallel": []}
+        self._untimed = {"serial", "parallel"}
+        self._queue = ["serial", "parallel"]  # compilations to time before the next choice
+        self.mode = "serial"
+        self._interval = self.FIRST_RECHECK
+        self._countdown = 0
+        self._last: tuple[float, str] | None = None  # the previous call's start, and its mode
+
+    def __call__(self, *args) -> None:
+        if THREADS != "auto":
+            if THREADS not in self._compiled:
+                raise ValueError(f"minidl.optim._kernels_numba.THREADS must be 'auto', 'serial' "
+                                 f"or 'parallel', got {THREADS!r}")
+            self._last = None
+            self._compiled[THREADS](*args)
+            return
+        now = self._clock()
+        if self._last is not None:
+            start, mode = self._last
+            cycles = self._cycles[mode]
+            cycles.append(now - start)
+            del cycles[:-self.SAMPLES]
+            self._after_cycle(mode)
+        mode = self._queue[0] if self._queue else self.mode
+        if mode in self._untimed:  # compiles or loads: no sample
+            self._untimed.discard(mode)
+            self._last = None
+        else:
+            self._last = (now, mode)
+        self._compiled[mode](*args)
+
+    def _after_cycle(self, mode: str) -> None:
+        if not self._queue:  # running the chosen one: count down to the next recheck
+            self._countdown -= 1
+            if self._countdown <= 0:
+                other = "parallel" if self.mode == "serial" else "serial"
+                self._cycles[other].clear()
+                self._queue.append(other)
+            return
+        if mode != self._queue[0] or len(self._cycles[mode]) < self.SAMPLES:
+            return
+        self._queue.pop(0)
+        if self._queue:
+            return
+        median = {m: sorted(c)[len(c) // 2] for m, c in self._cycles.items()
+                  if len(c) == self.SAMPLES}
+        other = "parallel" if self.mode == "serial" else "serial"
+        if other in median and (self.mode not in median
+                                or median[other] < self.MARGIN * median[self.mode]):
+            self.mode, self._interval = other, self.FIRST_RECHECK
+        self._countdown = self._interval
+        self._interval = min(2 * self._interval, self.LAST_RECHECK)
+
+
+def kernel(name: str, dtype: np.dtype, size: int) -> Callable:
+    """The kernel ``name`` for a segment of ``size`` values (``dtype`` is typed by numba on the
+    first call): an :class:`Adaptive` one from :data:`PARALLEL_MIN_SIZE` values on."""
+    if size < PARALLEL_MIN_SIZE:
+        return _SERIAL[name]
+    return Adaptive(_SERIAL[name], _PARALLEL[name])

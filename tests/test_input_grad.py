@@ -1,0 +1,119 @@
+"""``backward(grad_out, input_grad=False)``: the caller needs no dL/d(input).
+
+The parameters' gradients must not change by a bit; Dense and Conv2D skip the input gradient
+(return None); containers skip the layers before their first one with parameters; a layer of
+the user's that knows nothing of the keyword still works; ``fit`` asks for no input gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minidl as md
+from minidl import Layer, Parameter
+
+
+def _grads(model):
+    return [p.grad.copy() for p in model.parameters()]
+
+
+def _models():
+    yield md.Dense(5, 3, rng=0), (4, 5)
+    yield md.Conv2D(2, 3, 3, padding=1, rng=0), (2, 2, 6, 6)
+    yield md.Sequential(md.Flatten(), md.Dropout(0.5, rng=1), md.Dense(12, 4, rng=0), md.ReLU(),
+                        md.BatchNorm1d(4), md.Dense(4, 2, rng=1)), (3, 3, 4)
+    yield md.RecursiveMLP([5, 4, 3, 2], rng=0), (6, 5)
+    yield md.Sequential(md.Conv2D(1, 2, 3, rng=0), md.ReLU(), md.MaxPool2D(2), md.Flatten(),
+                        md.Dense(8, 2, rng=1)), (2, 1, 6, 6)
+
+
+@pytest.mark.parametrize("case", list(range(5)))
+def test_parameter_gradients_are_bit_identical_and_no_input_gradient_is_made(case):
+    model, shape = list(_models())[case]
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal(shape)
+    out = model(x)
+    g = rng.standard_normal(out.shape)
+    full = model.backward(g)
+    assert full.shape == x.shape
+    expected = _grads(model)
+    for p in model.parameters():
+        p.zero_grad()
+    assert model.backward(g, input_grad=False) is None
+    for got, want in zip(_grads(model), expected, strict=True):
+        assert np.array_equal(got, want)
+    assert all(p.has_grad for p in model.parameters())
+    # and the next call without the keyword computes the input gradient again
+    assert np.array_equal(model.backward(g), full)
+
+
+def test_a_container_does_not_run_the_layers_before_its_first_parameter():
+    calls = []
+
+    class Spy(Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_out):
+            calls.append(self.needs_input_grad)
+            return grad_out
+
+    model = md.Sequential(Spy(), md.Dense(3, 2, rng=0), Spy(), md.Dense(2, 1, rng=0))
+    x = np.ones((4, 3))
+    model(x)
+    model.backward(np.ones((4, 1)), input_grad=False)
+    assert calls == [True]  # the Spy between the Dense layers ran; the leading one did not
+    calls.clear()
+    model.backward(np.ones((4, 1)))
+    assert calls == [True, True]
+    only_spies = md.Sequential(Spy(), Spy())
+    only_spies(x)
+    assert only_spies.backward(np.ones((4, 3)), input_grad=False) is None and calls == [
+        True, True]
+
+
+def test_a_user_layer_that_ignores_the_question_still_trains():
+    class Scale(Layer):
+        def __init__(self):
+            super().__init__()
+            self.s = Parameter(np.array([2.0]))
+
+        def forward(self, x):
+            self._x = x
+            return x * self.s.data
+
+        def backward(self, grad_out):  # one argument, as before the keyword existed
+            self.s.grad[...] = np.sum(grad_out * self._x)
+            return grad_out * self.s.data
+
+    layer = Scale()
+    layer(np.ones((2, 2)))
+    assert np.array_equal(layer.backward(np.ones((2, 2)), input_grad=False), np.full((2, 2), 2.0))
+    assert layer.s.grad[0] == 4.0 and layer.s.has_grad
+
+
+def test_input_grad_must_be_a_bool_and_the_error_names_the_layer():
+    dense = md.Dense(2, 2, rng=0)
+    dense(np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"Dense\(.*input_grad must be True or False"):
+        dense.backward(np.ones((1, 2)), input_grad="no")
+    assert dense.needs_input_grad  # outside a backward pass the question is not asked
+
+
+def test_fit_never_computes_the_first_layers_input_gradient(monkeypatch):
+    returned = []
+    original = md.Dense.backward
+
+    def spy(self, grad_out, **kwargs):
+        out = original(self, grad_out, **kwargs)
+        returned.append(out)
+        return out
+
+    monkeypatch.setattr(md.Dense, "backward", spy)
+    model = md.Sequential(md.Dense(3, 4, rng=0), md.Tanh(), md.Dense(4, 1, rng=1))
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.1), x, x[:, :1], epochs=1,
+           batch_size=4, verbose=0)
+    # per batch: the last Dense returns its input gradient, the first returns None
+    assert [r is None for r in returned] == [False, True, False, True]
