@@ -42,8 +42,10 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        help="QA studies: a Dask scheduler's address (implies --backend dask)"),
         p.add_argument("--storage", metavar="URL",
                        help="hyperparams: an optuna storage URL (sqlite:///PATH locally, any "
-                       "database URL optuna supports on a cluster) holding the searches' "
-                       "studies, which the workers load from it"),
+                       "database URL optuna supports on a cluster, reachable from every worker) "
+                       "holding the searches' studies, one new study per strategy: the workers "
+                       "open their trials there and record on them; the results are those of "
+                       "a run without it. Needs optuna: pip install 'minidl[experiments]'"),
     ]
 
 

@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("distributed", reason="the dask extra: pip install -e '.[dask]'")
 
 from experiments import __main__ as runner
-from experiments import parallel
+from experiments import hyperparams, parallel
 
-TIMING = {"elapsed", "elapsed_mean", "elapsed_std", "wall_seconds", "seconds_to_best"}
+TIMING = {"elapsed", "elapsed_mean", "elapsed_std", "train_seconds", "train_seconds_to_best"}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,11 @@ def test_the_runs_really_go_to_the_workers(scheduler):
 
 
 def test_bayesian_search_shares_its_studies_through_a_storage_url(tmp_path, scheduler):
+    """The searches' trials spread over the cluster's two worker processes, each opening its
+    trial in the sqlite storage and recording on it, with the results of a local run of one
+    process without a storage."""
+    import os
+
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     run("hyperparams", tmp_path / "local", "--jobs", "1")
     run("hyperparams", tmp_path / "dask", "--scheduler", scheduler, "--storage", storage)
@@ -76,17 +81,36 @@ def test_bayesian_search_shares_its_studies_through_a_storage_url(tmp_path, sche
     shared = json.loads((tmp_path / "dask" / "hyperparams" / "optuna.json").read_text())
     assert shared["storage"] == storage and len(shared["studies"]) == 3
     trials = pd.read_csv(tmp_path / "dask" / "hyperparams" / "trials.csv")
+    pids = {}
     for strategy, name in shared["studies"].items():  # what the workers wrote into the storage
         stored = optuna.load_study(study_name=name, storage=storage).trials
         mine = trials[trials["strategy"] == strategy]
+        assert len(stored) == len(mine) == hyperparams.QUICK_TRIALS
         assert [t.params["hidden"] for t in stored] == mine["hidden"].tolist()
+        assert [t.params["lr"] for t in stored] == mine["lr"].tolist()
         assert [t.value for t in stored] == mine["val_accuracy"].tolist()
+        assert [t.user_attrs["test_accuracy"] for t in stored] == mine["test_accuracy"].tolist()
+        assert [len(t.intermediate_values) for t in stored] == mine["epochs_run"].tolist()
+        assert [t.user_attrs["batch"] for t in stored] == [0, 0, 0, 0, 1, 1]
+        pids[strategy] = {t.user_attrs["pid"] for t in stored}
+        assert shared["workers"][strategy] == sorted(
+            {f"{t.user_attrs['host']}:{t.user_attrs['pid']}" for t in stored})
+    assert os.getpid() not in set().union(*pids.values())  # the workers ran every trial
+    assert max(len(p) for p in pids.values()) > 1  # one study's trials on both workers
 
 
 def test_an_unusable_storage_is_one_line(tmp_path, capsys):
     run("hyperparams", tmp_path, "--jobs", "1", "--storage", "nosuchdb://x", expect=2)
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--storage 'nosuchdb://x'" in err
+    assert not (tmp_path / "hyperparams").exists()  # checked before any run
+
+
+def test_a_storage_error_of_two_lines_is_one_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}"  # sqlalchemy: two lines
+    run("hyperparams", tmp_path, "--jobs", "1", "--storage", url, expect=2)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: hyperparams: --storage {url!r}: optuna cannot create")
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
@@ -128,3 +152,18 @@ def test_backend_dask_without_a_scheduler_starts_a_local_cluster_on_loopback(mon
         finally:
             parallel.close()
     assert os.getpid() not in pids
+
+
+def test_a_worker_that_cannot_open_its_trial_says_so_in_one_line(tmp_path):
+    """A storage the driver reaches but a worker does not (a sqlite file on another disk): the
+    worker's error names the URL, the study and the worker."""
+    storage = f"sqlite:///{tmp_path / 'elsewhere.db'}"  # an empty database: no such study
+
+    def objective(key, params):
+        return {"value": 0.5, "steps": [0.5], "attrs": {}}
+
+    with pytest.raises(parallel.BackendUnavailableError) as error:
+        parallel.run_trial(objective, "random", {}, (), storage, "minidl-nosuchstudy", 0)
+    message = str(error.value)
+    assert f"--storage {storage!r}" in message and "'minidl-nosuchstudy'" in message
+    assert len(message.splitlines()) == 1

@@ -18,7 +18,7 @@ pytest.importorskip("joblib")
 pytest.importorskip("optuna")
 
 from experiments import __main__ as runner
-from experiments import common, optimizers, quadratic, report
+from experiments import common, hyperparams, optimizers, parallel, quadratic, report
 from experiments.qa import baselines
 from experiments.qa.embedders import FEATURE_NAMES, ModelUnavailableError
 from minidl.datasets import QAFeatures
@@ -183,6 +183,59 @@ def test_quick_baselines_are_the_qa_baselines_surface_cues_and_cosine_rule():
     assert table.loc["zero-shot e5-small cosine (per pair)"].to_dict() == baselines.scores(
         cosine, test.labels, test.kinds)
     assert table.filter(like="surface", axis=0)["overall"].max() < 0.6  # no surface cue left
+
+
+# ---------------------------------------------------------------------------- hyperparams
+TIMING = {"train_seconds", "train_seconds_to_best"}
+NOT_RESULTS = {"pid", "host", "train_seconds"}  # where and how fast a trial ran
+
+
+def test_batch_seeds_depend_on_the_seed_and_the_batch_alone():
+    seeds = [parallel.batch_seed(42, b) for b in range(3)]
+    assert seeds == [parallel.batch_seed(42, b) for b in range(3)]
+    assert len({*seeds, parallel.batch_seed(7, 0)}) == 4
+    assert all(0 <= s < 2 ** 32 for s in seeds)
+
+
+def test_hyperparams_gives_the_same_trials_for_one_job_or_two(tmp_path):
+    """The searches ask their trials in batches of a fixed size, each batch's sampler seeded
+    by the batch alone: one process or two, each run with its studies in a sqlite storage of
+    its own, give the same tables and store the same trials. (Were a batch as large as --jobs,
+    every strategy's second trial would differ.)"""
+    import optuna
+
+    stored = {}
+    for jobs in ("1", "2"):
+        storage = f"sqlite:///{tmp_path / f'jobs{jobs}.db'}"
+        assert runner.main(["run", "hyperparams", "--quick", "--epochs", "2", "--jobs", jobs,
+                            "--storage", storage, "--out", str(tmp_path / jobs),
+                            "--no-report"]) == 0
+        shared = json.loads((tmp_path / jobs / "hyperparams" / "optuna.json").read_text())
+        assert shared["storage"] == storage and shared["batch"] == hyperparams.BATCH
+        stored[jobs] = {
+            key: [(t.state, t.number, t.params, t.value, t.intermediate_values,
+                   {k: v for k, v in t.user_attrs.items() if k not in NOT_RESULTS})
+                  for t in optuna.load_study(study_name=name, storage=storage).trials]
+            for key, name in shared["studies"].items()}
+    for name in ("trials.csv", "strategies.csv"):
+        one, two = (pd.read_csv(tmp_path / jobs / "hyperparams" / name) for jobs in ("1", "2"))
+        assert list(one.columns) == list(two.columns)
+        kept = [c for c in one.columns if c not in TIMING]
+        pd.testing.assert_frame_equal(one[kept], two[kept], check_exact=True)
+    assert stored["1"] == stored["2"]
+    trials = pd.read_csv(tmp_path / "1" / "hyperparams" / "trials.csv")
+    assert trials.groupby("strategy", sort=False).size().to_dict() == {
+        "grid": 12, **dict.fromkeys(hyperparams.STRATEGIES, hyperparams.QUICK_TRIALS)}
+    random = trials[trials["strategy"] == "random"][["hidden", "lr"]]
+    assert len(random.drop_duplicates()) == len(random)  # a batch's asks differ
+
+
+def test_hyperparams_without_optuna_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna fails
+    assert runner.main(["run", "hyperparams", "--quick", "--out", str(tmp_path),
+                        "--no-report", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "optuna" in err and "pip install 'minidl[experiments]'" in err
 
 
 # ---------------------------------------------------------------------------- quadratic
