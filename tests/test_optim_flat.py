@@ -143,6 +143,26 @@ def test_parallel_kernels_match_the_loop(cls, kw, monkeypatch):
     assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
 
 
+@pytest.mark.parametrize("impl", FLAT)
+@pytest.mark.parametrize(("cls", "kw"), [(Adam, {"eps": 0.0}), (Adagrad, {"eps": 0.0}),
+                                         (RMSprop, {"eps": 0.0})])
+def test_zero_over_zero_gives_the_loops_nan_not_an_exception(cls, kw, impl):
+    """eps=0 and a zero gradient: 0/0 is NaN in NumPy; the fused kernels follow NumPy's
+    error model (numba's default would raise ZeroDivisionError, and could not vectorise)."""
+    results = {}
+    for path in ("loop", impl):
+        params = make_params(np.float32)
+        opt = cls(params, lr=0.1, **kw, **FLAGS[path])
+        for p in params:
+            p.grad[...] = 0.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            opt.step()
+        results[path] = [p.data.copy() for p in params]
+    for a, b in zip(results["loop"], results[impl], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(results["loop"][0]).all()
+
+
 class _FakeProgram:
     """A clock, and a serial and a parallel kernel that advance it by their cost; ``after``
     is what a call of each costs the rest of the program until the next call (a training

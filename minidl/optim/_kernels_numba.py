@@ -3,8 +3,10 @@
 Each loop reads every array once and writes it once, with the arithmetic of its algorithm's
 ``update`` in the same order and roundings (the scalars arrive already of the arrays' dtype, and
 numba, without ``fastmath``, neither contracts a multiply and an add into one fused multiply-add
-nor reorders), so the results are bit-for-bit those of the per-parameter loop. Arguments are
-those of :mod:`._kernels_numpy`, without the scratch.
+nor reorders), so the results are bit-for-bit those of the per-parameter loop. They follow
+NumPy's error model: 0/0 is NaN, as in the loop, where numba's default would raise
+ZeroDivisionError and, for the check on every element, could not vectorise a division (8x
+slower). Arguments are those of :mod:`._kernels_numpy`, without the scratch.
 
 Each loop is compiled twice: serially, and ``parallel=True`` for numba's threads. Which one is
 faster depends on the rest of the program, not on the kernel: numba's threads and the BLAS
@@ -114,8 +116,9 @@ def _rmsprop(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momen
 _SOURCES: dict[str, Callable[..., None]] = {
     "sgd": _sgd, "adam": _adam, "adagrad": _adagrad, "rmsprop": _rmsprop,
 }
-_SERIAL = {name: numba.njit(cache=True)(f) for name, f in _SOURCES.items()}
-_PARALLEL = {name: numba.njit(parallel=True, cache=True)(f) for name, f in _SOURCES.items()}
+_SERIAL = {name: numba.njit(cache=True, error_model="numpy")(f) for name, f in _SOURCES.items()}
+_PARALLEL = {name: numba.njit(parallel=True, cache=True, error_model="numpy")(f)
+             for name, f in _SOURCES.items()}
 
 
 class Adaptive:
