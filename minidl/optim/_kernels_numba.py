@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import types
 from collections.abc import Callable
 
 import numba
@@ -116,9 +117,20 @@ def _rmsprop(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momen
 _SOURCES: dict[str, Callable[..., None]] = {
     "sgd": _sgd, "adam": _adam, "adagrad": _adagrad, "rmsprop": _rmsprop,
 }
-_SERIAL = {name: numba.njit(cache=True, error_model="numpy")(f) for name, f in _SOURCES.items()}
-_PARALLEL = {name: numba.njit(parallel=True, cache=True, error_model="numpy")(f)
-             for name, f in _SOURCES.items()}
+
+
+def _compile(f: Callable[..., None], how: str, **options) -> Callable[..., None]:
+    """``f`` compiled with ``options``, as a copy named ``<f>_<how>``: numba's disk cache is
+    one file per function name (and line), whatever the options, so compiling one function
+    both serially and in parallel would hand whichever was cached first to both."""
+    copy = types.FunctionType(f.__code__, f.__globals__, f"{f.__name__}_{how}",
+                              f.__defaults__, f.__closure__)
+    copy.__qualname__ = copy.__name__
+    return numba.njit(cache=True, error_model="numpy", **options)(copy)
+
+
+_SERIAL = {name: _compile(f, "serial") for name, f in _SOURCES.items()}
+_PARALLEL = {name: _compile(f, "parallel", parallel=True) for name, f in _SOURCES.items()}
 
 
 class Adaptive:
