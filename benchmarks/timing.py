@@ -10,19 +10,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-#: Seconds to sleep when the next contender belongs to another framework: OpenBLAS's and
-#: torch's thread pools spin for a while after their work, stealing the second core.
+#: Seconds to sleep when the next contender belongs to another framework: numba's and torch's
+#: OpenMP threads spin for a few milliseconds after their work, stealing the second core.
 PAUSE = 0.02
+#: The same where the contenders call BLAS (training steps, convolutions): OpenBLAS's threads
+#: spin for 2**28 cycles after a matrix product (about 0.1 s at 2.6 GHz), and a torch step
+#: timed inside that window measured 4-5 times its time after a 0.2 s pause.
+BLAS_PAUSE = 0.25
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, warmup: int = 3,
                 inner: int | dict[str, int] = 1,
-                framework: Callable[[str], str] = lambda name: name.split()[0]
-                ) -> dict[str, dict]:
+                framework: Callable[[str], str] = lambda name: name.split()[0],
+                pause: float = PAUSE) -> dict[str, dict]:
     """Time each contender ``rounds`` times, in rounds A B C ... A B C ... (so a change in the
     machine's load hits them all alike), after ``warmup`` untimed calls each. A sample is the
     mean of ``inner`` back-to-back calls (one count for all, or one per contender). Returns
-    per contender the median and quartiles, in seconds per call."""
+    per contender the median and quartiles, in seconds per call. ``pause`` seconds are slept
+    between two contenders of different frameworks (:data:`PAUSE`, :data:`BLAS_PAUSE`)."""
     names = list(contenders)
     counts = inner if isinstance(inner, dict) else dict.fromkeys(names, inner)
     for name in names:
@@ -33,7 +38,7 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
     for _ in range(rounds):
         for name in names:
             if previous is not None and framework(name) != framework(previous):
-                time.sleep(PAUSE)
+                time.sleep(pause)
             fn = contenders[name]
             t0 = time.perf_counter()
             for _ in range(counts[name]):

@@ -220,6 +220,19 @@ def test_adaptive_rechecks_less_often_while_nothing_changes_and_follows_a_change
 
 
 @needs_numba
+def test_adaptive_gives_up_a_recheck_after_one_hopeless_cycle():
+    program = _FakeProgram(serial=10.0, parallel=10.0, after={"serial": 0.0, "parallel": 90.0})
+    kernel = program.adaptive()
+    for _ in range(200):
+        kernel()
+    runs = "".join("p" if c == "parallel" else "s" for c in program.calls)
+    # the first parallel call compiles (untimed), the next is timed and hopeless; each recheck
+    # after that is one call
+    assert runs.startswith("sssspps") and runs.count("p") == 2 + 2
+    assert kernel.mode == "serial"
+
+
+@needs_numba
 def test_threads_forces_one_compilation(monkeypatch):
     from minidl.optim import _kernels_numba
 

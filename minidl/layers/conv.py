@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from ..init import INITIALIZERS, as_generator, get_initializer
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
-from ._windows import add_windows, pair, windows
+from ._windows import col2im, im2col, pair
 
 
 class Conv2D(Layer):
@@ -16,12 +16,14 @@ class Conv2D(Layer):
 
     Forward, with K = C_in * kh * kw and the input zero-padded by ``padding`` on each side::
 
-        cols[n, i, j, :] = x_pad[n, :, i*sh : i*sh+kh, j*sw : j*sw+kw].ravel()  # (N*OH*OW, K)
-        y[n, o, i, j]    = cols[n, i, j, :] @ W[o].ravel() + b[o]              # one GEMM
+        cols[:, (n, i, j)] = x_pad[n, :, i*sh : i*sh+kh, j*sw : j*sw+kw].ravel()  # (K, N*OH*OW)
+        y[n, :, i, j]      = W.reshape(C_out, K) @ cols[:, (n, i, j)] + b         # one GEMM
 
-    with ``OH = (H + 2*ph - kh) // sh + 1`` (likewise OW). Backward, for g = dL/dy as an
-    (N*OH*OW, C_out) matrix: ``dW = g^T cols``, ``db = sum g``, ``dcols = g W`` and dx adds each
-    row of ``dcols`` back onto the input window it came from (col2im), then drops the padding.
+    with ``OH = (H + 2*ph - kh) // sh + 1`` (likewise OW); ``cols`` is built channel-major
+    (:func:`~minidl.layers._windows.im2col`), one copy of whole image rows per kernel offset.
+    Backward, for g = dL/dy as a (C_out, N*OH*OW) matrix: ``dW = g cols^T``, ``db = sum g``,
+    ``dcols = W^T g`` and dx adds each column of ``dcols`` back onto the input window it came
+    from (col2im), then drops the padding. Skipped with ``backward(g, input_grad=False)``.
 
     Parameters, in this order: ``weight`` of shape (out_channels, in_channels, kh, kw) (PyTorch's
     layout), then ``bias`` (out_channels,) when ``bias=True``. ``init`` names an initialiser of
@@ -94,28 +96,26 @@ class Conv2D(Layer):
         ph, pw = self.padding
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        win = windows(x, self.kernel_size, self.stride)          # (N, C, OH, OW, kh, kw) view
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, -1)  # the one copy
-        out = cols @ self.weight.data.reshape(self.out_channels, -1).T   # (N*OH*OW, C_out)
+        cols = im2col(x, self.kernel_size, self.stride, (oh, ow))        # (K, N*OH*OW)
+        out = self.weight.data.reshape(self.out_channels, -1) @ cols      # (C_out, N*OH*OW)
         if self.bias is not None:
-            out += self.bias.data
+            out += self.bias.data[:, None]
         self._cols, self._padded_shape, self._out_hw = cols, x.shape, (oh, ow)
-        return np.ascontiguousarray(out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2))
+        return np.ascontiguousarray(out.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3))
 
     def backward(self, grad_out):
         cols = self._cache("_cols")
         n, c, hp, wp = self._padded_shape
         oh, ow = self._out_hw
         g = self._check_grad_out(grad_out, (n, self.out_channels, oh, ow))
-        g = g.astype(self.dtype, copy=False).transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
+        g = np.ascontiguousarray(g.astype(self.dtype, copy=False).transpose(1, 0, 2, 3))
+        g = g.reshape(self.out_channels, -1)                              # (C_out, N*OH*OW)
         w = self.weight.data.reshape(self.out_channels, -1)
-        self.weight.grad[...] = (cols.T @ g).T.reshape(self.weight.shape)
+        self.weight.grad[...] = (g @ cols.T).reshape(self.weight.shape)
         if self.bias is not None:
-            np.sum(g, axis=0, out=self.bias.grad)
+            np.sum(g, axis=1, out=self.bias.grad)
         if not self.needs_input_grad:
             return None
-        kh, kw = self.kernel_size
-        dwin = (g @ w).reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)
-        dx = add_windows(dwin, (n, c, hp, wp), self.stride)
+        dx = col2im(w.T @ g, (n, c, hp, wp), self.kernel_size, self.stride, (oh, ow))
         ph, pw = self.padding
         return dx[:, :, ph:hp - ph, pw:wp - pw]

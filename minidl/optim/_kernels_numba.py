@@ -141,14 +141,17 @@ class Adaptive:
     threads count against the threads). The first call of each compilation is not timed (it may
     compile); then each is timed for :attr:`SAMPLES` cycles and the faster median wins. The one
     not running is timed again after :attr:`FIRST_RECHECK` calls, and it replaces the running one
-    only if its median is faster by :attr:`MARGIN`; each recheck that changes nothing doubles
-    the wait, up to :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
+    only if its median is faster by :attr:`MARGIN`; a cycle :attr:`GIVE_UP` times the running
+    one's median ends the recheck at once (in a training loop a cycle on contended threads can
+    cost ten steps). Each recheck that changes nothing doubles the wait, up to
+    :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
     compilations give the same bits. ``mode`` is the compilation in use."""
 
     SAMPLES = 3
     FIRST_RECHECK = 50
     LAST_RECHECK = 5000
     MARGIN = 0.9
+    GIVE_UP = 2.0
 
     def __init__(self, serial: Callable, parallel: Callable,
                  clock: Callable[[], float] = time.perf_counter):
@@ -193,17 +196,21 @@ class Adaptive:
                 self._cycles[other].clear()
                 self._queue.append(other)
             return
-        if mode != self._queue[0] or len(self._cycles[mode]) < self.SAMPLES:
-            return
-        self._queue.pop(0)
-        if self._queue:
+        if mode != self._queue[0]:
             return
         median = {m: sorted(c)[len(c) // 2] for m, c in self._cycles.items()
                   if len(c) == self.SAMPLES}
-        other = "parallel" if self.mode == "serial" else "serial"
-        if other in median and (self.mode not in median
-                                or median[other] < self.MARGIN * median[self.mode]):
-            self.mode, self._interval = other, self.FIRST_RECHECK
+        current = median.get(self.mode) if mode != self.mode else None
+        if current is not None and self._cycles[mode][-1] > self.GIVE_UP * current:
+            self._queue.clear()  # hopeless: one such cycle is enough (and costly)
+        elif len(self._cycles[mode]) < self.SAMPLES:
+            return
+        else:
+            self._queue.pop(0)
+            if self._queue:
+                return
+            if current is not None and median[mode] < self.MARGIN * current:
+                self.mode, self._interval = mode, self.FIRST_RECHECK
         self._countdown = self._interval
         self._interval = min(2 * self._interval, self.LAST_RECHECK)
 

@@ -206,6 +206,15 @@ class FlatPath:
             scalars = (l2, shrink, *self.kernel.scalars(opt.defaults, lr, step))
             seg.call(*seg.arrays, *(s if isinstance(s, bool) else cast(s) for s in scalars))
 
+    @property
+    def compilations(self) -> list[str]:
+        """Per segment, what runs its update now: ``"numpy"`` (foreach), or the fused kernel's
+        ``"serial"`` or ``"parallel"`` compilation (for an adaptive kernel, its current
+        choice; see :class:`._kernels_numba.Adaptive`)."""
+        if self.implementation == "foreach":
+            return ["numpy"] * len(self._segments)
+        return [getattr(seg.call, "mode", "serial") for seg in self._segments]
+
     def in_sync(self, params: list) -> bool:
         """Whether the buffers still hold ``params`` and ``optimizer.state`` is the one laid
         out (a few C-level identity checks per parameter: cheap next to the update)."""
