@@ -57,14 +57,18 @@ def _offsets(kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int
 
 
 def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-           out_hw: tuple[int, int]) -> np.ndarray:
-    """The (C*kh*kw, N*OH*OW) window matrix of ``x`` (N, C, H, W), channel-major (see above)."""
+           out_hw: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """The (C*kh*kw, N*OH*OW) window matrix of ``x`` (N, C, H, W), channel-major (see above),
+    written into ``out`` when it is an array of that shape and dtype (a new one otherwise)."""
     n, c = x.shape[:2]
-    cols = np.empty((c, *kernel, n, *out_hw), dtype=x.dtype)
+    shape = (c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
+    if out is None or out.shape != shape or out.dtype != x.dtype:
+        out = np.empty(shape, dtype=x.dtype)
+    cols = out.reshape(c, *kernel, n, *out_hw)
     xt = x.transpose(1, 0, 2, 3)
     for i, j, (rows, columns) in _offsets(kernel, stride, out_hw):
         cols[:, i, j] = xt[:, :, rows, columns]
-    return cols.reshape(c * kernel[0] * kernel[1], -1)
+    return out
 
 
 def col2im(dcols: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int],

@@ -96,7 +96,9 @@ class Conv2D(Layer):
         ph, pw = self.padding
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        cols = im2col(x, self.kernel_size, self.stride, (oh, ow))        # (K, N*OH*OW)
+        # (K, N*OH*OW), into the last forward's matrix when the shape is the same (a fresh one
+        # of this size costs page faults every time)
+        cols = im2col(x, self.kernel_size, self.stride, (oh, ow), out=self._cols)
         out = self.weight.data.reshape(self.out_channels, -1) @ cols      # (C_out, N*OH*OW)
         if self.bias is not None:
             out += self.bias.data[:, None]
