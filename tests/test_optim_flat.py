@@ -189,34 +189,39 @@ class _FakeProgram:
 
 
 @needs_numba
+def _runs(program) -> str:
+    return "".join("p" if c == "parallel" else "s" for c in program.calls)
+
+
 def test_adaptive_keeps_the_compilation_that_keeps_the_program_faster():
+    # 3 warm-up calls, then each compilation: 1 untimed call and 5 timed cycles
+    first = "s" * 3 + "s" + "s" * 5 + "p" + "p" * 5
     back_to_back = _FakeProgram(serial=10.0, parallel=4.0)
     kernel = back_to_back.adaptive()
-    for _ in range(12):
+    for _ in range(30):
         kernel()
-    # 1 untimed + 3 timed cycles of each (the last parallel cycle ends at call 9), then parallel
-    assert back_to_back.calls == ["serial"] * 4 + ["parallel"] * 8 and kernel.mode == "parallel"
+    assert _runs(back_to_back) == first + "p" * 15 and kernel.mode == "parallel"
     # in a training loop the parallel kernel is faster, but slows what follows it
     training = _FakeProgram(serial=10.0, parallel=4.0, after={"serial": 100.0, "parallel": 150.0})
     kernel = training.adaptive()
-    for _ in range(58):
+    for _ in range(35):
         kernel()
-    assert kernel.mode == "serial" and training.calls[8:] == ["serial"] * 50
+    assert _runs(training) == first + "s" * 20 and kernel.mode == "serial"
 
 
 @needs_numba
 def test_adaptive_rechecks_less_often_while_nothing_changes_and_follows_a_change():
     program = _FakeProgram(serial=10.0, parallel=20.0)
     kernel = program.adaptive()
-    for _ in range(170):
+    for _ in range(160):
         kernel()
-    checks = [i for i in range(1, len(program.calls))
-              if program.calls[i] == "parallel" and program.calls[i - 1] == "serial"]
-    assert kernel.mode == "serial" and checks == [4, 58, 161]  # after 50 cycles, then 100
+    runs = _runs(program)
+    checks = [i for i in range(1, len(runs)) if runs[i - 1:i + 1] == "sp"]
+    assert kernel.mode == "serial" and checks == [9, 35, 80]  # after 20 cycles, then 40
     program.cost["parallel"] = 2.0  # the machine changed (the other pool went quiet)
-    for _ in range(200 + 3 + 1):
+    for _ in range(400):
         kernel()
-    assert kernel.mode == "parallel" and program.calls[-1] == "parallel"
+    assert kernel.mode == "parallel" and runs[-1] == "s" and _runs(program)[-1] == "p"
 
 
 @needs_numba
@@ -225,10 +230,10 @@ def test_adaptive_gives_up_a_recheck_after_one_hopeless_cycle():
     kernel = program.adaptive()
     for _ in range(200):
         kernel()
-    runs = "".join("p" if c == "parallel" else "s" for c in program.calls)
+    runs = _runs(program)
     # the first parallel call compiles (untimed), the next is timed and hopeless; each recheck
-    # after that is one call
-    assert runs.startswith("sssspps") and runs.count("p") == 2 + 2
+    # after that (after 20, 40 and 80 cycles) is one call
+    assert runs.startswith("s" * 9 + "pps") and runs.count("p") == 2 + 3
     assert kernel.mode == "serial"
 
 

@@ -138,8 +138,10 @@ class Adaptive:
 
     What is timed is the *cycle*: from one call to the next, so the time includes what the
     choice does to the rest of the program (a training step's matrix products slowed by spinning
-    threads count against the threads). The first call of each compilation is not timed (it may
-    compile); then each is timed for :attr:`SAMPLES` cycles and the faster median wins. The one
+    threads count against the threads). The first :attr:`WARMUP` calls are not timed (the
+    program around them is warming up too: first matrix products, first pages), nor the first
+    call of each compilation (it may compile); then each is timed for :attr:`SAMPLES` cycles
+    and the faster median wins. The one
     not running is timed again after :attr:`FIRST_RECHECK` calls, and it replaces the running one
     only if its median is faster by :attr:`MARGIN`; a cycle :attr:`GIVE_UP` times the running
     one's median ends the recheck at once (in a training loop a cycle on contended threads can
@@ -147,8 +149,9 @@ class Adaptive:
     :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
     compilations give the same bits. ``mode`` is the compilation in use."""
 
-    SAMPLES = 3
-    FIRST_RECHECK = 50
+    WARMUP = 3
+    SAMPLES = 5
+    FIRST_RECHECK = 20
     LAST_RECHECK = 5000
     MARGIN = 0.9
     GIVE_UP = 2.0
@@ -159,6 +162,7 @@ class Adaptive:
         self._clock = clock
         self._cycles: dict[str, list[float]] = {"serial": [], "parallel": []}
         self._untimed = {"serial", "parallel"}
+        self._warmup = self.WARMUP
         self._queue = ["serial", "parallel"]  # compilations to time before the next choice
         self.mode = "serial"
         self._interval = self.FIRST_RECHECK
@@ -181,7 +185,10 @@ class Adaptive:
             del cycles[:-self.SAMPLES]
             self._after_cycle(mode)
         mode = self._queue[0] if self._queue else self.mode
-        if mode in self._untimed:  # compiles or loads: no sample
+        if self._warmup:
+            self._warmup -= 1
+            self._last = None
+        elif mode in self._untimed:  # compiles or loads: no sample
             self._untimed.discard(mode)
             self._last = None
         else:
