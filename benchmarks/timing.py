@@ -27,7 +27,8 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
     machine's load hits them all alike), after ``warmup`` untimed calls each. A sample is the
     mean of ``inner`` back-to-back calls (one count for all, or one per contender). Returns
     per contender the median and quartiles, in seconds per call. ``pause`` seconds are slept
-    between two contenders of different frameworks (:data:`PAUSE`, :data:`BLAS_PAUSE`)."""
+    between two contenders of different frameworks (:data:`PAUSE`, :data:`BLAS_PAUSE`), and
+    one untimed call follows each pause."""
     names = list(contenders)
     counts = inner if isinstance(inner, dict) else dict.fromkeys(names, inner)
     for name in names:
@@ -37,9 +38,11 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
     previous = None
     for _ in range(rounds):
         for name in names:
+            fn = contenders[name]
             if previous is not None and framework(name) != framework(previous):
                 time.sleep(pause)
-            fn = contenders[name]
+                fn()  # untimed: after the pause the thread pools are asleep and caches cold,
+                # which a loop of the contender alone never sees
             t0 = time.perf_counter()
             for _ in range(counts[name]):
                 fn()

@@ -438,6 +438,10 @@ def test_divergence_on_validation_data_is_caught_too():
         ({"callbacks": [Callback]}, TypeError, "pass an instance, not the class"),
         ({"validation_data": np.zeros((3, 5))}, ValueError, "must be a pair"),
         ({"X": np.full((10, 5), np.nan)}, ValueError, "X contains 50 non-finite"),
+        # the sum of these values overflows, one is infinite: still found, and counted
+        ({"X": np.where(np.eye(10, 5) > 0, np.inf, 1e308)}, ValueError,
+         "X contains 5 non-finite"),
+        ({"y": np.r_[np.ones(9), -np.inf][:, None]}, ValueError, "y contains 1 non-finite"),
         ({"y": np.ones((9, 1))}, ValueError, "X has 10 samples but y has shape"),
         ({"X": np.array([["a"] * 5] * 10)}, ValueError, "X must be a numeric array"),
         ({"y": np.array([["yes"]] * 10)}, ValueError, "y must be a numeric array, got dtype <U3"),
@@ -716,3 +720,16 @@ def test_validation_runs_in_training_sized_batches():
     fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=1, batch_size=None,
         validation_data=(Xv, yv), verbose=0)
     assert seen == [70]  # full-batch training validates in one piece
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_finite_inputs_whose_sum_overflows_are_accepted():
+    """The finiteness check sums the inputs first; an overflowing sum of finite values must not
+    be taken for a non-finite value."""
+    X = np.full((10, 5), 1e308)
+    with np.errstate(over="ignore"):
+        assert np.isinf(X.sum())
+    model = Sequential(Dense(5, 1, rng=0))
+    history = fit(model, MSE(), SGD(model.parameters(), lr=0.0), X, np.ones((10, 1)), epochs=1,
+                  verbose=0, on_nonfinite="stop")
+    assert len(history) <= 1  # the inputs were accepted; what training makes of them is its own
