@@ -3,7 +3,8 @@
 Every contender updates its own copy of the same parameters with the same fixed gradients. The
 bound for a step is the bytes it must move (read the parameter, the gradient and k state arrays,
 write the parameter and the k state arrays: ``(3 + 2k) * itemsize`` per value) divided by the
-copy bandwidth measured on the same working set (:func:`.timing.copy_bandwidth`).
+bandwidth of an in-place add measured on the same working set
+(:func:`.timing.stream_bandwidth`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 import minidl
 
-from .timing import calls_for, copy_bandwidth, interleaved
+from .timing import calls_for, interleaved, stream_bandwidth
 
 #: name -> (shapes, dtype, what it is)
 PARAM_SETS = {
@@ -120,7 +121,7 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
             nbytes = (3 + 2 * k) * itemsize * n
             working_set = (2 + k) * itemsize * n
             if working_set not in bandwidth:
-                bandwidth[working_set] = copy_bandwidth(
+                bandwidth[working_set] = stream_bandwidth(
                     working_set, rounds=3 if budget < 0.1 else 15)
             bound = nbytes / bandwidth[working_set]["bytes_per_s"]
             # about budget/20 s per sample, 20 rounds; 7 rounds when a contender's one call

@@ -42,7 +42,7 @@ def optim_tables(result: dict) -> list[str]:
     for cases in sets.values():
         c0 = cases[0]
         lines += [f"#### {c0['label']} ({c0['values']:,} values)", "",
-                  f"Copy bandwidth on this working set: {c0['bandwidth_GBps']:.1f} GB/s. "
+                  f"Bandwidth (in-place add) on this working set: {c0['bandwidth_GBps']:.1f} GB/s. "
                   "Times in microseconds per step (median); *vs torch* is minidl's default "
                   "path over torch's fastest; *of limit* is the bandwidth bound over minidl's "
                   "time (1.00 = at the limit).", "",
