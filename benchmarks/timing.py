@@ -71,7 +71,8 @@ def stream_bandwidth(nbytes: int, rounds: int = 15) -> dict:
     writing it (write-allocate) without counting it, and understate the bandwidth by a third.
     NumPy's ``add`` (one thread) and, when numba is installed, a parallel numba loop."""
     n = max(1, nbytes // 2 // 8)
-    a, b = np.ones(n), np.zeros(n)
+    a, b = np.ones(n), np.full(n, 0.5)  # written, so b's pages are real (np.zeros' would all
+    # map the one zero page, and reading them would cost nothing)
     adds = {"numpy": lambda: np.add(a, b, out=a)}
     try:
         import numba
