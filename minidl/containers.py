@@ -8,7 +8,7 @@ import numpy as np
 
 from .activations import Tanh
 from .init import as_generator
-from .layer import LAYER_REGISTRY, Layer, registered_name
+from .layer import LAYER_REGISTRY, Layer, backward_of, registered_name
 from .layers.dense import Dense
 from .validation import check_bool, check_float_dtype, check_int
 
@@ -72,7 +72,7 @@ class Sequential(Layer):
             first = next((i for i, layer in enumerate(layers) if layer.has_parameters()),
                          len(layers))  # parameters need no gradient, so they do not run
         for i in range(len(layers) - 1, first - 1, -1):
-            grad_out = layers[i].backward(grad_out, input_grad=i > first or self.needs_input_grad)
+            grad_out = backward_of(layers[i], grad_out, i > first or self.needs_input_grad)
         return grad_out if first == 0 else None
 
     def get_config(self):

@@ -75,7 +75,7 @@ class Layer:
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[registered_name(cls)] = cls
         for name in ("forward", "backward"):
-            method = cls.__dict__.get(name)
+            method = getattr(cls, name, None)  # defined here, or inherited from a mixin
             if callable(method) and not hasattr(method, "__minidl_outermost__"):
                 setattr(cls, name, _outermost(method))
 
@@ -419,14 +419,20 @@ def _outermost(method):
     ``backward`` returns, the layer's own parameters are marked as having a gradient
     (:attr:`Parameter.has_grad`), so every layer, yours too, tells the optimizer what it set."""
     is_forward = method.__name__ == "forward"
+    # a backward that declares input_grad itself is handed the value too
+    takes_input_grad = not is_forward and "input_grad" in inspect.signature(method).parameters
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         if is_forward:
             return _run_outermost(self, method, args, kwargs)
-        input_grad = kwargs.pop("input_grad", True)
-        if type(input_grad) is not bool:
+        input_grad = kwargs.pop("input_grad", None)
+        if input_grad is None:  # a subclass's super().backward(g) keeps its caller's answer
+            input_grad = _NO_INPUT_GRAD.get() is not self
+        elif type(input_grad) is not bool:
             input_grad = check_bool(self.describe(), "input_grad", input_grad)
+        if takes_input_grad:
+            kwargs["input_grad"] = input_grad
         token = _NO_INPUT_GRAD.set(None if input_grad else self)
         try:
             out = _run_outermost(self, method, args, kwargs)
@@ -438,6 +444,15 @@ def _outermost(method):
 
     run.__minidl_outermost__ = True
     return run
+
+
+def backward_of(layer: Layer, grad_out, input_grad: bool):
+    """``layer.backward(grad_out, input_grad=input_grad)``; a ``backward`` assigned on the
+    instance, which the class cannot wrap, is called without the question."""
+    backward = layer.backward
+    if getattr(backward, "__minidl_outermost__", False):
+        return backward(grad_out, input_grad=input_grad)
+    return backward(grad_out)
 
 
 def _run_outermost(layer: Layer, method, args: tuple, kwargs: dict):

@@ -46,7 +46,7 @@ from .callbacks import Callback, ProgressBar
 from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
-from .layer import Layer, model_dtype
+from .layer import Layer, backward_of, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
@@ -217,7 +217,7 @@ class Trainer:
                     _undo_batch(self.model, before)
                     self._diverged(snapshot, "train", f"the loss is {value}")
                     return None
-                self.model.backward(self.loss.backward(), input_grad=False)
+                backward_of(self.model, self.loss.backward(), input_grad=False)
             except TrainingDiverged:
                 raise
             except BaseException:

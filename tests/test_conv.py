@@ -189,3 +189,28 @@ def test_the_layers_are_exported():
     for name in ("Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D"):
         assert getattr(minidl, name) is getattr(minidl.layers, name)
         assert name in minidl.__all__ and name in minidl.layers.__all__
+
+
+def test_the_reused_window_matrix_never_leaks_an_earlier_forward():
+    """Conv2D fills the previous forward's window matrix when the shape repeats: backward must
+    see the latest input, a copy must own its matrix, and a dtype change must not reuse it."""
+    import copy
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 2, 7, 7)), rng.standard_normal((2, 2, 7, 7))
+    g = rng.standard_normal((2, 4, 5, 5))
+    layer, fresh = minidl.Conv2D(2, 4, 3, rng=0), minidl.Conv2D(2, 4, 3, rng=0)
+    layer(a)
+    twin = copy.deepcopy(layer)
+    layer(b)
+    fresh(b)
+    np.testing.assert_array_equal(layer.backward(g), fresh.backward(g))
+    np.testing.assert_array_equal(layer.weight.grad, fresh.weight.grad)
+    twin.backward(g)  # the copy still holds a's windows
+    reference = minidl.Conv2D(2, 4, 3, rng=0)
+    reference(a)
+    reference.backward(g)
+    np.testing.assert_array_equal(twin.weight.grad, reference.weight.grad)
+    layer.astype(np.float32)
+    out = layer(a.astype(np.float32))
+    assert out.dtype == np.float32 and layer._cols.dtype == np.float32

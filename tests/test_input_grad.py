@@ -7,6 +7,9 @@ the user's that knows nothing of the keyword still works; ``fit`` asks for no in
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 import pytest
 
@@ -105,6 +108,7 @@ def test_fit_never_computes_the_first_layers_input_gradient(monkeypatch):
     returned = []
     original = md.Dense.backward
 
+    @functools.wraps(original)  # keeps the mark of minidl's wrapper: asked with input_grad
     def spy(self, grad_out, **kwargs):
         out = original(self, grad_out, **kwargs)
         returned.append(out)
@@ -117,3 +121,74 @@ def test_fit_never_computes_the_first_layers_input_gradient(monkeypatch):
            batch_size=4, verbose=0)
     # per batch: the last Dense returns its input gradient, the first returns None
     assert [r is None for r in returned] == [False, True, False, True]
+
+
+class _ScaleMixin:
+    """A backward written in a class that is not a Layer (a mixin)."""
+
+    def forward(self, x):
+        self._x = x
+        return x * self.s.data
+
+    def backward(self, grad_out):
+        self.s.grad[...] = np.sum(grad_out * self._x)
+        return grad_out * self.s.data
+
+
+class _MixedScale(_ScaleMixin, Layer):
+    def __init__(self):
+        super().__init__()
+        self.s = Parameter(np.array([2.0]))
+
+
+def test_layers_whose_backward_comes_from_a_mixin_or_the_instance_train_with_fit():
+    x = np.random.default_rng(0).standard_normal((8, 3))
+    model = md.Sequential(_MixedScale(), md.Dense(3, 1, rng=0))
+    md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.01), x, x[:, :1], epochs=1,
+           batch_size=4, verbose=0)
+    assert model[0].s.has_grad
+    # a backward assigned on the instance cannot be asked; it is called as before
+    dense = md.Dense(3, 1, rng=0)
+    plain = md.Sequential(dense)
+    calls = []
+    inner = dense.backward
+    dense.backward = lambda g: calls.append(1) or inner(g)
+    md.fit(plain, md.MSE(), md.SGD(plain.parameters(), lr=0.01), x, x[:, :1], epochs=1,
+           batch_size=4, verbose=0)
+    assert calls == [1, 1]
+
+
+def test_a_backward_that_declares_input_grad_receives_it_and_super_keeps_the_answer():
+    seen = []
+
+    class Declares(md.Dense):
+        def backward(self, grad_out, input_grad=True):
+            seen.append((input_grad, self.needs_input_grad))
+            return super().backward(grad_out)  # the parent skips its product too
+
+    layer = Declares(3, 2, rng=0)
+    layer(np.ones((4, 3)))
+    assert layer.backward(np.ones((4, 2)), input_grad=False) is None
+    assert layer.backward(np.ones((4, 2))).shape == (4, 3)
+    assert seen == [(False, False), (True, True)]
+
+
+def test_concurrent_forward_passes_of_one_conv_layer_give_each_caller_its_own_output():
+    """The window matrix is reused between forward passes; two threads predicting with one
+    model must still each get their own (correct) output."""
+    layer = md.Conv2D(3, 8, 3, padding=1, rng=0)
+    inputs = [np.random.default_rng(i).standard_normal((16, 3, 12, 12)) for i in range(2)]
+    expected = [layer(x).copy() for x in inputs]
+    wrong = []
+
+    def predict(k):
+        for _ in range(60):
+            if not np.array_equal(layer(inputs[k]), expected[k]):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=predict, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

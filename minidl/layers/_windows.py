@@ -59,10 +59,12 @@ def _offsets(kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int
 def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
            out_hw: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
     """The (C*kh*kw, N*OH*OW) window matrix of ``x`` (N, C, H, W), channel-major (see above),
-    written into ``out`` when it is an array of that shape and dtype (a new one otherwise)."""
+    written into ``out`` when it is a C-contiguous array of that shape and dtype (into a new one
+    otherwise)."""
     n, c = x.shape[:2]
     shape = (c * kernel[0] * kernel[1], n * out_hw[0] * out_hw[1])
-    if out is None or out.shape != shape or out.dtype != x.dtype:
+    if (out is None or out.shape != shape or out.dtype != x.dtype
+            or not out.flags.c_contiguous):  # (the reshape below must be a view of it)
         out = np.empty(shape, dtype=x.dtype)
     cols = out.reshape(c, *kernel, n, *out_hw)
     xt = x.transpose(1, 0, 2, 3)

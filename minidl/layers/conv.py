@@ -97,8 +97,10 @@ class Conv2D(Layer):
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         # (K, N*OH*OW), into the last forward's matrix when the shape is the same (a fresh one
-        # of this size costs page faults every time)
-        cols = im2col(x, self.kernel_size, self.stride, (oh, ow), out=self._cols)
+        # of this size costs page faults every time); taken out of the layer while it is
+        # filled (dict.pop is atomic), so a second thread's forward allocates its own
+        cols = im2col(x, self.kernel_size, self.stride, (oh, ow),
+                      out=self.__dict__.pop("_cols", None))
         out = self.weight.data.reshape(self.out_channels, -1) @ cols      # (C_out, N*OH*OW)
         if self.bias is not None:
             out += self.bias.data[:, None]
