@@ -53,6 +53,32 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
             for name, s in samples.items()}
 
 
+def settle(step: Callable[[], object], optimizer, calls: int = 40):
+    """Run ``step`` (a step of minidl's ``optimizer``) ``calls`` times back to back, so the fused
+    kernels choose serial or parallel on a loop of their own (``Adaptive`` in
+    ``minidl/optim/_kernels_numba.py`` times call-to-call cycles, and interleaved rounds would
+    put the other contenders' work into those cycles). Returns ``step`` with that choice forced
+    (``THREADS``), and the compilations it settled on; any other path is returned as it is."""
+    flat = getattr(optimizer, "_flat", None)
+    if flat is None or flat.implementation != "fused":
+        return step, [] if flat is None else flat.compilations
+    for _ in range(calls):
+        step()
+    modes = sorted(set(flat.compilations))
+    if len(modes) != 1:  # segments that chose differently: leave the choice to them
+        return step, modes
+    from minidl.optim import _kernels_numba
+
+    def forced():
+        _kernels_numba.THREADS = modes[0]
+        try:
+            step()
+        finally:
+            _kernels_numba.THREADS = "auto"
+
+    return forced, modes
+
+
 def calls_for(fn: Callable[[], object], seconds: float) -> int:
     """How many back-to-back calls of ``fn`` take about ``seconds`` (at least 1), timed on
     a call after a first one (which may compile or allocate)."""

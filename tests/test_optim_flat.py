@@ -139,27 +139,46 @@ def test_parallel_kernels_match_the_loop(cls, kw, monkeypatch):
     monkeypatch.setattr(_kernels_numba, "THREADS", "parallel")
     ref = trajectory(cls, kw, "loop", np.float32, steps=8)
     assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
-    monkeypatch.setattr(_kernels_numba, "THREADS", "auto")  # timing both within the run
+    # auto, timing both compilations within the run: 1 serial call and 2 timed cycles, then
+    # the parallel compilation's first call and 2 cycles, all inside the 8 steps
+    monkeypatch.setattr(_kernels_numba, "THREADS", "auto")
+    monkeypatch.setattr(_kernels_numba.Adaptive, "WARMUP", 0)
+    monkeypatch.setattr(_kernels_numba.Adaptive, "SAMPLES", 2)
+    ran = []
+    original = _kernels_numba.Adaptive.__call__
+
+    def spy(self, *args):
+        original(self, *args)
+        ran.append(self.last)
+
+    monkeypatch.setattr(_kernels_numba.Adaptive, "__call__", spy)
     assert_same_trajectory(ref, trajectory(cls, kw, "fused", np.float32, steps=8))
+    assert {"serial", "parallel"} <= set(ran)
 
 
 @pytest.mark.parametrize("impl", FLAT)
 @pytest.mark.parametrize(("cls", "kw"), [(Adam, {"eps": 0.0}), (Adagrad, {"eps": 0.0}),
                                          (RMSprop, {"eps": 0.0})])
-def test_zero_over_zero_gives_the_loops_nan_not_an_exception(cls, kw, impl):
+def test_zero_over_zero_gives_the_loops_nan_not_an_exception(cls, kw, impl, monkeypatch):
     """eps=0 and a zero gradient: 0/0 is NaN in NumPy; the fused kernels follow NumPy's
     error model (numba's default would raise ZeroDivisionError, and could not vectorise)."""
     results = {}
-    for path in ("loop", impl):
+    for path in ("loop", impl, *(("fused parallel",) if impl == "fused" else ())):
+        if path == "fused parallel":  # the parallel compilation's error model too
+            from minidl.optim import _kernels_numba
+
+            monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
+            monkeypatch.setattr(_kernels_numba, "THREADS", "parallel")
         params = make_params(np.float32)
-        opt = cls(params, lr=0.1, **kw, **FLAGS[path])
+        opt = cls(params, lr=0.1, **kw, **FLAGS[path.split()[0]])
         for p in params:
             p.grad[...] = 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
             opt.step()
         results[path] = [p.data.copy() for p in params]
-    for a, b in zip(results["loop"], results[impl], strict=True):
-        np.testing.assert_array_equal(a, b)
+    for path in results:
+        for a, b in zip(results["loop"], results[path], strict=True):
+            np.testing.assert_array_equal(a, b)
     assert np.isnan(results["loop"][0]).all()
 
 
@@ -188,11 +207,11 @@ class _FakeProgram:
         return Adaptive(self.kernel("serial"), self.kernel("parallel"), clock=self.clock)
 
 
-@needs_numba
 def _runs(program) -> str:
     return "".join("p" if c == "parallel" else "s" for c in program.calls)
 
 
+@needs_numba
 def test_adaptive_keeps_the_compilation_that_keeps_the_program_faster():
     # 3 warm-up calls, then each compilation: 1 untimed call and 5 timed cycles
     first = "s" * 3 + "s" + "s" * 5 + "p" + "p" * 5
@@ -247,6 +266,11 @@ def test_threads_forces_one_compilation(monkeypatch):
     kernel()
     kernel()
     assert program.calls == ["parallel", "parallel"]
+    assert kernel.last == "parallel" and kernel.mode == "serial"  # forced, not chosen
+    monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
+    opt = Adam(make_params(np.float32), fused=True)
+    opt.step()
+    assert opt._flat.compilations == ["parallel"]  # what ran, THREADS included
     monkeypatch.setattr(_kernels_numba, "THREADS", "two")
     with pytest.raises(ValueError, match="THREADS must be 'auto', 'serial' or 'parallel'"):
         kernel()

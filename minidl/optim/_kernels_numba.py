@@ -140,14 +140,19 @@ class Adaptive:
     choice does to the rest of the program (a training step's matrix products slowed by spinning
     threads count against the threads). The first :attr:`WARMUP` calls are not timed (the
     program around them is warming up too: first matrix products, first pages), nor the first
-    call of each compilation (it may compile); then each is timed for :attr:`SAMPLES` cycles
-    and the faster median wins. The one
-    not running is timed again after :attr:`FIRST_RECHECK` calls, and it replaces the running one
-    only if its median is faster by :attr:`MARGIN`; a cycle :attr:`GIVE_UP` times the running
-    one's median ends the recheck at once (in a training loop a cycle on contended threads can
-    cost ten steps). Each recheck that changes nothing doubles the wait, up to
-    :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
-    compilations give the same bits. ``mode`` is the compilation in use."""
+    call of each compilation (it may compile); then each is timed for :attr:`SAMPLES` cycles,
+    serial first, and the parallel one is chosen only if its median is below :attr:`MARGIN`
+    times the serial one's. The one not running is timed again after :attr:`FIRST_RECHECK`
+    calls and replaces the running one on the same terms; a cycle :attr:`GIVE_UP` times the
+    running one's median ends the recheck at once (in a training loop a cycle on contended
+    threads can cost ten steps). Each recheck that changes nothing doubles the wait, up to
+    :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both compilations give
+    the same bits. ``mode`` is the compilation chosen, ``last`` the one the last call ran
+    (which differs while the other is timed, or while :data:`THREADS` forces one).
+
+    Cycles measure what a program does between two steps, so a step's timing is only as good
+    as its loop is regular: a benchmark that interleaves other work between calls should let
+    the kernel settle on a loop of its own and then force that choice (``THREADS``)."""
 
     WARMUP = 3
     SAMPLES = 5
@@ -164,7 +169,7 @@ class Adaptive:
         self._untimed = {"serial", "parallel"}
         self._warmup = self.WARMUP
         self._queue = ["serial", "parallel"]  # compilations to time before the next choice
-        self.mode = "serial"
+        self.mode = self.last = "serial"
         self._interval = self.FIRST_RECHECK
         self._countdown = 0
         self._last: tuple[float, str] | None = None  # the previous call's start, and its mode
@@ -175,6 +180,7 @@ class Adaptive:
                 raise ValueError(f"minidl.optim._kernels_numba.THREADS must be 'auto', 'serial' "
                                  f"or 'parallel', got {THREADS!r}")
             self._last = None
+            self.last = THREADS
             self._compiled[THREADS](*args)
             return
         now = self._clock()
@@ -193,6 +199,7 @@ class Adaptive:
             self._last = None
         else:
             self._last = (now, mode)
+        self.last = mode
         self._compiled[mode](*args)
 
     def _after_cycle(self, mode: str) -> None:

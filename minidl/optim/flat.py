@@ -208,12 +208,11 @@ class FlatPath:
 
     @property
     def compilations(self) -> list[str]:
-        """Per segment, what runs its update now: ``"numpy"`` (foreach), or the fused kernel's
-        ``"serial"`` or ``"parallel"`` compilation (for an adaptive kernel, its current
-        choice; see :class:`._kernels_numba.Adaptive`)."""
+        """Per segment, what ran its last update: ``"numpy"`` (foreach), or the fused kernel's
+        ``"serial"`` or ``"parallel"`` compilation (see :class:`._kernels_numba.Adaptive`)."""
         if self.implementation == "foreach":
             return ["numpy"] * len(self._segments)
-        return [getattr(seg.call, "mode", "serial") for seg in self._segments]
+        return [getattr(seg.call, "last", "serial") for seg in self._segments]
 
     def in_sync(self, params: list) -> bool:
         """Whether the buffers still hold ``params`` and ``optimizer.state`` is the one laid
