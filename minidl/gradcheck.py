@@ -11,6 +11,9 @@ compares, for a few random directions ``v`` per tensor, the finite difference
 ``(f(T + eps v) - f(T - eps v)) / 2 eps`` with ``<grad_T, v>``: cheap for large layers, and
 still catches any wrong backward with probability one.
 
+A layer is also run with ``backward(u, input_grad=False)`` (what ``fit`` calls): its parameter
+gradients must then be the same, bit for bit, as with ``backward(u)``.
+
 Random layers (Dropout) are checked with their random state reset before every forward pass, so
 each pass draws the same mask. Tolerances follow ``torch.autograd.gradcheck``: an entry fails
 when ``|analytic - numeric| > atol + rtol * |numeric|``.

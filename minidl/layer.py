@@ -8,10 +8,11 @@ The contract
 - ``backward(grad_out, input_grad=False)`` says the caller has no use for dL/d(input), as
   autograd knows when the input does not require a gradient: the parameters' gradients are the
   same, and a layer may skip the input gradient and return None (:attr:`Layer.needs_input_grad`
-  tells it; Dense and Conv2D skip it, saving a third of a training step's matrix products,
-  and containers skip the layers before their first one with parameters). ``fit`` passes it.
+  tells it; Dense and Conv2D skip it, a third of the first layer's matrix products, and
+  containers skip the layers before their first one with parameters). ``fit`` passes it.
   Every layer accepts the keyword, yours too: the base class handles it, so your ``backward``
-  keeps its one argument and may ignore the question.
+  keeps its one argument and may ignore the question (or declare ``input_grad`` to receive
+  it); a ``super().backward(grad_out)`` inside it keeps the caller's answer.
 
 Gradients are *set, not accumulated*: calling ``backward`` twice with the same ``grad_out``
 leaves the same gradients as calling it once (micrograd's issue #53 is the trap this avoids).
