@@ -110,7 +110,7 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
                     continue
                 step, opt = _minidl_step(cls, shapes, dtype, {**kw, **flags})
                 if path == "minidl fused":
-                    step, ran = settle(step, opt, calls=3 if budget < 0.1 else 40)
+                    step, ran = settle(step, opt, calls=3 if budget < 0.1 else 100)
                 contenders[path] = step
                 owner = owner or opt
             if torch is not None and torch_name:

@@ -53,11 +53,12 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
             for name, s in samples.items()}
 
 
-def settle(step: Callable[[], object], optimizer, calls: int = 40):
+def settle(step: Callable[[], object], optimizer, calls: int = 100):
     """Run ``step`` (a step of minidl's ``optimizer``) ``calls`` times back to back, so the fused
     kernels choose serial or parallel on a loop of their own (``Adaptive`` in
     ``minidl/optim/_kernels_numba.py`` times call-to-call cycles, and interleaved rounds would
-    put the other contenders' work into those cycles). Returns ``step`` with that choice forced
+    put the other contenders' work into those cycles). 100 calls include two of its rechecks,
+    so one noisy first choice is corrected. Returns ``step`` with the choice forced
     (``THREADS``), and the compilations it settled on; any other path is returned as it is."""
     flat = getattr(optimizer, "_flat", None)
     if flat is None or flat.implementation != "fused":
