@@ -63,6 +63,7 @@ def settle(step: Callable[[], object], optimizer, calls: int = 100):
     flat = getattr(optimizer, "_flat", None)
     if flat is None or flat.implementation != "fused":
         return step, [] if flat is None else flat.compilations
+    time.sleep(PAUSE)  # the previous case's torch threads may still spin: not in these cycles
     for _ in range(calls):
         step()
     modes = sorted(set(flat.compilations))
