@@ -421,7 +421,10 @@ def _outermost(method):
     (:attr:`Parameter.has_grad`), so every layer, yours too, tells the optimizer what it set."""
     is_forward = method.__name__ == "forward"
     # a backward that declares input_grad itself is handed the value too
-    takes_input_grad = not is_forward and "input_grad" in inspect.signature(method).parameters
+    try:
+        takes_input_grad = not is_forward and "input_grad" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a callable without a signature to read
+        takes_input_grad = False
 
     @functools.wraps(method)
     def run(self, *args, **kwargs):
