@@ -40,14 +40,30 @@ PARALLEL_MIN_SIZE = 1 << 15
 THREADS = "auto"
 
 
+@numba.njit(inline="always")
+def _decayed(pi, gi, wd, shrink):
+    """The base class's weight decay, as every algorithm's ``update`` receives it: the parameter
+    shrunk (decoupled decay), then the gradient plus ``wd`` times it (L2); inlined into each
+    loop, like :func:`._kernels_numpy._grad`."""
+    if shrink != 1:
+        pi = pi * shrink
+    if wd != 0:
+        gi = gi + pi * wd
+    return pi, gi
+
+
+@numba.njit(inline="always")
+def _with_momentum(buf, i, step, momentum):
+    """RMSprop's momentum: ``buf = momentum * buf + step`` (kept), or ``step`` without it."""
+    if momentum != 0:
+        step = buf[i] * momentum + step
+        buf[i] = step
+    return step
+
+
 def _sgd(p, g, buf, wd, shrink, lr, momentum, one_minus_dampening, nesterov, first):
     for i in numba.prange(p.size):
-        pi = p[i]
-        if shrink != 1:
-            pi = pi * shrink
-        gi = g[i]
-        if wd != 0:
-            gi = gi + wd * pi
+        pi, gi = _decayed(p[i], g[i], wd, shrink)
         if momentum != 0:
             bi = gi if first else buf[i] * momentum + gi * one_minus_dampening
             buf[i] = bi
@@ -58,12 +74,7 @@ def _sgd(p, g, buf, wd, shrink, lr, momentum, one_minus_dampening, nesterov, fir
 def _adam(p, g, m, v, vmax, wd, shrink, beta1, one_minus_beta1, beta2, one_minus_beta2,
           step_size, bias_correction2_sqrt, eps, amsgrad):
     for i in numba.prange(p.size):
-        pi = p[i]
-        if shrink != 1:
-            pi = pi * shrink
-        gi = g[i]
-        if wd != 0:
-            gi = gi + pi * wd
+        pi, gi = _decayed(p[i], g[i], wd, shrink)
         mi = m[i] * beta1 + gi * one_minus_beta1
         vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
         m[i] = mi
@@ -80,12 +91,7 @@ def _adam(p, g, m, v, vmax, wd, shrink, beta1, one_minus_beta1, beta2, one_minus
 
 def _adagrad(p, g, s, wd, shrink, clr, eps):
     for i in numba.prange(p.size):
-        pi = p[i]
-        if shrink != 1:
-            pi = pi * shrink
-        gi = g[i]
-        if wd != 0:
-            gi = gi + pi * wd
+        pi, gi = _decayed(p[i], g[i], wd, shrink)
         si = s[i] + gi * gi
         s[i] = si
         p[i] = pi - (gi / (math.sqrt(si) + eps)) * clr
@@ -94,39 +100,23 @@ def _adagrad(p, g, s, wd, shrink, clr, eps):
 def _rmsprop_plain(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momentum,
                    centered):
     for i in numba.prange(p.size):
-        pi = p[i]
-        if shrink != 1:
-            pi = pi * shrink
-        gi = g[i]
-        if wd != 0:
-            gi = gi + pi * wd
+        pi, gi = _decayed(p[i], g[i], wd, shrink)
         vi = v[i] * alpha + (gi * gi) * one_minus_alpha
         v[i] = vi
         step = gi / (math.sqrt(vi) + eps)
-        if momentum != 0:
-            step = buf[i] * momentum + step
-            buf[i] = step
-        p[i] = pi - step * lr
+        p[i] = pi - _with_momentum(buf, i, step, momentum) * lr
 
 
 def _rmsprop_centered(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momentum,
                       centered):
     for i in numba.prange(p.size):
-        pi = p[i]
-        if shrink != 1:
-            pi = pi * shrink
-        gi = g[i]
-        if wd != 0:
-            gi = gi + pi * wd
+        pi, gi = _decayed(p[i], g[i], wd, shrink)
         vi = v[i] * alpha + (gi * gi) * one_minus_alpha
         v[i] = vi
         ai = a[i] + (gi - a[i]) * one_minus_alpha
         a[i] = ai
         step = gi / (math.sqrt(vi - ai * ai) + eps)
-        if momentum != 0:
-            step = buf[i] * momentum + step
-            buf[i] = step
-        p[i] = pi - step * lr
+        p[i] = pi - _with_momentum(buf, i, step, momentum) * lr
 
 
 class _Centered:
