@@ -53,6 +53,13 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
             for name, s in samples.items()}
 
 
+def compilations(optimizer) -> list[str]:
+    """What ran minidl's ``optimizer``'s last update, per segment (``FlatPath.compilations``;
+    nothing for the per-parameter loop)."""
+    flat = getattr(optimizer, "_flat", None)
+    return [] if flat is None else flat.compilations
+
+
 def settle(step: Callable[[], object], optimizer, calls: int = 100):
     """Run ``step`` (a step of minidl's ``optimizer``) ``calls`` times back to back, so the fused
     kernels choose serial or parallel on a loop of their own (``Adaptive`` in
@@ -62,11 +69,11 @@ def settle(step: Callable[[], object], optimizer, calls: int = 100):
     (``THREADS``), and the compilations it settled on; any other path is returned as it is."""
     flat = getattr(optimizer, "_flat", None)
     if flat is None or flat.implementation != "fused":
-        return step, [] if flat is None else flat.compilations
+        return step, compilations(optimizer)
     time.sleep(PAUSE)  # the previous case's torch threads may still spin: not in these cycles
     for _ in range(calls):
         step()
-    modes = sorted(set(flat.compilations))
+    modes = sorted(set(compilations(optimizer)))
     if len(modes) != 1:  # segments that chose differently: leave the choice to them
         return step, modes
     from minidl.optim import _kernels_numba

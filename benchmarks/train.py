@@ -13,7 +13,7 @@ import numpy as np
 
 import minidl
 
-from .timing import BLAS_PAUSE, calls_for, interleaved
+from .timing import BLAS_PAUSE, calls_for, compilations, interleaved
 
 #: name -> (layer sizes, activation, bias, dtype, batch, loss, what it is)
 STEP_CASES = {
@@ -66,12 +66,6 @@ def _data(sizes, dtype, n, loss_name, seed=0):
     return x, y
 
 
-def _compilations(opt) -> list[str]:
-    """What ran minidl's update at the end (the fused kernels choose serial or parallel)."""
-    flat = getattr(opt, "_flat", None)
-    return [] if flat is None else flat.compilations
-
-
 def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dict]:
     cases = STEP_CASES if cases is None else cases
     out = []
@@ -104,7 +98,7 @@ def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dic
         inner = {name: calls_for(fn, budget / rounds) for name, fn in contenders.items()}
         times = interleaved(contenders, rounds=rounds, inner=inner, warmup=2, pause=BLAS_PAUSE)
         case = {"case": name, "label": label, "times": times,
-                "compilations": _compilations(opt)}
+                "compilations": compilations(opt)}
         out.append(case)
         log(f"{name:>16}: " + ", ".join(f"{k} {v['median'] * 1e6:,.0f} us"
                                          for k, v in times.items()))
@@ -139,7 +133,7 @@ def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
     times = interleaved(contenders, rounds=rounds, warmup=1, pause=BLAS_PAUSE)
     log(f"{'epoch':>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
     return {"case": "mnist_epoch", "label": f"one epoch, {n:,} generated MNIST-sized samples, "
-            "batch 128", "samples": n, "times": times, "compilations": _compilations(opt)}
+            "batch 128", "samples": n, "times": times, "compilations": compilations(opt)}
 
 
 def conv2d(*, torch=None, budget=1.0, batch=32, log=print) -> dict:
