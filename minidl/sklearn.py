@@ -301,13 +301,8 @@ class MLPRegressor(RegressorMixin, _MinidlMLP):
     large targets in a ``TransformedTargetRegressor`` with a ``StandardScaler``.
 
     Parameters and attributes are those of :class:`MLPClassifier` (without ``classes_``;
-    ``early_stopping`` holds out a plain random ``validation_fraction`` of the rows).
-
-    scikit-learn's estimator checks (``parametrize_with_checks``, scikit-learn 1.9): all pass,
-    none is expected to fail (:data:`EXPECTED_FAILED_CHECKS` is empty). One is skipped by
-    scikit-learn itself: ``check_array_api_input`` runs only when ``SCIPY_ARRAY_API=1`` is set
-    before scipy is imported; tests/test_sklearn_checks.py runs it so, and it passes. The
-    sample-weight checks are not generated, since ``fit`` takes no ``sample_weight``.
+    ``early_stopping`` holds out a plain random ``validation_fraction`` of the rows), and so is
+    what :class:`MLPClassifier` says of scikit-learn's estimator checks: all pass here too.
     """
 
     def _targets(self, y):
