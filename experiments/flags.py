@@ -9,9 +9,8 @@ import os
 from pathlib import Path
 
 from experiments.qa.embedders import FEATURE_NAMES
+from experiments.settings import ALL_KINDS, INPUTS, QUICK_EPOCHS, QUICK_SEEDS, SEEDS
 
-SEEDS = (42, 10, 2024, 7, 99)
-QUICK_EPOCHS, QUICK_SEEDS = 3, 2
 DEFAULT_FEATURES = "e5-small"
 BACKENDS = ("loky", "dask")
 
@@ -27,6 +26,17 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        help="QA studies: the sentence features"),
         p.add_argument("--data", type=Path, help="QA studies: a folder with train.csv and "
                        "test.csv (default: the repository's data/qa)"),
+        p.add_argument("--inputs", nargs="+", choices=INPUTS, type=str,
+                       help="QA studies: the model's inputs: source, the source's "
+                       "[q | a | 1]; pairs, [q | a | q*a | |q-a| | 1] (default: both in "
+                       "optimizers and adaptive, pairs in the others)"),
+        p.add_argument("--kinds", nargs="+", metavar="KIND", type=kinds_token,
+                       help=f"QA studies: what each model is trained on, one run set per "
+                       f"token: {ALL_KINDS} (every kind together, the source's setting), a "
+                       f"kind of wrong answer (fact, non_answer, other_answer) or kinds "
+                       f"joined by + (default: {ALL_KINDS}, then each kind alone, in "
+                       f"optimizers and adaptive; {ALL_KINDS} in the others); the test split "
+                       f"is always scored whole, per kind"),
         p.add_argument("--out", type=Path, default=Path("results"),
                        help="results folder, relative to the current folder"),
         p.add_argument("--quick", action="store_true",
@@ -47,6 +57,16 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        "open their trials there and record on them; the results are those of "
                        "a run without it. Needs optuna: pip install 'minidl[experiments]'"),
     ]
+
+
+def kinds_token(text: str) -> str:
+    """A ``--kinds`` token: ``all`` or kind names joined by ``+`` (letters, digits, ``_``)."""
+    parts = text.split("+")
+    if text != ALL_KINDS and not all(part.replace("_", "").isalnum() for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected {ALL_KINDS}, a kind such as other_answer, or kinds joined by "
+            f"+ (fact+non_answer)")
+    return "+".join(sorted(set(parts)))
 
 
 def add_mnist_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:

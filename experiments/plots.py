@@ -1,4 +1,4 @@
-"""The plot panels the QA studies share (matplotlib, Agg backend)."""
+"""The plot panels the QA and MNIST studies share (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from experiments.settings import ALL_KINDS
+
+INPUT_LABELS = {"source": "[q | a | 1]", "pairs": "[q | a | q*a | |q-a| | 1]"}
 LABELS = {"gd": "GD", "sgd": "SGD", "adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSProp",
           "momentum": "momentum"}
 COLORS = {"gd": "tab:blue", "sgd": "tab:orange", "adam": "tab:green", "adagrad": "tab:red",
@@ -27,24 +30,27 @@ def figure(nrows: int, ncols: int, title: str, size=(5.0, 3.8)):
 def save_figure(fig, folder: Path, name: str) -> Path:
     path = Path(folder) / name
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # nothing clipped, whatever the layout
     plt.close(fig)
     return path
 
 
 def curves(ax, epochs: pd.DataFrame, y: str, x: str = "epoch", by: str = "optimizer",
-           title: str = "", ylabel: str | None = None) -> None:
+           title: str = "", ylabel: str | None = None, marker: str | None = None) -> None:
     """Mean over seeds of ``y`` against ``x`` (epoch, or mean elapsed seconds), a +-1 std band
-    and a line per ``by`` group."""
+    and a line per ``by`` group (``marker``: one per point, for short runs)."""
     for name, group in epochs.groupby(by, sort=False):
         stats = group.groupby("epoch").agg(m=(y, "mean"), s=(y, "std"), t=("elapsed", "mean"))
         xs = stats.index if x == "epoch" else stats["t"]
         band = stats["s"].fillna(0)
-        ax.plot(xs, stats["m"], label=LABELS.get(name, name), color=COLORS.get(name))
+        line, = ax.plot(xs, stats["m"], label=LABELS.get(name, name), color=COLORS.get(name),
+                        marker=marker, ms=3)
         ax.fill_between(xs, stats["m"] - band, stats["m"] + band, alpha=0.2,
-                        color=COLORS.get(name))
+                        color=line.get_color())
     ax.set(xlabel="epoch" if x == "epoch" else "training time (s)",
            ylabel=ylabel or y.replace("_", " "), title=title)
+    if x == "epoch" and epochs["epoch"].nunique() <= 20:  # a few epochs: whole ones only
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, min_n_ticks=1))
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
 
@@ -64,6 +70,32 @@ def bars(ax, summary: pd.DataFrame, title: str, group: str = "variant") -> None:
     ax.set(ylim=(0, 1), xlabel=group, ylabel="test accuracy (mean ± std over seeds)",
            title=title)
     ax.legend(fontsize="small", loc="upper center", ncol=len(optimizers) + 1)  # above the bars
+
+
+def by_kind(summary: pd.DataFrame, title: str):
+    """One panel per input set: test accuracy (mean ± std over seeds) of every optimizer per
+    training set, scored on the kinds it was trained on (all of the test split for ``all``)."""
+    from experiments.common import score_on_training
+
+    inputs = list(dict.fromkeys(summary["inputs"]))
+    fig, axes = figure(1, len(inputs), title, size=(6.2, 4.4))
+    for ax, name in zip(axes[0], inputs, strict=True):
+        part = summary[summary["inputs"] == name].copy()
+        part[["test_accuracy_mean", "test_accuracy_std"]] = [
+            score_on_training(r) for _, r in part.iterrows()]
+        bars(ax, part, f"{name} inputs: {INPUT_LABELS.get(name, name)}", group="trained_on")
+        ax.set(xlabel="trained and scored on", ylabel="test accuracy (mean ± std over seeds)")
+    return fig
+
+
+def headline_curves(per_epoch: pd.DataFrame, summary: pd.DataFrame, study: str):
+    """:func:`four_panels` of a study's headline variant (``common.headline_variant``)."""
+    from experiments.common import headline_runs, headline_variant
+
+    inputs, on = headline_variant(summary)
+    return four_panels(headline_runs(per_epoch, summary),
+                       f"{study}: {INPUT_LABELS.get(inputs, inputs)} inputs, trained and "
+                       f"validated on {on}; test scored whole")
 
 
 def four_panels(epochs: pd.DataFrame, title: str):
