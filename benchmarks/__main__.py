@@ -1,13 +1,13 @@
 """``python -m benchmarks [all|optim|train] [--optimizer module:Class ...] [--quick] ...``
 
 ``all`` (the default) times the optimizer steps, the training steps and an epoch, and writes
-``docs/performance.json``, the generated part of ``docs/performance.md`` and
-``docs/performance.png``. ``optim`` times only optimizer steps (``--optimizer`` adds your own
-classes beside the built-ins); ``train`` only the training. torch is used when installed
-(``--no-torch`` leaves it out). For numbers like docs/performance.md's, run it with OpenBLAS's
-variables unset for that command alone::
+``performance.json``, the generated part of ``performance.md`` and ``performance.png`` into
+``--out`` (default ``./performance``). ``optim`` times only optimizer steps (``--optimizer`` adds
+your own classes beside the built-ins); ``train`` only the training. torch is used when
+installed (``--no-torch`` leaves it out). The committed ``docs/performance.*`` are regenerated
+by one command, from the repository root, with OpenBLAS's variables unset for it alone::
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks --out docs
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def parse(argv, prog: str = "python -m benchmarks"):
                     help="with --optimizer: time only your optimizers (and Adam for scale)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (for tests)")
     ap.add_argument("--no-torch", action="store_true", help="do not import torch")
-    ap.add_argument("--out", type=Path, default=Path("docs"),
-                    help="where performance.json/.md/.png go, relative to the current folder")
+    ap.add_argument("--out", type=Path, default=Path("performance"),
+                    help="where performance.json/.md/.png go, relative to the current folder "
+                    "(the committed ones: --out docs, from the repository root)")
     ap.add_argument("--budget", type=float, default=0.4,
                     help="seconds of timing per contender and case")
     return ap.parse_args(argv)

@@ -1,51 +1,73 @@
 """Study 6, deep: RecursiveMLP [d, 128, 64, 32, 1], tanh at every layer, against the TwoLayerMLP.
 
-The source's settings: sizes [2049, 128, 64, 32, 1] (here the input has d columns), 100 epochs,
-5 seeds, the study's optimizers and learning rates.
+The source's settings (``experiments.settings``): sizes [2049, 128, 64, 32, 1] (here the input
+has d columns), 100 epochs, 5 seeds, the study's optimizers and learning rates. Here on the pair
+features, trained on all kinds (``--inputs``, ``--kinds``: others), scored per kind.
 """
 
 from __future__ import annotations
 
-from experiments import common, plots, report
+import minidl as md
+from experiments import common, plots
+from experiments.settings import (
+    DEEP,
+    EPOCHS,
+    HIDDEN,
+    MAIN_INPUTS,
+    MAIN_TRAINED_ON,
+    OPTIMIZERS,
+    THREE,
+)
 
 STUDY = "deep"
-OPTIMIZERS = ("gd", "sgd", "adam")
-VARIANTS = {"two_layer": {"hidden": (64,)}, "deep": {"hidden": (128, 64, 32)}}
+MODELS = {"two_layer": (HIDDEN,), "deep": DEEP}  # hidden widths
 
 
-def main(argv=None):
-    args = common.parser(__doc__).parse_args(argv)
-    epochs, seeds = common.settings(args, 100)
-    features = common.load_features(args.features, args.data)
-    runs = common.grid(VARIANTS, OPTIMIZERS, seeds, epochs)
-    folder, ep, summary, _ = common.run_study(
-        STUDY, args, runs, {"main": common.split(features)}, features, epochs=epochs,
-        seeds=seeds, variants=VARIANTS)
-    fig, axes = plots.figure(1, 3, f"{STUDY}: [d, 128, 64, 32, 1] against [d, 64, 1] — derin ağ")
-    deep = ep[ep["variant"] == "deep"]
+def train(data: common.QAData, optimizer: str, seed: int, epochs: int,
+          hidden: tuple[int, ...]) -> dict:
+    """``tanh`` MLP ``[d, *hidden, 1]``, no biases, as in `optimizers`."""
+    setting = OPTIMIZERS[optimizer]
+    model = md.RecursiveMLP([data.dim, *hidden, 1], activation=md.Tanh, bias=False,
+                            init="lecun_normal", rng=seed).astype(data.X.dtype)
+    history = md.fit(model, md.MSE(half_grad=True), setting.build(model.parameters()),
+                     data.X, data.y, epochs=epochs, batch_size=setting.batch_size, seed=seed,
+                     validation_data=data.val, metrics=["accuracy"], verbose=0)
+    return common.result(history, model, data)
+
+
+def figure(per_epoch, summary):
+    """The deep model's training MSE and validation accuracy; test accuracy of both models."""
+    sizes = ", ".join(map(str, DEEP))
+    inputs, on = common.headline_variant(summary)
+    fig, axes = plots.figure(1, 3, f"{STUDY}: [d, {sizes}, 1] against [d, {HIDDEN}, 1], "
+                             f"{inputs} inputs, trained on {on} — derin ağ")
+    runs = common.headline_runs(per_epoch, summary)
+    deep = runs[runs["variant"] == "deep"]
     plots.curves(axes[0, 0], deep, "train_loss", title="deep: training MSE",
-                  ylabel="training MSE")
+                 ylabel="training MSE")
     plots.curves(axes[0, 1], deep, "val_accuracy", title="deep: validation accuracy",
-                  ylabel="validation accuracy")
-    plots.bars(axes[0, 2], summary, "test accuracy")
-    plots.save_figure(fig, folder, f"{STUDY}.png")
+                 ylabel="validation accuracy")
+    plots.bars(axes[0, 2], common.headline_runs(summary, summary), "test accuracy")
+    axes[0, 2].set_xlabel("model")
+    return fig
 
 
-def headline(results):
-    return report.headline(results, STUDY, "deep", "adam", "none")
+def main(argv=None) -> None:
+    args = common.parser(__doc__).parse_args(argv)
+    epochs, seeds = common.settings(args, EPOCHS)
+    features = common.load_features(args.features, args.data)
+    variants = common.qa_variants(args, features, inputs=(MAIN_INPUTS,),
+                                  trained_on=(MAIN_TRAINED_ON,))
+    tasks = [({"variant": name, **ids}, {**kwargs, "hidden": hidden})
+             for name, hidden in MODELS.items()
+             for ids, kwargs in common.grid(variants, THREE, seeds, epochs=epochs)]
+    results = common.run_all(train, tasks, args, STUDY)
+    per_epoch, summary = common.tables(STUDY, [ids for ids, _ in tasks], results)
+    folder = common.write_results(args.out, STUDY, args, per_epoch, summary, features,
+                                  epochs=epochs, seeds=seeds, models=MODELS,
+                                  variants=list(variants), features_name=args.features)
+    plots.save_figure(figure(per_epoch, summary), folder, f"{STUDY}.png")
 
 
-def report_section(results) -> str:
-    s = report.read_summary(results, STUDY).set_index(["variant", "optimizer"])
-    lines = "; ".join(
-        f"{plots.LABELS[o]} {s.loc[('deep', o), 'test_accuracy_mean']:.3f} (training "
-        f"{s.loc[('deep', o), 'train_accuracy_mean']:.3f}) vs "
-        f"{s.loc[('two_layer', o), 'test_accuracy_mean']:.3f}" for o in OPTIMIZERS)
-    return f"""## 6. `deep`: four layers
-
-![deep](figures/{STUDY}/{STUDY}.png)
-
-{report.source_table(s.reset_index())}
-
-Test accuracy, deep vs two-layer: {lines}. The source gave no number for the deep model.
-"""
+if __name__ == "__main__":
+    main()

@@ -4,20 +4,51 @@ The source: Adam, batch 32, 30 epochs, seed 42; a heatmap of the grid hidden {32
 {0.1, 0.01, 0.001, 0.0001} (lr 0.01 / 0.001 with hidden 32 / 64 best). The rest it only
 described; here each has the grid's 12 trials over hidden 16..256, lr 1e-4..1e-1 (log): random,
 optuna's TPE, and TPE with early stopping as pruning (val_loss, patience 5, best restored).
-Their trials run in parallel, asked 4 (BATCH) at a time: the same results anywhere (parallel.py).
+Their trials run in parallel, asked 4 at a time: the same results anywhere (parallel.py). On
+the pair features trained on all kinds, or on the first training set of ``--inputs``/``--kinds``.
 """
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
-from experiments import common, parallel, plots, report
+import minidl as md
+from experiments import common, parallel, plots
+from experiments.settings import (
+    GRID_HIDDEN,
+    GRID_LRS,
+    MAIN_INPUTS,
+    MAIN_TRAINED_ON,
+    OPTIMIZERS,
+    QUICK_TRIALS,
+    SEARCH_EPOCHS,
+    SEARCH_HIDDEN,
+    SEARCH_LR,
+    SEARCH_PATIENCE,
+    SEARCH_SEED,
+    TRIAL_BATCH,
+    TRIALS,
+)
 
 STUDY = "hyperparams"
-HIDDEN, LRS, TRIALS, QUICK_TRIALS, BATCH = (32, 64, 128), (0.1, 0.01, 0.001, 0.0001), 12, 6, 4
 STRATEGIES = ("random", "tpe", "tpe+early stopping")
+
+
+def train(data: common.QAData, optimizer: str, seed: int, epochs: int, hidden: int, lr: float,
+          patience: int | None = None) -> dict:
+    """The TwoLayerMLP with ``hidden`` units at learning rate ``lr``; with ``patience``, early
+    stopping on val_loss, the best epoch's weights restored."""
+    setting = OPTIMIZERS[optimizer]
+    stop = [] if patience is None else [md.callbacks.EarlyStopping(
+        "val_loss", patience=patience, restore_best_weights=True)]
+    model = md.RecursiveMLP([data.dim, hidden, 1], activation=md.Tanh, bias=False,
+                            init="lecun_normal", rng=seed).astype(data.X.dtype)
+    history = md.fit(model, md.MSE(half_grad=True), setting.build(model.parameters(), lr=lr),
+                     data.X, data.y, epochs=epochs, batch_size=setting.batch_size, seed=seed,
+                     validation_data=data.val, metrics=["accuracy"], callbacks=stop,
+                     verbose=0, on_nonfinite="stop")
+    return common.result(history, model, data)
 
 
 def sampler(strategy: str, seed: int):
@@ -26,74 +57,77 @@ def sampler(strategy: str, seed: int):
 
 
 def suggest(trial) -> dict:
-    return {"hidden": trial.suggest_int("hidden", 16, 256, log=True),
-            "lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True)}
+    return {"hidden": trial.suggest_int("hidden", *SEARCH_HIDDEN, log=True),
+            "lr": trial.suggest_float("lr", *SEARCH_LR, log=True)}
 
 
 def objective(strategy: str, params: dict, data, epochs: int, seed: int) -> dict:
     """One trial, on a worker: its validation accuracy (final and per epoch), test scores."""
     early = strategy == "tpe+early stopping"  # stopping a trial that no longer improves: pruning
-    result = common.train(common.Run(strategy, "adam", seed, epochs, hidden=(params["hidden"],),
-                                     lr=params["lr"], patience=5 if early else None), data)
+    with threadpool_limits(1):
+        result = train(data, "adam", seed, epochs, params["hidden"], params["lr"],
+                       SEARCH_PATIENCE if early else None)
     ep = pd.DataFrame(result["rows"])  # early stopping restores the lowest val_loss epoch
     val = float(ep["val_accuracy"][ep["val_loss"].idxmin() if early else ep.index[-1]])
     return {"value": val, "steps": ep["val_accuracy"].tolist(), "attrs": {"val_accuracy": val,
             **result["test"], "epochs_run": len(ep), "train_seconds": ep["elapsed"].iloc[-1]}}
 
 
-def main(argv=None):
-    args = common.parser(__doc__).parse_args(argv)
-    epochs, seeds = common.settings(args, 30, seeds=(42,))
-    names = parallel.new_studies(args.storage, f"{STUDY}-seed{seeds[0]}", STRATEGIES)  # fails fast
-    features = common.load_features(args.features, args.data)
-    data, trials = common.split(features), QUICK_TRIALS if args.quick else TRIALS
-    runs = [common.Run(f"hidden {h}, lr {lr:g}", "adam", seeds[0], epochs, hidden=(h,), lr=lr)
-            for h in HIDDEN for lr in LRS]
-    folder, _, summary, results = common.run_study(STUDY, args, runs, {"main": data}, features,
-                                                   epochs=epochs, seeds=seeds, trials=trials,
-                                                   batch=BATCH, n_val=len(data.y_val))
-    rows = [{"strategy": "grid", "trial": i, "hidden": r.hidden[0], "lr": r.lr,
-             "val_accuracy": o["rows"][-1]["val_accuracy"], **o["test"], "epochs_run": epochs,
-             "train_seconds": o["rows"][-1]["elapsed"]}  # one seed: the last row is the run's
-            for i, (r, o) in enumerate(zip(runs, results, strict=True), 1)]
-    found = parallel.searches(args, names, sampler, suggest, objective, (data, epochs, seeds[0]),
-                              seed=seeds[0], trials=trials, batch=BATCH,
-                              record=folder / "optuna.json")
+def trial_table(tasks, results, found, ids: dict) -> pd.DataFrame:
+    """Every trial: the grid's (one seed: a run's last row is its result), then the searches'."""
+    rows = [{"strategy": "grid", "trial": i, "hidden": kw["hidden"], "lr": kw["lr"],
+             "val_accuracy": r["rows"][-1]["val_accuracy"], **r["test"],
+             "epochs_run": len(r["rows"]), "train_seconds": r["rows"][-1]["elapsed"]}
+            for i, ((_, kw), r) in enumerate(zip(tasks, results, strict=True), 1)]
     rows += [{"strategy": key, "trial": i, **t["params"], **t["attrs"]} for key in STRATEGIES
              for i, t in enumerate(found[key], 1)]
     table = pd.DataFrame(rows).drop(columns=["pid", "host"])  # where a trial ran: not a result
+    return pd.concat([pd.DataFrame(ids, index=table.index), table], axis=1)
+
+
+def write_tables(folder, table: pd.DataFrame) -> None:
+    """trials.csv, and strategies.csv: each strategy's best trial on validation, how many
+    trials and how many training seconds (its trials one by one) it took to find it."""
     table.to_csv(folder / "trials.csv", index=False)
-    table["train_seconds"] = table.groupby("strategy")["train_seconds"].cumsum()  # one by one
+    table["train_seconds"] = table.groupby("strategy")["train_seconds"].cumsum()
     table.loc[table.groupby("strategy", sort=False)["val_accuracy"].idxmax()].rename(
         columns={"trial": "trials_to_best", "train_seconds": "train_seconds_to_best"}).to_csv(
         folder / "strategies.csv", index=False)
-    fig, axes = plots.figure(1, 1, f"{STUDY}: Adam, {epochs} epochs, seed {seeds[0]} — "
-                                   "hiperparametre ızgarası", size=(6.4, 4.4))
-    plots.heatmap(axes[0, 0], summary["val_accuracy_mean"].to_numpy().reshape(3, 4),
-                  [f"{lr:g}" for lr in LRS], HIDDEN, "learning rate", "hidden units",
-                  "validation accuracy (last epoch)")
-    plots.save_figure(fig, folder, f"{STUDY}.png")
 
 
-def headline(results):
-    return report.headline(results, STUDY, source="lr 0.01 / 0.001, hidden 32 / 64 best")
+def heatmap(summary: pd.DataFrame, epochs: int, seed: int):
+    inputs, on = common.headline_variant(summary)
+    fig, axes = plots.figure(1, 1, f"{STUDY}: Adam, {epochs} epochs, seed {seed}, {inputs} "
+                             f"inputs, trained on {on}\nhiperparametre ızgarası",
+                             size=(6.4, 4.6))
+    plots.heatmap(axes[0, 0], summary["val_accuracy_mean"].to_numpy().reshape(
+        len(GRID_HIDDEN), len(GRID_LRS)), [f"{lr:g}" for lr in GRID_LRS], GRID_HIDDEN,
+        "learning rate", "hidden units", "validation accuracy (last epoch)")
+    return fig
 
 
-def report_section(results) -> str:
-    run = json.loads((results / STUDY / "config.json").read_text())["settings"]
-    best = pd.read_csv(results / STUDY / "strategies.csv")
-    best.insert(1, "best on validation", [f"hidden {h}, lr {lr:.2g}" for h, lr in
-                                          zip(best.pop("hidden"), best.pop("lr"), strict=True)])
-    return f"""## 8. `hyperparams`: grid, random search, Bayesian optimisation, pruning
+def main(argv=None) -> None:
+    args = common.parser(__doc__).parse_args(argv)
+    epochs, (seed, *_) = common.settings(args, SEARCH_EPOCHS, seeds=(SEARCH_SEED,))
+    names = parallel.new_studies(args.storage, f"{STUDY}-seed{seed}", STRATEGIES)  # fails fast
+    features = common.load_features(args.features, args.data)
+    (inputs, on), data = next(iter(common.qa_variants(
+        args, features, inputs=(MAIN_INPUTS,), trained_on=(MAIN_TRAINED_ON,)).items()))
+    trials, ids = QUICK_TRIALS if args.quick else TRIALS, {"inputs": inputs, "trained_on": on}
+    tasks = [({"variant": f"hidden {h}, lr {lr:g}", **ids, "optimizer": "adam", "seed": seed},
+              {"data": data, "optimizer": "adam", "seed": seed, "epochs": epochs, "hidden": h,
+               "lr": lr}) for h in GRID_HIDDEN for lr in GRID_LRS]
+    results = common.run_all(train, tasks, args, STUDY)
+    per_epoch, summary = common.tables(STUDY, [i for i, _ in tasks], results)
+    folder = common.write_results(args.out, STUDY, args, per_epoch, summary, features,
+                                  epochs=epochs, seeds=[seed], trials=trials, batch=TRIAL_BATCH,
+                                  n_val=len(data.y_val), features_name=args.features, **ids)
+    found = parallel.searches(args, names, sampler, suggest, objective, (data, epochs, seed),
+                              seed=seed, trials=trials, batch=TRIAL_BATCH,
+                              record=folder / "optuna.json")
+    write_tables(folder, trial_table(tasks, results, found, ids))
+    plots.save_figure(heatmap(summary, epochs, seed), folder, f"{STUDY}.png")
 
-![hyperparams](figures/{STUDY}/{STUDY}.png)
 
-{report.markdown_table(best.rename(columns=lambda c: c.replace("_", " ")))}
-
-The source found lr 0.01 / 0.001 with 32 / 64 hidden units best on its grid. Each strategy had
-the same budget of trials, one seed (42); the searches asked {run['batch']} at a time, each batch
-once the one before was told, and ran them in parallel. "Train seconds to best" adds up the
-training time of a strategy's trials until its best one. With {run['n_val']} validation rows,
-validation accuracy moves in steps of {1 / run['n_val']:.4f} and many configurations tie: any
-strategy's "best" is partly luck, and its test accuracy is the number.
-"""
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,7 @@
 conv 32 3x3 ReLU -> conv 64 3x3 ReLU -> max-pool 2 -> dropout 0.25 -> flatten -> dense 128 ReLU
 -> dropout 0.5 -> dense 10, softmax cross-entropy; Adam lr 0.001, batch 128, float32; early
 stopping on val_accuracy (patience 2, best weights restored), at most 12 epochs (the Keras
-example's epoch count). Its reference: 99.25% test accuracy.
+example's epoch count; ``experiments.settings``). Its reference: 99.25% test accuracy.
 
     python -m experiments.mnist_cnn                        # seed 42, up to 12 epochs
     python -m experiments.mnist_cnn --epochs 3 --seeds 42  # what fits a short time budget
@@ -11,83 +11,72 @@ example's epoch count). Its reference: 99.25% test accuracy.
 
 from __future__ import annotations
 
-import sys
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-import minidl
-from minidl import Adam, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
+import minidl as md
+from experiments import common, plots
+from experiments import mnist_common as mc
+from experiments.settings import (
+    MNIST_CNN_EPOCHS,
+    MNIST_CNN_OPTIMIZER,
+    MNIST_CNN_PATIENCE,
+    MNIST_CNN_SEEDS,
+)
 from minidl.callbacks import EarlyStopping
 
-from . import mnist_common as mc
-
 STUDY = "mnist_cnn"
-EPOCHS, BATCH, PATIENCE = 12, 128, 2
-SEEDS = (42,)
-SOURCE = 0.9925  # the Keras CNN example
+#: Channels of the two convolutions and width of the dense layer; ``--quick``: a small one.
+WIDTH, QUICK_WIDTH = (32, 64, 128), (4, 8, 16)
 
 
-def model(seed: int, width: tuple[int, int, int] = (32, 64, 128)) -> Sequential:
+def model(seed: int, width: tuple[int, int, int] = WIDTH) -> md.Sequential:
     c1, c2, hidden = width
     rng = np.random.default_rng(seed)
-    return Sequential(
-        Conv2D(1, c1, 3, rng=rng), ReLU(),
-        Conv2D(c1, c2, 3, rng=rng), ReLU(),
-        MaxPool2D(2), Dropout(0.25, rng=rng), Flatten(),
-        Dense(c2 * 12 * 12, hidden, rng=rng), ReLU(), Dropout(0.5, rng=rng),
-        Dense(hidden, 10, rng=rng),
+    return md.Sequential(
+        md.Conv2D(1, c1, 3, rng=rng), md.ReLU(),
+        md.Conv2D(c1, c2, 3, rng=rng), md.ReLU(),
+        md.MaxPool2D(2), md.Dropout(0.25, rng=rng), md.Flatten(),
+        md.Dense(c2 * 12 * 12, hidden, rng=rng), md.ReLU(), md.Dropout(0.5, rng=rng),
+        md.Dense(hidden, 10, rng=rng),
     ).astype(np.float32)
 
 
+def train(data: mc.Data, seed: int, epochs: int, width: tuple[int, int, int]) -> dict:
+    """One seed's CNN, stopped early; ``best_epoch``: the epoch whose weights it keeps."""
+    net = model(seed, width)
+    stop = EarlyStopping("val_accuracy", patience=MNIST_CNN_PATIENCE, restore_best_weights=True)
+    history = md.fit(net, md.SoftmaxCrossEntropy(), MNIST_CNN_OPTIMIZER.build(net.parameters()),
+                     data.X_train, data.y_train, epochs=epochs,
+                     batch_size=MNIST_CNN_OPTIMIZER.batch_size, seed=seed,
+                     validation_data=data.val, metrics=["accuracy"], callbacks=[stop], verbose=2)
+    return mc.result(history, net, data, best_epoch=stop.best_epoch)
+
+
 def main(argv=None) -> None:
-    args = mc.parser(__doc__, EPOCHS, SEEDS).parse_args(argv)
-    epochs, seeds = mc.settings(args, EPOCHS, SEEDS)
+    args = mc.parser(__doc__).parse_args(argv)
+    epochs, seeds = mc.settings(args, MNIST_CNN_EPOCHS, MNIST_CNN_SEEDS)
     data = mc.load_data(args, images=True)
-    width = (4, 8, 16) if args.quick else (32, 64, 128)
-    runs = []
-    for seed in seeds:
-        net = model(seed, width)
-        stop = EarlyStopping("val_accuracy", patience=PATIENCE, restore_best_weights=True)
-        result = mc.train(net, Adam(net.parameters(), lr=0.001), data, epochs=epochs,
-                          batch_size=BATCH, seed=seed, callbacks=[stop])
-        result["best_epoch"] = stop.best_epoch
-        runs.append({"variant": "Keras CNN", "optimizer": "adam", "seed": seed, "result": result})
-        print(f"seed {seed}: test accuracy {result['test_accuracy']:.4f} after "
-              f"{len(result['rows'])} epochs (best {stop.best_epoch}), "
-              f"{np.mean([r['epoch_time'] for r in result['rows']]):.0f} s/epoch", file=sys.stderr)
-    epochs_df, summary = mc.tables(STUDY, runs)
-    summary["best_epoch_mean"] = np.mean([r["result"]["best_epoch"] for r in runs])
-    folder = mc.write_results(args, STUDY, epochs_df, summary, data, epochs=epochs,
-                              batch_size=BATCH, optimizer="Adam(lr=0.001)", seeds=seeds,
-                              early_stopping={"monitor": "val_accuracy", "patience": PATIENCE,
-                                              "restore_best_weights": True},
-                              widths=width, model=minidl.layer_config(model(0, width)),
-                              dtype="float32")
-    figure(folder, epochs_df)
-
-
-def figure(folder, epoch_table) -> None:
-    """Training loss and validation accuracy per epoch."""
+    width = QUICK_WIDTH if args.quick else WIDTH
+    tasks = [({"variant": "Keras CNN", "optimizer": "adam", "seed": s},
+              {"data": data, "seed": s, "epochs": epochs, "width": width}) for s in seeds]
+    results = mc.run_all(train, tasks, STUDY)
+    per_epoch, summary = mc.tables(STUDY, [i for i, _ in tasks], results)
+    summary["best_epoch_mean"] = np.mean([r["best_epoch"] for r in results])
+    folder = common.write_results(
+        args.out, STUDY, args, per_epoch, summary, data, epochs=epochs, seeds=seeds,
+        optimizer=MNIST_CNN_OPTIMIZER.describe(),
+        early_stopping={"monitor": "val_accuracy", "patience": MNIST_CNN_PATIENCE,
+                        "restore_best_weights": True},
+        widths=width, model=md.layer_config(model(0, width)), dtype="float32")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    fig.suptitle("MNIST CNN (Keras example architecture), Adam, batch 128")
-    mc.curves(axes[0], epoch_table, "train_loss", "training loss")
-    mc.curves(axes[1], epoch_table, "val_accuracy", "validation accuracy")
-    mc.save_figure(fig, folder, "mnist_cnn_curves.png")
-
-
-def report_section(results_dir) -> str:
-    s = mc.read_summary(results_dir, STUDY).iloc[0]
-    rows = [["CNN (conv32-conv64-pool-drop-128-drop-10), Adam", mc.fmt(s.test_accuracy_mean,
-             s.test_accuracy_std), f"{SOURCE:.4f}", f"{s.test_accuracy_mean - SOURCE:+.4f}",
-             int(s.n_seeds), f"{s.epoch_mean:.0f} (best {s.best_epoch_mean:.0f})",
-             f"{s.epoch_time_mean:.0f}"]]
-    return "\n".join([
-        "## 13. `mnist_cnn`: the Keras CNN example", "",
-        mc.markdown_table(["model", "test accuracy (ours)", "Keras example", "difference",
-                           "seeds", "epochs run", "s/epoch"], rows), "",
-        f"![CNN training curves](figures/{STUDY}/mnist_cnn_curves.png)", "",
-    ])
+    fig.suptitle(f"MNIST CNN (Keras example architecture), {mc.label(MNIST_CNN_OPTIMIZER)}, "
+                 f"batch {MNIST_CNN_OPTIMIZER.batch_size}")
+    plots.curves(axes[0], per_epoch, "train_loss", by="variant", marker="o",
+                 title="training loss")
+    plots.curves(axes[1], per_epoch, "val_accuracy", by="variant", marker="o",
+                 title="validation accuracy")
+    plots.save_figure(fig, folder, "mnist_cnn_curves.png")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """MNIST improvements the source proposed but did not build, each against its own baseline.
 
-Baseline: 784 -> 256 ReLU -> Dropout 0.2 -> 10, Adam lr 0.001, batch 128, 12 epochs, float32.
+Baseline: 784 -> 256 ReLU -> Dropout 0.2 -> 10, Adam lr 0.001, batch 128, 12 epochs, float32
+(these settings and the others below: ``experiments.settings``).
 Each improvement changes one thing and is compared with the baseline on the same seeds:
 
 - ``augmentation``: random shifts (up to 2 pixels) and rotations (up to 10 degrees) of every
@@ -29,21 +30,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from minidl import Adam, Dense, Dropout, Layer, ReLU, RMSProp, Sequential
+import minidl as md
+from experiments import common, plots
+from experiments import mnist_common as mc
+from experiments import settings as cfg
 from minidl.callbacks import EarlyStopping
 from minidl.schedules import CosineAnnealingLR
 
-from . import mnist_common as mc
-
 STUDY = "mnist_improvements"
-EPOCHS, BATCH, WIDTH, DROPOUT, LR = 12, 128, 256, 0.2, 0.001
-ENSEMBLE_SEEDS = (42, 10, 2024, 7, 99)
-PATIENCE, TRIALS, TRIAL_EPOCHS = 3, 8, 4
-KERAS_MLP_EPOCHS, KERAS_MLP = 20, 0.9840
-OPTIONAL = ("augmentation", "cosine", "early_stopping", "random_search", "keras_mlp")
+#: The baseline MLP's hidden width and dropout.
+WIDTH, DROPOUT = 256, 0.2
+#: The improvements ``--without`` may leave out -> their runs' names.
+OPTIONAL = {"augmentation": "augmentation", "cosine": "cosine", "early_stopping": "early stopping",
+            "random_search": "random search", "keras_mlp": "Keras MLP"}
 
 
-class RandomShiftRotate(Layer):
+class RandomShiftRotate(md.Layer):
     """Training-time augmentation of flattened 28x28 images (N, 784).
 
     Each image gets its own rotation ``a ~ U(-max_degrees, max_degrees)`` about the centre and
@@ -96,22 +98,41 @@ class RandomShiftRotate(Layer):
 
 
 def mlp(seed: int, width: int = WIDTH, dropout: float = DROPOUT, augment: bool = False,
-        depth: int = 1) -> Sequential:
+        depth: int = 1) -> md.Sequential:
     rng = np.random.default_rng(seed)
     layers = [RandomShiftRotate(rng=rng)] if augment else []
     size = 784
     for _ in range(depth):
-        layers += [Dense(size, width, rng=rng), ReLU(), Dropout(dropout, rng=rng)]
+        layers += [md.Dense(size, width, rng=rng), md.ReLU(), md.Dropout(dropout, rng=rng)]
         size = width
-    return Sequential(*layers, Dense(size, 10, rng=rng)).astype(np.float32)
+    return md.Sequential(*layers, md.Dense(size, 10, rng=rng)).astype(np.float32)
 
 
-def run(variant, net, opt, data, seed, epochs, batch=BATCH, callbacks=(), optimizer="adam"):
-    result = mc.train(net, opt, data, epochs=epochs, batch_size=batch, seed=seed,
-                      callbacks=callbacks)
-    print(f"{variant} / seed {seed}: {result['test_accuracy']:.4f} "
-          f"({len(result['rows'])} epochs)", file=sys.stderr)
-    return {"variant": variant, "optimizer": optimizer, "seed": seed, "result": result}
+def fit(net, optimizer, data: mc.Data, seed: int, epochs: int, batch_size: int, callbacks=()):
+    history = md.fit(net, md.SoftmaxCrossEntropy(), optimizer, data.X_train, data.y_train,
+                     epochs=epochs, batch_size=batch_size, seed=seed, validation_data=data.val,
+                     metrics=["accuracy"], callbacks=callbacks, verbose=2)
+    return mc.result(history, net, data)
+
+
+def train(variant: str, data: mc.Data, seed: int, epochs: int, config: dict | None = None) -> dict:
+    """One run: the baseline, or the baseline with one improvement (``config``: the random
+    search's best width, dropout, learning rate and batch size)."""
+    if variant == "Keras MLP":
+        net = mlp(seed, 512, 0.2, depth=2)
+        return fit(net, cfg.MNIST_KERAS_MLP_OPTIMIZER.build(net.parameters()), data, seed, epochs,
+                   cfg.MNIST_KERAS_MLP_OPTIMIZER.batch_size)
+    if variant == "random search":
+        net = mlp(seed, config["width"], config["dropout"])
+        return fit(net, md.Adam(net.parameters(), lr=config["lr"]), data, seed, epochs,
+                   config["batch"])
+    net = mlp(seed, augment=variant == "augmentation")
+    optimizer = cfg.MNIST_BASELINE_OPTIMIZER.build(net.parameters())
+    callbacks = ([CosineAnnealingLR(optimizer, T_max=epochs)] if variant == "cosine" else
+                 [EarlyStopping("val_accuracy", patience=cfg.MNIST_PATIENCE,
+                                restore_best_weights=True)] if variant == "early stopping" else [])
+    return fit(net, optimizer, data, seed, epochs, cfg.MNIST_BASELINE_OPTIMIZER.batch_size,
+               callbacks)
 
 
 def vote(probas: list[np.ndarray]) -> np.ndarray:
@@ -120,86 +141,82 @@ def vote(probas: list[np.ndarray]) -> np.ndarray:
     return (votes + np.mean(probas, axis=0) * 1e-3).argmax(axis=1)
 
 
-def random_search(data, seed: int, trials: int, epochs: int) -> pd.DataFrame:
+def random_search(data: mc.Data, seed: int, trials: int, epochs: int) -> pd.DataFrame:
+    """``trials`` configurations drawn from ``cfg.MNIST_SEARCH``, each trained ``epochs``; their
+    last validation accuracy."""
     rng = np.random.default_rng(seed)
     rows = []
     for trial in range(trials):
-        config = {"width": int(rng.choice([128, 256, 512])),
-                  "dropout": float(rng.choice([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])),
-                  "lr": float(10 ** rng.uniform(-3.7, -2.5)),
-                  "batch": int(rng.choice([64, 128, 256]))}
+        config = {"width": int(rng.choice(cfg.MNIST_SEARCH["width"])),
+                  "dropout": float(rng.choice(cfg.MNIST_SEARCH["dropout"])),
+                  "lr": float(10 ** rng.uniform(*cfg.MNIST_SEARCH["log10_lr"])),
+                  "batch": int(rng.choice(cfg.MNIST_SEARCH["batch_size"]))}
         net = mlp(seed + trial, config["width"], config["dropout"])
-        result = mc.train(net, Adam(net.parameters(), lr=config["lr"]), data, epochs=epochs,
-                          batch_size=config["batch"], seed=seed + trial)
-        rows.append({"trial": trial, **config, "val_accuracy": result["rows"][-1]["val_accuracy"]})
+        res = fit(net, md.Adam(net.parameters(), lr=config["lr"]), data, seed + trial, epochs,
+                  config["batch"])
+        rows.append({"trial": trial, **config, "val_accuracy": res["rows"][-1]["val_accuracy"]})
         print(f"trial {trial}: {config} val {rows[-1]['val_accuracy']:.4f}", file=sys.stderr)
     return pd.DataFrame(rows)
 
 
+def plan(todo, seeds, epochs: int, quick: bool, data, search) -> list[tuple[dict, dict]]:
+    """The runs, as ``(ids, train's arguments)``: the baseline on the ensemble's seeds, each
+    improvement on the seeds (the random search's best and the Keras MLP on the first)."""
+    ensemble = list(dict.fromkeys([*seeds, *cfg.MNIST_ENSEMBLE_SEEDS])
+                    )[:cfg.QUICK_SEEDS if quick else len(cfg.MNIST_ENSEMBLE_SEEDS)]
+    runs = [("baseline", s, epochs) for s in ensemble]
+    runs += [(OPTIONAL[name], s, 2 * epochs if name == "early_stopping" else epochs)
+             for s in seeds for name in ("augmentation", "cosine", "early_stopping")
+             if name in todo]
+    runs += [("random search", seeds[0], epochs)] if search is not None else []
+    runs += [("Keras MLP", seeds[0], epochs if quick else cfg.MNIST_KERAS_MLP_EPOCHS)
+             ] if "keras_mlp" in todo else []
+    best = None if search is None else search.sort_values("val_accuracy", ascending=False).iloc[0]
+    config = None if best is None else {"width": int(best.width), "dropout": float(best.dropout),
+                                        "lr": float(best.lr), "batch": int(best.batch)}
+    return [({"variant": v, "optimizer": "rmsprop" if v == "Keras MLP" else "adam", "seed": s},
+             {"variant": v, "data": data, "seed": s, "epochs": e,
+              "config": config if v == "random search" else None}) for v, s, e in runs]
+
+
 def main(argv=None) -> None:
-    p = mc.parser(__doc__, EPOCHS)
+    p = mc.parser(__doc__)
     p.add_argument("--without", nargs="*", default=[], choices=OPTIONAL,
                    help="improvements to leave out")
     args = p.parse_args(argv)
-    epochs, seeds = mc.settings(args, EPOCHS)
-    quick = args.quick
-    ensemble_seeds = list(dict.fromkeys([*seeds, *ENSEMBLE_SEEDS]))[:2 if quick else 5]
+    epochs, seeds = mc.settings(args, cfg.MNIST_IMPROVEMENTS_EPOCHS)
     data = mc.load_data(args)
-    runs = []
-    for seed in ensemble_seeds:
-        net = mlp(seed)
-        runs.append(run("baseline", net, Adam(net.parameters(), lr=LR), data, seed, epochs))
     todo = [name for name in OPTIONAL if name not in args.without]
-    search = None
-    for seed in seeds:
-        if "augmentation" in todo:
-            net = mlp(seed, augment=True)
-            runs.append(run("augmentation", net, Adam(net.parameters(), lr=LR), data, seed,
-                            epochs))
-        if "cosine" in todo:
-            net = mlp(seed)
-            opt = Adam(net.parameters(), lr=LR)
-            runs.append(run("cosine", net, opt, data, seed, epochs,
-                            callbacks=[CosineAnnealingLR(opt, T_max=epochs)]))
-        if "early_stopping" in todo:
-            net = mlp(seed)
-            stop = EarlyStopping("val_accuracy", patience=PATIENCE, restore_best_weights=True)
-            runs.append(run("early stopping", net, Adam(net.parameters(), lr=LR), data, seed,
-                            2 * epochs, callbacks=[stop]))
-    if "random_search" in todo:
-        search = random_search(data, seeds[0], 2 if quick else TRIALS, 1 if quick else TRIAL_EPOCHS)
-        best = search.sort_values("val_accuracy", ascending=False).iloc[0]
-        net = mlp(seeds[0], int(best.width), float(best.dropout))
-        runs.append(run("random search", net, Adam(net.parameters(), lr=float(best.lr)), data,
-                        seeds[0], epochs, batch=int(best.batch)))
-    if "keras_mlp" in todo:
-        net = mlp(seeds[0], 512, 0.2, depth=2)
-        runs.append(run("Keras MLP", net, RMSProp(net.parameters(), lr=0.001, alpha=0.9,
-                                                  eps=1e-7), data, seeds[0],
-                        epochs if quick else KERAS_MLP_EPOCHS, optimizer="rmsprop"))
-    epoch_table, summary = mc.tables(STUDY, runs)
-    members = [r["result"] for r in runs if r["variant"] == "baseline"]
-    ensemble_pred = vote([m["test_proba"] for m in members])
-    member_acc = [m["test_accuracy"] for m in members]
-    gains = gain_table(runs, seeds, float(np.mean(ensemble_pred == data.y_test)), member_acc)
-    folder = mc.write_results(
-        args, STUDY, epoch_table, summary, data, epochs=epochs, seeds=seeds,
-        ensemble_seeds=ensemble_seeds, baseline={"width": WIDTH, "dropout": DROPOUT,
-                                                 "optimizer": f"Adam(lr={LR})", "batch": BATCH},
-        augmentation={"max_shift": 2, "max_degrees": 10.0}, early_stopping_patience=PATIENCE,
-        random_search={"trials": TRIALS, "epochs": TRIAL_EPOCHS}, without=args.without,
-        keras_mlp_epochs=KERAS_MLP_EPOCHS, dtype="float32")
+    trials = ((cfg.MNIST_QUICK_TRIALS, cfg.MNIST_QUICK_EPOCHS) if args.quick else
+              (cfg.MNIST_SEARCH_TRIALS, cfg.MNIST_SEARCH_EPOCHS))
+    search = random_search(data, seeds[0], *trials) if "random_search" in todo else None
+    tasks = plan(todo, seeds, epochs, args.quick, data, search)
+    results = mc.run_all(train, tasks, STUDY)
+    ids = [i for i, _ in tasks]
+    per_epoch, summary = mc.tables(STUDY, ids, results)
+    gains = gain_table(ids, results, seeds, data.y_test)
+    folder = common.write_results(
+        args.out, STUDY, args, per_epoch, summary, data, epochs=epochs, seeds=seeds,
+        ensemble_seeds=[i["seed"] for i in ids if i["variant"] == "baseline"],
+        without=args.without, dtype="float32",
+        baseline={"width": WIDTH, "dropout": DROPOUT, **cfg.MNIST_BASELINE_OPTIMIZER.describe()},
+        augmentation={"max_shift": 2, "max_degrees": 10.0},
+        early_stopping_patience=cfg.MNIST_PATIENCE,
+        random_search={"trials": trials[0], "epochs": trials[1], **cfg.MNIST_SEARCH},
+        keras_mlp={"epochs": cfg.MNIST_KERAS_MLP_EPOCHS,
+                   **cfg.MNIST_KERAS_MLP_OPTIMIZER.describe()})
     gains.to_csv(folder / "gains.csv", index=False)
     if search is not None:
         search.to_csv(folder / "random_search.csv", index=False)
-    figure(folder, gains, epoch_table)
+    figure(folder, gains, per_epoch)
 
 
-def figure(folder, gains: pd.DataFrame, epoch_table: pd.DataFrame) -> None:
+def figure(folder, gains: pd.DataFrame, per_epoch: pd.DataFrame) -> None:
     """The gain of each improvement (error bar: the std of its runs over seeds, where it has
     several) and the validation curves (mean over the seeds still running at that epoch)."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-    fig.suptitle("MNIST improvements over the baseline MLP (256 ReLU, dropout 0.2, Adam)")
+    fig.suptitle(f"MNIST improvements over the baseline MLP ({WIDTH} ReLU, dropout {DROPOUT}, "
+                 f"{mc.label(cfg.MNIST_BASELINE_OPTIMIZER)})")
     y = np.arange(len(gains))
     axes[0].barh(y, gains["gain"], xerr=gains["with_std"].fillna(0), capsize=3,
                  color=np.where(gains["gain"] >= 0, "tab:green", "tab:red"),
@@ -208,23 +225,25 @@ def figure(folder, gains: pd.DataFrame, epoch_table: pd.DataFrame) -> None:
                            zip(gains["improvement"], gains["n_seeds"], strict=True)])
     axes[0].axvline(0, color="black", lw=0.8)
     axes[0].invert_yaxis()
-    axes[0].set_xlabel("test accuracy gain over its baseline")
-    axes[0].set_ylabel("improvement")
-    axes[0].set_title("gain per improvement")
+    axes[0].set(xlabel="test accuracy gain over its baseline", ylabel="improvement",
+                title="gain per improvement")
     axes[0].legend(fontsize="small", loc="lower right")
-    mc.curves(axes[1], epoch_table[epoch_table["variant"] != "random search"], "val_accuracy",
-              "validation accuracy per epoch")
-    mc.save_figure(fig, folder, "mnist_improvements.png")
+    plots.curves(axes[1], per_epoch[per_epoch["variant"] != "random search"], "val_accuracy",
+                 by="variant", marker="o", title="validation accuracy per epoch")
+    plots.save_figure(fig, folder, "mnist_improvements.png")
 
 
-def gain_table(runs, seeds, ensemble_acc: float, member_acc: list[float]) -> pd.DataFrame:
-    """One row per improvement: its test accuracy, its baseline's (same seeds), the gain."""
+def gain_table(ids: list[dict], results: list[dict], seeds, y_test) -> pd.DataFrame:
+    """One row per improvement: its test accuracy, its baseline's (same seeds), the gain; last,
+    the baseline models' vote against its best member."""
+    runs = list(zip(ids, results, strict=True))
+
     def acc(variant, only=None):
-        return [r["result"]["test_accuracy"] for r in runs if r["variant"] == variant
-                and (only is None or r["seed"] in only)]
+        return [r["test"]["test_accuracy"] for i, r in runs if i["variant"] == variant
+                and (only is None or i["seed"] in only)]
 
     def epochs(variant):
-        return float(np.mean([len(r["result"]["rows"]) for r in runs if r["variant"] == variant]))
+        return float(np.mean([len(r["rows"]) for i, r in runs if i["variant"] == variant]))
 
     rows = []
     for variant, only in (("augmentation", seeds), ("cosine", seeds), ("early stopping", seeds),
@@ -236,29 +255,14 @@ def gain_table(runs, seeds, ensemble_acc: float, member_acc: list[float]) -> pd.
                          "with_std": np.std(ours, ddof=1) if len(ours) > 1 else np.nan,
                          "gain": np.mean(ours) - np.mean(base), "n_seeds": len(ours),
                          "epochs": epochs(variant)})
+    member_acc = acc("baseline")
+    ensemble_acc = float(np.mean(vote([r["test_proba"] for i, r in runs
+                                       if i["variant"] == "baseline"]) == y_test))
     rows.append({"improvement": f"ensemble of {len(member_acc)} (vs best member)",
                  "baseline": max(member_acc), "with": ensemble_acc, "with_std": np.nan,
                  "gain": ensemble_acc - max(member_acc), "n_seeds": len(member_acc),
                  "epochs": epochs("baseline")})
     return pd.DataFrame(rows)
-
-
-def report_section(results_dir) -> str:
-    gains = pd.read_csv(f"{results_dir}/{STUDY}/gains.csv")
-    s = mc.read_summary(results_dir, STUDY).set_index("variant")
-    rows = [[g.improvement, f"{g.baseline:.4f}", mc.fmt(g.with_, g.with_std),
-             f"{g.gain:+.4f}", int(g.n_seeds), f"{g.epochs:.1f}"]
-            for g in gains.rename(columns={"with": "with_"}).itertuples()]
-    times = [[v, mc.fmt(r.test_accuracy_mean, r.test_accuracy_std), int(r.n_seeds),
-              f"{r.epoch_time_mean:.1f}"] for v, r in s.iterrows()]
-    return "\n".join([
-        "## 14. `mnist_improvements`: what the source proposed, built", "",
-        mc.markdown_table(["improvement", "its baseline", "with it (mean ± std)", "gain",
-                           "seeds", "epochs run"], rows), "",
-        mc.markdown_table(["run", "test accuracy", "seeds", "s/epoch"], times), "",
-        f"The Keras MLP example's reference is {KERAS_MLP:.4f}.", "",
-        f"![improvements](figures/{STUDY}/mnist_improvements.png)", "",
-    ])
 
 
 if __name__ == "__main__":

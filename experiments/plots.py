@@ -11,8 +11,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from experiments.settings import ALL_KINDS
-
 INPUT_LABELS = {"source": "[q | a | 1]", "pairs": "[q | a | q*a | |q-a| | 1]"}
 LABELS = {"gd": "GD", "sgd": "SGD", "adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSProp",
           "momentum": "momentum"}

@@ -4,6 +4,7 @@ headline numbers of every study, what the data allows (its baselines), then each
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -55,7 +56,7 @@ def source_table(summary: pd.DataFrame, source: dict | None = None) -> str:
     n = summary["n_test"].iloc[0] if "n_test" in summary else None
     head = [*(c.replace("_", " ") for c in ids), "test accuracy", *(f"test: {k}" for k in ks),
             "train accuracy", "seeds", *(["source"] if source else [])]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [row(head), row(["---"] * len(head))]
     for r in summary.to_dict("records"):
         key = tuple(r[c] for c in ids)
         cells = [*(LABELS.get(r[c], str(r[c])) if c == "optimizer" else str(r[c]) for c in ids),
@@ -64,16 +65,21 @@ def source_table(summary: pd.DataFrame, source: dict | None = None) -> str:
                    for k in ks),
                  fmt(r["train_accuracy_mean"], n_test=n), str(r["n_seeds"]),
                  *([source.get(key, "")] if source else [])]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(row(cells))
     return "\n".join(lines)
+
+
+def row(cells) -> str:
+    """One markdown table row; a ``|`` inside a cell is escaped (it would split the cell)."""
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """``frame`` as a markdown table, numbers to ``digits`` decimals (:func:`decimals`)."""
-    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else str(v).replace("|", "\\|")
-              for v in row] for row in frame.itertuples(index=False)]  # a | inside a cell would split it
-    lines = [list(frame.columns), ["---"] * len(frame.columns), *cells]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    cells = [[f"{v:.{digits}f}" if isinstance(v, float) else v for v in values]
+             for values in frame.itertuples(index=False)]
+    return "\n".join([row(frame.columns), row(["---"] * len(frame.columns)),
+                      *(row(c) for c in cells)])
 
 
 def chance_verdict(mean: float, std: float, n_test: int) -> str:
@@ -166,22 +172,38 @@ def sections() -> dict:
             **sections_qa.SECTIONS, **sections_mnist.SECTIONS}
 
 
+def pieces_of(module: str) -> tuple:
+    """``(section, headline or None)`` of a study module: the project's from
+    :func:`sections`, else the module's own ``report_section`` and ``headline`` (a study of
+    yours, registered in the runner, brings its own)."""
+    name = module.rsplit(".", 1)[-1]
+    found = sections().get(name)
+    if found is not None:
+        return found
+    loaded = importlib.import_module(module)
+    return loaded.report_section, getattr(loaded, "headline", None)
+
+
 def write_report(results, studies: list[str], path) -> Path:
-    """The report of the studies (short names) that have results in ``results``, at ``path``,
-    with their figures copied to ``figures/<study>/`` beside it."""
+    """The report of the study modules ``studies`` that have results in ``results`` (a
+    ``<name>/config.json``), at ``path``, with their figures copied to ``figures/<name>/``
+    beside it."""
     results, path = Path(results), Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = [m for m in studies if (results / m / "config.json").exists()]
-    pieces = sections()
-    body = []
-    for name in done:
+    done = [m for m in studies if (results / m.rsplit(".", 1)[-1] / "config.json").exists()]
+    body, rows = [], []
+    for module in done:
+        name = module.rsplit(".", 1)[-1]
+        section, head = pieces_of(module)
         figures = path.parent / "figures" / name
         figures.mkdir(parents=True, exist_ok=True)
         for png in sorted((results / name).glob("*.png")):
             shutil.copy2(png, figures / png.name)
-        body.append(pieces[name][0](results).strip())
-    rows = [pieces[name][1](results) for name in done if pieces[name][1] is not None]
-    parts = [header(results, done), overview(results, rows), *body]
+        body.append(section(results).strip())
+        if head is not None:
+            rows.append(head(results))
+    names = [m.rsplit(".", 1)[-1] for m in done]
+    parts = [header(results, names), overview(results, rows), *body]
     path.write_text("\n\n".join(p for p in parts if p) + "\n", encoding="utf-8")
     return path
 
@@ -194,11 +216,11 @@ def overview(results: Path, rows: list[dict]) -> str:
         ks = [k for k in rows[0] if k not in ("study", "what", "overall", "source", "n_test")]
         head = ["study", "headline run", "test accuracy", *(f"test: {k}" for k in ks),
                 "source"]
-        lines = [f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
+        lines = [row(head), row(["---"] * len(head))]
         for r in rows:
             cells = [f"`{r['study']}`", r["what"], *(r.get(k, "") for k in ("overall", *ks))]
-            lines.append("| " + " | ".join(c if isinstance(c, str) else fmt(*c, r.get("n_test"))
-                                           for c in cells) + f" | {r['source']} |")
+            lines.append(row([c if isinstance(c, str) else fmt(*c, r.get("n_test"))
+                              for c in cells] + [r["source"]]))
         parts.append("## Headline numbers\n\nPer study its headline run (its main comparison, "
                      "or the configuration with the best validation accuracy), test accuracy "
                      "mean ± std over seeds, on the whole test split and per kind of pair:\n\n"
@@ -229,7 +251,7 @@ def findings(results: Path) -> str:
     head = ["kind of wrong answer", "best on [q | a | 1]",
             "best on pair features", "optimizers on pair features",
             "zero-shot cosine", "best surface cue"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [row(head), row(["---"] * len(head))]
     for kind in kinds(s):
         alone = s[s["trained_on"] == kind]
         if alone.empty:
@@ -246,9 +268,9 @@ def findings(results: Path) -> str:
         if base is not None and kind in base.columns:
             cos = f"{base.loc['zero-shot e5-small cosine (per pair)', kind]:.3f}"
             surface = f"{base[base.index.str.startswith('surface')][kind].max():.3f}"
-        lines.append("| " + " | ".join([
-            f"`{kind}`: {KIND_TEXT.get(kind, '')}", best.get("source", ""), best.get("pairs", ""),
-            ordering(pairs) if len(pairs) else "", cos, surface]) + " |")
+        lines.append(row([f"`{kind}`: {KIND_TEXT.get(kind, '')}", best.get("source", ""),
+                          best.get("pairs", ""), ordering(pairs) if len(pairs) else "", cos,
+                          surface]))
     every = s[s["trained_on"] == "all"]
     mixed = "; ".join(f"{i}: {ordering(every[every['inputs'] == i])}"
                       for i in dict.fromkeys(every["inputs"]))

@@ -1,64 +1,91 @@
 """Study 3, train_size: test accuracy against the fraction of training questions used.
 
-The source's settings: fractions 0.1, 0.25, 0.5, 0.75 and 1.0 of the training rows, 50 epochs,
-the TwoLayerMLP with GD, SGD and Adam at their study learning rates. Here a fraction keeps that
-share of the training questions (with all their answers), drawn with the run's seed.
+The source's settings (``experiments.settings``): fractions 0.1, 0.25, 0.5, 0.75 and 1.0 of the
+training rows, 50 epochs, the TwoLayerMLP with GD, SGD and Adam at their study learning rates.
+Here a fraction keeps that share of the training questions (with all their answers), drawn with
+the run's seed; the inputs are the pair features, trained on all kinds (``--inputs``,
+``--kinds``: others), and the test split is scored whole, per kind.
 """
 
 from __future__ import annotations
 
-from experiments import common, plots, report
+import numpy as np
+
+import minidl as md
+from experiments import common, plots
+from experiments.settings import (
+    HIDDEN,
+    MAIN_INPUTS,
+    MAIN_TRAINED_ON,
+    OPTIMIZERS,
+    THREE,
+    TRAIN_FRACTIONS,
+    TRAIN_SIZE_EPOCHS,
+)
 
 STUDY = "train_size"
-FRACTIONS = (0.1, 0.25, 0.5, 0.75, 1.0)
-OPTIMIZERS = ("gd", "sgd", "adam")
 
 
-def main(argv=None):
-    args = common.parser(__doc__).parse_args(argv)
-    epochs, seeds = common.settings(args, 50)
-    features = common.load_features(args.features, args.data)
-    variants = {f"{f:g}": {"fraction": f} for f in FRACTIONS}
-    runs = common.grid(variants, OPTIMIZERS, seeds, epochs)
-    folder, _, summary, _ = common.run_study(STUDY, args, runs, {"main": common.split(features)},
-                                             features, epochs=epochs, seeds=seeds,
-                                             fractions=FRACTIONS)
-    fig, axes = plots.figure(1, 2, f"{STUDY}: TwoLayerMLP, {epochs} epochs, {len(seeds)} seeds"
-                                    " — eğitim verisi miktarı")
-    for ax, column, label in ((axes[0, 0], "test_accuracy", "test accuracy"),
-                              (axes[0, 1], "train_accuracy", "training accuracy (last epoch)")):
-        for opt, group in summary.groupby("optimizer", sort=False):
-            x = group["variant"].astype(float)
-            y = group[f"{column}_mean"]
-            err = group.get(f"{column}_std")
-            ax.errorbar(x, y, yerr=None if err is None else err.fillna(0), marker="o",
-                        capsize=3, color=plots.COLORS[opt], label=plots.LABELS[opt])
+def subset(data: common.QAData, fraction: float, seed: int):
+    """The training rows of ``fraction`` of the training questions, drawn with ``seed``."""
+    distinct = np.array(sorted(set(data.questions.tolist())))
+    kept = np.random.default_rng(seed).permutation(distinct)[
+        :max(1, round(fraction * len(distinct)))]
+    rows = np.isin(data.questions, kept)
+    return data.X[rows], data.y[rows]
+
+
+def train(data: common.QAData, optimizer: str, seed: int, epochs: int, fraction: float) -> dict:
+    """The TwoLayerMLP of `optimizers`, trained on a fraction of the training questions."""
+    setting = OPTIMIZERS[optimizer]
+    X, y = subset(data, fraction, seed)
+    model = md.RecursiveMLP([data.dim, HIDDEN, 1], activation=md.Tanh, bias=False,
+                            init="lecun_normal", rng=seed).astype(data.X.dtype)
+    history = md.fit(model, md.MSE(half_grad=True), setting.build(model.parameters()), X, y,
+                     epochs=epochs, batch_size=setting.batch_size, seed=seed,
+                     validation_data=data.val, metrics=["accuracy"], verbose=0)
+    return common.result(history, model, data)
+
+
+def figure(summary, epochs: int, seeds: list[int]):
+    """Test accuracy overall and per kind, and the last epoch's training accuracy, against the
+    fraction of training questions (mean ± std over seeds), for the headline inputs."""
+    rows = common.headline_runs(summary, summary)
+    columns = [c[:-len("_mean")] for c in rows if c.startswith("test_accuracy")
+               and c.endswith("_mean")] + ["train_accuracy"]
+    inputs, on = common.headline_variant(summary)
+    fig, axes = plots.figure(1, len(columns), f"{STUDY}: TwoLayerMLP, {inputs} inputs, trained "
+                             f"on {on}, {epochs} epochs, {len(seeds)} seeds — eğitim verisi "
+                             "miktarı", size=(4.6, 4.0))
+    for ax, column in zip(axes[0], columns, strict=True):
+        label = ("training accuracy (last epoch)" if column == "train_accuracy" else
+                 "test accuracy" + column[len("test_accuracy"):].replace("_", ": ", 1))
+        for opt, group in rows.groupby("optimizer", sort=False):
+            ax.errorbar(group["variant"].astype(float), group[f"{column}_mean"],
+                        yerr=group[f"{column}_std"].fillna(0), marker="o", capsize=3,
+                        color=plots.COLORS[opt], label=plots.LABELS[opt])
         ax.axhline(0.5, ls="--", color="grey", lw=1, label="chance (0.5)")
         ax.set(xlabel="fraction of training questions", ylabel=label, ylim=(0, 1.05),
                title=label)
         ax.legend(fontsize="small")
-    plots.save_figure(fig, folder, f"{STUDY}.png")
+    return fig
 
 
-def headline(results):
-    return report.headline(results, STUDY, "1", "adam", "none")
+def main(argv=None) -> None:
+    args = common.parser(__doc__).parse_args(argv)
+    epochs, seeds = common.settings(args, TRAIN_SIZE_EPOCHS)
+    features = common.load_features(args.features, args.data)
+    variants = common.qa_variants(args, features, inputs=(MAIN_INPUTS,),
+                                  trained_on=(MAIN_TRAINED_ON,))
+    tasks = [({"variant": f"{f:g}", **ids}, {**kwargs, "fraction": f}) for f in TRAIN_FRACTIONS
+             for ids, kwargs in common.grid(variants, THREE, seeds, epochs=epochs)]
+    results = common.run_all(train, tasks, args, STUDY)
+    per_epoch, summary = common.tables(STUDY, [ids for ids, _ in tasks], results)
+    folder = common.write_results(args.out, STUDY, args, per_epoch, summary, features,
+                                  epochs=epochs, seeds=seeds, fractions=TRAIN_FRACTIONS,
+                                  variants=list(variants), features_name=args.features)
+    plots.save_figure(figure(summary, epochs, seeds), folder, f"{STUDY}.png")
 
 
-def report_section(results) -> str:
-    s = report.read_summary(results, STUDY)
-    full, tenth = (s[s["variant"].astype(float) == f] for f in (1.0, 0.1))
-    change = "; ".join(
-        f"{plots.LABELS[o]} {a:.3f} → {b:.3f}" for o, a, b in
-        zip(full["optimizer"], tenth["test_accuracy_mean"], full["test_accuracy_mean"],
-            strict=True))
-    return f"""## 3. `train_size`: how much data
-
-![train_size](figures/{STUDY}/{STUDY}.png)
-
-{report.source_table(s)}
-
-Test accuracy from a tenth of the training questions to all of them: {change}. The source gave
-no numbers for this study. More data helps a model only where there is something general to
-learn: where the curves stay flat near 0.5, the features do not carry what the task needs, and
-more rows of the same kind will not fix that.
-"""
+if __name__ == "__main__":
+    main()

@@ -62,7 +62,7 @@ def one_line_error(done, *words):
     ((), "gradcheck"),
     (("experiments",), "run"),
     (("experiments", "run"), "(default: results)"),
-    (("bench",), "(default: docs)"),
+    (("bench",), "(default: performance)"),
     (("data",), "~/.cache/minidl"),
     (("gradcheck",), "(default: 25)"),
 ])

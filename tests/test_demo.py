@@ -1,57 +1,58 @@
-"""The README's main job, ``python -m experiments.demo``, runs and learns."""
+"""The README's main job, ``python -m experiments.demo``: it talks, it runs what it says, and it
+refuses bad arguments in one line."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+pytest.importorskip("joblib")
+
 from experiments import demo
-from experiments.qa.features import DATA
-from minidl.datasets import load_qa
 
 
-def test_demo_on_the_shipped_qa_features_runs_every_optimizer(capsys):
-    results = demo.main(["--epochs", "2", "--seeds", "42", "7"])
-    assert list(results) == ["gd", "sgd", "adam"]
-    for runs in results.values():
-        assert len(runs) == 2
-        for history, test in runs:
-            assert len(history) == 2
-            assert set(test) == {"accuracy", "accuracy_fact", "accuracy_non_answer"}
-            assert all(0.0 <= v <= 1.0 for v in test.values())
-    (X, y), (X_val, _), (X_test, _), kinds = demo.qa_data()
-    assert X.shape[1] == X_test.shape[1] == 769 and np.all(X[:, -1] == 1)
-    assert len(X) + len(X_val) == len(load_qa(DATA / "train.csv"))
-    assert set(np.unique(y)) == {-1.0, 1.0} and set(kinds) == {"fact", "non_answer"}
+def test_the_main_job_prints_a_line_per_run_then_the_table_and_its_reading(capsys):
+    summary = demo.main(["--epochs", "2", "--seeds", "42", "7", "--inputs", "pairs",
+                         "--kinds", "all", "other_answer", "--jobs", "1"])
     out = capsys.readouterr().out
-    assert "summary (qa, e5-small features, 2 epochs, seeds 42 7" in out
-    assert "accuracy_non_answer" in out
+    run_lines = [line for line in out.splitlines() if " seed " in line and ": test " in line]
+    assert len(run_lines) == 2 * 3 * 2  # training sets x optimizers x seeds
+    assert all(line.rstrip().endswith(" s") for line in run_lines)
+    assert "pairs other_answer adam seed 7: test " in out
+    assert list(zip(summary["trained_on"], summary["optimizer"], strict=True)) == [
+        (on, o) for on in ("all", "other_answer") for o in ("gd", "sgd", "adam")]
+    assert set(summary["n_seeds"]) == {2}
+    for kind in ("fact", "non_answer", "other_answer"):
+        assert f"test_accuracy_{kind}_mean" in summary
+        assert kind in out.split("test accuracy, mean ± sample std")[1]
+    assert "Learnt (best optimizer above chance" in out
+    assert "Trained and scored on other_answer with pairs inputs: " in out
+    # the printed spread is the sample std (ddof=1), as in every table of the project
+    row = summary[(summary["trained_on"] == "all") & (summary["optimizer"] == "adam")].iloc[0]
+    assert np.isfinite(row["test_accuracy_std"])
 
 
-def test_demo_learns_the_synthetic_problem():
-    (history, test), = demo.main(["--data", "synthetic", "--optimizer", "adam",
-                                  "--seeds", "0"])["adam"]
-    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
-    assert test == {"accuracy": test["accuracy"]} and test["accuracy"] > 0.7
+def test_the_main_job_runs_the_source_inputs_and_the_pair_features_by_default():
+    args = demo.arguments([])
+    assert args.inputs == ["source", "pairs"] and args.kinds is None
+    assert args.optimizers == ["gd", "sgd", "adam"] and args.epochs == 100
+    assert args.seeds == [42, 10, 2024, 7, 99]
 
 
-def test_demo_refuses_bad_arguments(capsys, tmp_path):
-    with pytest.raises(SystemExit):
-        demo.main(["--data", str(tmp_path / "nowhere")])
-    assert "not 'qa', 'synthetic' or a folder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        demo.main(["--epochs", "0"])
+def test_the_main_job_refuses_bad_arguments_in_one_line(capsys, tmp_path):
+    for argv, expected in ((["--data", str(tmp_path / "nowhere")], "not a folder"),
+                           (["--epochs", "0"], "--epochs must be at least 1"),
+                           (["--jobs", "0"], "--jobs must be at least 1"),
+                           (["--seeds", "-1"], "--seeds"),
+                           (["--kinds", "fact;rm"], "--kinds")):
+        with pytest.raises(SystemExit) as info:
+            demo.main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and expected in err and "Traceback" not in err
     with pytest.raises(SystemExit) as info:
         demo.main(["--data", str(tmp_path)])  # a folder without the splits
     assert info.value.code == 2 and "expected train.csv and test.csv" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--seeds", "-1"], "--seeds"),
-    (["--seeds", "3", "2" + "0" * 40], "--seeds"),
-])
-def test_demo_refuses_unusable_seeds_in_one_line(capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
-        demo.main(["--data", "synthetic", "--epochs", "1", "--optimizer", "gd", *argv])
+        demo.main(["--kinds", "no_such_kind", "--epochs", "1", "--seeds", "1"])
     err = capsys.readouterr().err
-    assert info.value.code == 2 and expected in err and "Traceback" not in err
+    assert info.value.code == 2 and "no training rows of kind no_such_kind" in err

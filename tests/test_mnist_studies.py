@@ -1,11 +1,13 @@
 """The MNIST studies run end to end with --quick on generated data (no MNIST needed),
 write the runner's layout (epochs.csv, summary.csv, config.json, figures) and their report
-sections; the augmentation layer is a gather whose backward is its exact transpose."""
+sections (:mod:`experiments.sections_mnist`, also from the committed results); the augmentation
+layer is a gather whose backward is its exact transpose."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,11 @@ from experiments import (
     mnist_improvements,
     mnist_pipeline,
     mnist_scratch,
+    sections_mnist,
 )
+from experiments.settings import MNIST_SEEDS, QUICK_SEEDS
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 STUDIES = {
     mnist_scratch: ["per_class.csv", "confusion.csv", "mnist_confusion.png",
@@ -33,31 +39,37 @@ STUDIES = {
     mnist_improvements: ["gains.csv", "random_search.csv", "mnist_improvements.png"],
 }
 SUMMARY_COLUMNS = {"variant", "optimizer", "test_accuracy_mean", "test_accuracy_std",
-                   "train_loss_mean", "epoch_time_mean", "n_seeds"}
+                   "train_loss_mean", "epoch_time_mean", "n_seeds", "n_test"}
 
 
 @pytest.mark.parametrize("study", list(STUDIES), ids=lambda m: m.__name__.split(".")[-1])
 def test_quick_run_writes_the_runner_layout(study, tmp_path):
     name = study.__name__.split(".")[-1]
-    study.main(["--quick", "--out", str(tmp_path)])  # --quick: generated data, no MNIST
+    # --quick: generated data, no MNIST; the runner hands every study the QA flags too
+    study.main(["--quick", "--out", str(tmp_path), "--inputs", "pairs", "--kinds", "all"])
     folder = tmp_path / name
     summary = pd.read_csv(folder / "summary.csv")
     assert set(summary.columns) >= SUMMARY_COLUMNS
     assert summary["test_accuracy_mean"].between(0, 1).all()
+    assert (summary["n_test"] == 300).all()  # the stand-in's test images
     epochs = pd.read_csv(folder / "epochs.csv")
+    assert set(epochs["seed"]) == set(MNIST_SEEDS[:QUICK_SEEDS])
+    assert epochs["epoch"].max() == (2 if study is mnist_improvements else 1)  # early stopping: 2x
     assert {"study", "variant", "seed", "epoch", "train_loss", "val_accuracy",
             "epoch_time"} <= set(epochs.columns)
     assert (epochs["study"] == name).all()
     config = json.loads((folder / "config.json").read_text())
     assert config["study"] == name and len(config["data_sha256"]) == 64
+    assert config["sizes"] == {"train": 400, "validation": 100, "test": 300}
+    assert str(tmp_path) not in json.dumps(config["argv"])  # no machine's folders
     assert config["versions"]["numpy"] == np.__version__
     for extra in STUDIES[study]:
         data = (folder / extra).read_bytes()
         assert data.startswith(b"\x89PNG") if extra.endswith(".png") else len(pd.read_csv(
             folder / extra)) > 0
-    section = study.report_section(tmp_path)
+    section = sections_mnist.SECTIONS[name][0](tmp_path)
     assert section.startswith(f"## {runner.STUDIES.index(study.__name__) + 1}. `{name}`")
-    assert "|---|" in section
+    assert "| --- |" in section and re.search(r"\| 0\.\d{3} ± 0\.\d{3} \|", section)
     for link in re.findall(r"\]\((figures/[^)]+)\)", section):  # where the runner copies them
         assert link.startswith(f"figures/{name}/") and (folder / link.split("/")[-1]).exists()
 
@@ -108,7 +120,7 @@ def test_split_is_scikit_learns_train_test_split():
 
 
 def test_the_split_protocol_holds_out_validation_and_the_source_protocol_does_not():
-    p = mnist_common.parser("doc", 1)
+    p = mnist_common.parser("doc")
     ours = mnist_common.load_data(p.parse_args(["--dataset", "synthetic"]))
     assert (len(ours.X_train), len(ours.X_val), len(ours.X_test)) == (960, 240, 300)
     source = mnist_common.load_data(p.parse_args(["--dataset", "synthetic", "--protocol",
@@ -116,3 +128,25 @@ def test_the_split_protocol_holds_out_validation_and_the_source_protocol_does_no
     assert len(source.X_train) == 1200
     np.testing.assert_array_equal(source.X_val, source.X_test)
     assert source.X_train.dtype == np.float32 and source.X_train.max() <= 1.0
+
+
+@pytest.mark.skipif(not (RESULTS / "mnist_scratch" / "summary.csv").exists(),
+                    reason="no committed MNIST results")
+def test_sections_render_the_committed_results_to_four_decimals():
+    """The committed results (summary.csv without ``n_test``: the test size comes from
+    config.json) render with MNIST's 4 decimals: 10,000 test images."""
+    for name, (section, headline) in sections_mnist.SECTIONS.items():
+        text = section(RESULTS)
+        assert text.startswith(f"## {runner.STUDIES.index(f'experiments.{name}') + 1}. `{name}`")
+        assert re.search(r"\| 0\.\d{4}( ± 0\.\d{4})? \|", text), name
+        assert not re.search(r"\| 0\.\d{3}( ± 0\.\d{3})? \|", text), name
+        assert headline is None
+
+
+def test_quick_settings_and_the_ignored_qa_flags():
+    args = mnist_common.parser("doc").parse_args(
+        ["--quick", "--inputs", "source", "pairs", "--kinds", "fact", "--jobs", "3"])
+    assert mnist_common.settings(args, 12, (42,)) == (1, list(MNIST_SEEDS[:QUICK_SEEDS]))
+    args = mnist_common.parser("doc").parse_args(["--epochs", "4", "--seeds", "7"])
+    assert mnist_common.settings(args, 12, (42,)) == (4, [7])
+    assert mnist_common.settings(mnist_common.parser("doc").parse_args([]), 12, (42,)) == (12, [42])

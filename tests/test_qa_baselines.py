@@ -12,13 +12,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.qa.baselines import SURFACE, fit_threshold, scores, surface_predictions
+from experiments.qa.baselines import (
+    SURFACE,
+    answer_only,
+    fit_threshold,
+    logistic_predictions,
+    scores,
+    surface_predictions,
+)
+from experiments.qa.features import load_features
 from minidl.datasets import load_splits, normalize_question
 
 from .test_qa_features import DATA
 
 LIMIT = 0.65
-KINDS = {"fact", "non_answer"}
+KINDS = {"fact", "non_answer", "other_answer"}
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +80,25 @@ def test_surface_baselines_stay_near_chance_on_every_kind(surface, name):
     assert set(row) == {"overall", *KINDS}
     for part, acc in row.items():
         assert acc < LIMIT, f"{name} reaches {acc:.3f} test accuracy ({part})"
+
+
+# ---------------------------------------------------------------------------- other_answer
+def test_every_other_answer_text_is_once_right_and_once_wrong(splits):
+    for ds in splits:
+        rows = [(a, int(y)) for a, y, k in zip(ds.answers, ds.labels, ds.kinds, strict=True)
+                if k == "other_answer"]
+        texts = {a for a, _ in rows}
+        assert len(rows) == 2 * len(texts) >= 2 * 300
+        assert sorted(rows) == sorted((a, y) for a in texts for y in (-1, 1))
+
+
+def test_any_rule_reading_the_answer_alone_scores_exactly_half_on_other_answer(splits):
+    _, test = splits
+    other = test.kinds == "other_answer"
+    lengths = np.array([len(a) for a in test.answers])  # a rule that reads the answer only
+    for pred in (np.where(lengths > np.median(lengths), 1, -1),
+                 np.array([1 if hash(a) % 2 else -1 for a in test.answers])):
+        assert np.mean(pred[other] == test.labels[other]) == 0.5
+    e5 = load_features("e5-small", announce=lambda line: None)  # the committed features
+    pred = logistic_predictions(answer_only(e5.X_train), e5.y_train, answer_only(e5.X_test))
+    assert scores(pred, e5.y_test, test.kinds)["other_answer"] == 0.5

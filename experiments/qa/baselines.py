@@ -191,7 +191,8 @@ def markdown(table: dict[str, dict[str, float]]) -> str:
     columns = list(next(iter(table.values())))
     lines = ["| baseline | " + " | ".join(columns) + " |",
              "| --- | " + " | ".join("---" for _ in columns) + " |"]
-    lines += [f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |"
+    lines += [f"| {name.replace('|', chr(92) + '|')} | "  # a | in a cell would split it
+              + " | ".join(f"{row[c]:.3f}" for c in columns) + " |"
               for name, row in table.items()]
     return "\n".join(lines)
 
