@@ -130,9 +130,9 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
         print(f"[{short(module)}] done in {timing['studies'][short(module)]:.1f} s",
               file=sys.stderr, flush=True)
     total = round(time.perf_counter() - start, 1)
-    if "all" in args.names:
-        timing.update(total=total, command="python -m experiments " + shlex.join(argv),
-                      load=[load, os.getloadavg()[0]], cpus=os.cpu_count())
+    timing["last"] = {"command": "python -m experiments " + shlex.join(argv), "total": total,
+                      "studies": [short(m) for m in modules], "cpus": os.cpu_count(),
+                      "load": [load, os.getloadavg()[0]]}
     out.mkdir(parents=True, exist_ok=True)
     timing_path.write_text(json.dumps(timing, indent=2) + "\n")
     print(f"all done in {total:.1f} s", file=sys.stderr)

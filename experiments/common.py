@@ -180,15 +180,18 @@ def headline_runs(per_epoch: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFram
     return per_epoch[(per_epoch["inputs"] == inputs) & (per_epoch["trained_on"] == on)]
 
 
-def score_on_training(row) -> tuple[float, float]:
-    """A summary row's test accuracy on what it was trained on: overall for ``all``, else the
-    mean over the kinds it was trained on; (mean, std over seeds)."""
+def score_on_training(row) -> tuple[float, float, int]:
+    """A summary row's test accuracy on what it was trained on: on the whole test split for
+    ``all``, else on the test rows of the kinds it was trained on (their mean weighted by
+    their rows); (mean, std over seeds, test rows)."""
     on = row["trained_on"]
     if on == ALL_KINDS:
-        return row["test_accuracy_mean"], row["test_accuracy_std"]
+        return row["test_accuracy_mean"], row["test_accuracy_std"], int(row["n_test"])
     kinds = on.split("+")
-    return (float(np.mean([row[f"test_accuracy_{k}_mean"] for k in kinds])),
-            float(np.mean([row[f"test_accuracy_{k}_std"] for k in kinds])))
+    n = np.array([row.get(f"n_test_{k}", 1) for k in kinds], dtype=float)
+    w = n / n.sum()
+    return (float(w @ [row[f"test_accuracy_{k}_mean"] for k in kinds]),
+            float(w @ [row[f"test_accuracy_{k}_std"] for k in kinds]), int(n.sum()))
 
 
 # ---------------------------------------------------------------------------- runs
@@ -214,7 +217,9 @@ def result(history: md.History, model: md.Layer, data: QAData, **extra) -> dict:
     columns = [history[k] for k in names] + [history["time"]]
     rows = [dict(zip([*names, "elapsed"], map(float, values), strict=True))
             for values in zip(*columns, strict=True)]
-    return {"rows": rows, "test": scores(model, data), "n_test": len(data.y_test), **extra}
+    kinds = [] if data.kinds_test is None else sorted(set(data.kinds_test.tolist()))
+    return {"rows": rows, "test": scores(model, data), "n_test": len(data.y_test),
+            "n_test_kinds": {k: int(np.sum(data.kinds_test == k)) for k in kinds}, **extra}
 
 
 def _timed(fn, kwargs: dict) -> tuple[dict, float]:
@@ -267,7 +272,8 @@ def run_all(fn, tasks: list[tuple[dict, dict]], args, study: str = "",
 # ---------------------------------------------------------------------------- tables
 def tables(study: str, ids: list[dict], results: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``epochs`` (one row per run and epoch; the test scores on each run's last row only) and
-    ``summary`` (:func:`summarise` of the runs' last rows, grouped by every id but ``seed``)."""
+    ``summary`` (:func:`summarise` of the runs' last rows, grouped by every id but ``seed``;
+    ``n_test`` and ``n_test_<kind>``: the number of test rows, of each kind)."""
     frames = []
     for run_ids, res in zip(ids, results, strict=True):
         ep = pd.DataFrame(res["rows"]).assign(**dict.fromkeys(res["test"], np.nan))
@@ -279,7 +285,9 @@ def tables(study: str, ids: list[dict], results: list[dict]) -> tuple[pd.DataFra
     last = per_epoch.groupby([*by, "seed"], sort=False).tail(1)
     columns = [*results[0]["test"], *(c for c in ("train_loss", "train_accuracy", "val_accuracy",
                                                   "epoch", "elapsed") if c in last)]
-    return per_epoch, summarise(last, columns, by).assign(n_test=results[0].get("n_test"))
+    counts = {f"n_test_{k}": n for k, n in results[0].get("n_test_kinds", {}).items()}
+    return per_epoch, summarise(last, columns, by).assign(n_test=results[0].get("n_test"),
+                                                          **counts)
 
 
 def summarise(last: pd.DataFrame, columns, by=("variant", "optimizer")) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def by_kind(summary: pd.DataFrame, title: str):
     for ax, name in zip(axes[0], inputs, strict=True):
         part = summary[summary["inputs"] == name].copy()
         part[["test_accuracy_mean", "test_accuracy_std"]] = [
-            score_on_training(r) for _, r in part.iterrows()]
+            score_on_training(r)[:2] for _, r in part.iterrows()]
         bars(ax, part, f"{name} inputs: {INPUT_LABELS.get(name, name)}", group="trained_on")
         ax.set(xlabel="trained and scored on", ylabel="test accuracy (mean ± std over seeds)")
     return fig

@@ -107,7 +107,7 @@ def ordering(rows: pd.DataFrame) -> str:
 
     scored = []
     for _, r in rows.iterrows():
-        mean, std = score_on_training(r)
+        mean, std, _ = score_on_training(r)
         scored.append({"optimizer": r["optimizer"], "test_accuracy_mean": mean,
                        "test_accuracy_std": std, "n_seeds": r["n_seeds"]})
     scored.sort(key=lambda r: r["test_accuracy_mean"])
@@ -130,10 +130,11 @@ def reading_lines(summary: pd.DataFrame) -> str:
     above, at = [], []
     n = summary["n_test"].iloc[0]
     for (inputs, on), rows in summary.groupby(["inputs", "trained_on"], sort=False):
-        best = max((score_on_training(r) for _, r in rows.iterrows()), key=lambda m: m[0])
+        mean, std, rows_scored = max((score_on_training(r) for _, r in rows.iterrows()),
+                                     key=lambda m: m[0])
         where = f"{on} on {inputs}"
-        if chance_verdict(best[0], best[1], n) == "above chance":
-            above.append(f"{where} ({fmt(*best, n)})")
+        if chance_verdict(mean, std, rows_scored) == "above chance":
+            above.append(f"{where} ({fmt(mean, std, n)})")
         else:
             at.append(where)
     inputs, on = headline_variant(summary)
@@ -261,7 +262,7 @@ def findings(results: Path) -> str:
             part = alone[alone["inputs"] == inputs]
             if len(part):
                 scores = [(score_on_training(r), r["optimizer"]) for _, r in part.iterrows()]
-                (m, sd), o = max(scores, key=lambda x: x[0][0])
+                (m, sd, _), o = max(scores, key=lambda x: x[0][0])
                 best[inputs] = f"{LABELS.get(o, o)} {fmt(m, sd, n)}"
         pairs = alone[alone["inputs"] == "pairs"]
         cos = surface = ""
@@ -348,7 +349,11 @@ batch 32 lr 0.01, decay 0.9). The source gave numbers for GD, SGD and Adam only.
 
 
 def adaptive_headline(results) -> dict:
-    return headline(results, "adaptive", source="none")
+    """The headline training set's best optimizer on validation."""
+    from experiments.common import headline_variant
+
+    inputs, on = headline_variant(read_summary(results, "adaptive"))
+    return headline(results, "adaptive", {"inputs": inputs, "trained_on": on}, "none")
 
 
 #: The source's reported numbers (trained on its own data, all of it, `[q | a | 1]`).
@@ -363,14 +368,17 @@ def header(results: Path, modules: list[str]) -> str:
     first = json.loads((results / modules[0] / "config.json").read_text()) if modules else {}
     argv = first.get("argv", {})
     argv = argv if isinstance(argv, dict) else {}  # a study's own config.json may differ
-    per_study = ", ".join(f"{k} {v:.0f} s" for k, v in timing.get("studies", {}).items())
-    load = timing.get("load")
-    load_text = (f" The machine has {timing.get('cpus')} cores and is shared: its load average "
+    per_study = ", ".join(f"{k} {v:.0f} s" for k, v in timing.get("studies", {}).items()
+                          if k in modules)
+    last = timing.get("last", {})
+    load = last.get("load")
+    load_text = (f" The machine has {last.get('cpus')} cores and is shared: its load average "
                  f"(1 min) was {load[0]:.1f} at the start and {load[1]:.1f} at the end." if load
                  else "")
-    wall = (f"`{timing['command']}` took **{timing['total'] / 60:.1f} minutes** "
-            f"({timing['total']:.0f} s) of wall time ({per_study}).{load_text}"
-            if "total" in timing else f"Per study: {per_study}.")
+    wall = (f"The last run, `{last['command']}`, took **{last['total'] / 60:.1f} minutes** "
+            f"({last['total']:.0f} s) of wall time for {', '.join(last['studies'])}.{load_text} "
+            f"Seconds per study, each from its latest run: {per_study}."
+            if "total" in last else f"Seconds per study: {per_study}.")
     summary = results / modules[0] / "summary.csv" if modules else None
     n_test = int(pd.read_csv(summary)["n_test"].iloc[0]) if summary and summary.exists() and \
         "n_test" in pd.read_csv(summary) else 1

@@ -104,13 +104,15 @@ more rows of the same kind will not fix that.
 
 # ---------------------------------------------------------------------------- 4. features
 def features_headline(results) -> dict:
-    return report.headline(results, "features", source="none")
+    return report.headline(results, "features", {"optimizer": "adam"}, "none")
 
 
 def features_section(results) -> str:
     s = report.read_summary(results, "features")
     settings = json.loads((Path(results) / "features" / "config.json").read_text())["settings"]
-    n, best = n_test(s), s.loc[s["val_accuracy_mean"].idxmax()]
+    adam = s[s["optimizer"] == "adam"] if "adam" in set(s["optimizer"]) else s
+    n, best = n_test(s), adam.loc[adam["val_accuracy_mean"].idxmax()]  # the sets compared by
+    # the optimizer that learns most here: GD stays at chance on every one of them
     missing = "".join(f"\n- `{k}` not run: {v}" for k, v in settings.get("skipped", {}).items())
     sizes = ", ".join(f"{k} {v}" for k, v in settings.get("columns", {}).items())
     kinds = "".join(f", {k} {acc(best, n, k)}" for k in report.kinds(s))
