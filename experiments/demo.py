@@ -101,7 +101,7 @@ def table(summary: pd.DataFrame) -> str:
     head = ["inputs", "trained on", "optimizer", "all test rows", *kinds]
     widths = [max(len(str(x)) for x in column) for column in zip(head, *rows, strict=True)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True))
-                     for line in [head, *rows])
+                     .rstrip() for line in [head, *rows])
 
 
 def reading(summary: pd.DataFrame) -> str:

@@ -37,8 +37,9 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        f"joined by + (default: {ALL_KINDS}, then each kind alone, in "
                        f"optimizers and adaptive; {ALL_KINDS} in the others); the test split "
                        f"is always scored whole, per kind"),
-        p.add_argument("--out", type=Path, default=Path("results"),
-                       help="results folder, relative to the current folder"),
+        p.add_argument("--out", type=Path, default=Path("runs"),
+                       help="results folder, relative to the current folder (the committed "
+                       "results: --out results, from the repository root)"),
         p.add_argument("--quick", action="store_true",
                        help=f"a smoke run: {QUICK_EPOCHS} epochs, {QUICK_SEEDS} seeds"),
         p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,

@@ -61,7 +61,7 @@ def one_line_error(done, *words):
 @pytest.mark.parametrize(("args", "default"), [
     ((), "gradcheck"),
     (("experiments",), "run"),
-    (("experiments", "run"), "(default: results)"),
+    (("experiments", "run"), "(default: runs)"),
     (("bench",), "(default: performance)"),
     (("data",), "~/.cache/minidl"),
     (("gradcheck",), "(default: 25)"),
