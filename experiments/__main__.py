@@ -100,7 +100,7 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
         print(f"report: {path}", file=sys.stderr)
         return 0
     from experiments import parallel
-    from experiments.flags import to_argv
+    from experiments.flags import FlagError, to_argv
     from experiments.qa.embedders import ModelUnavailableError
 
     try:
@@ -112,6 +112,20 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             parallel.require_dask()
         except parallel.BackendUnavailableError as exc:
             fail(f"{prog}: {exc}")
+    if args.kinds and not all(short(m).startswith("mnist") for m in modules):
+        from experiments.flags import missing_kinds
+        from experiments.qa.features import load_data
+        from minidl.errors import MinidlError
+
+        try:  # before any study runs: a kind the data does not have is one line
+            kinds = load_data(args.data)[0].kinds
+        except (FileNotFoundError, MinidlError) as exc:
+            fail(f"{prog}: {exc}")
+        present = set() if kinds is None else set(kinds.tolist())
+        bad = missing_kinds(args.kinds, present)
+        if bad:
+            fail(f"{prog}: --kinds {' '.join(bad)}: the data has "
+                 f"{', '.join(sorted(present)) or 'no kinds (no topics.csv)'}")
     rest, mnist_rest = to_argv(args, study_flags), to_argv(args, mnist_flags)
     out = args.out
     timing_path = out / "timing.json"
@@ -124,8 +138,8 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
         try:
             importlib.import_module(module).main(
                 rest + mnist_rest if short(module).startswith("mnist") else rest)
-        except (ModelUnavailableError, FileNotFoundError,
-                parallel.BackendUnavailableError) as exc:  # data or a model not here: one line
+        except (ModelUnavailableError, FileNotFoundError, FlagError,
+                parallel.BackendUnavailableError) as exc:  # data, a model, a setting: one line
             print(f"error: {short(module)}: {exc}", file=sys.stderr)
             return 2
         timing["studies"][short(module)] = round(time.perf_counter() - t, 1)

@@ -30,14 +30,17 @@ import pandas as pd
 
 import minidl as md
 from experiments import parallel
-from experiments.flags import DEFAULT_FEATURES, add_study_flags
+from experiments.flags import DEFAULT_FEATURES, FlagError, add_study_flags
 from experiments.qa import features as qa_features
 from experiments.qa.baselines import interactions
+from experiments.qa.baselines import scores as accuracy_by_kind
 from experiments.settings import (
     ALL_KINDS,
     DTYPE,
     HEADLINE,
     INPUTS,
+    MAIN_INPUTS,
+    MAIN_TRAINED_ON,
     OPTIMIZERS,
     QUICK_EPOCHS,
     QUICK_SEEDS,
@@ -46,7 +49,7 @@ from experiments.settings import (
     VAL_SEED,
 )
 from minidl.cli import ArgumentParser
-from minidl.datasets import QAFeatures
+from minidl.datasets import QAFeatures, normalize_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +81,9 @@ class QAData:
     """A study's training, validation and test arrays (labels as (N, 1) floats in {-1, +1}),
     in :data:`~experiments.settings.DTYPE`.
 
-    ``questions``: the question of each training row; ``kinds_test``: the kind of each test
-    row's pair (None where the data has no kinds). The test split is always the whole one."""
+    ``groups``: the group (:func:`question_groups`) of each training row; ``kinds_test``: the
+    kind of each test row's pair (None where the data has no kinds). The test split is always
+    the whole one."""
 
     X: np.ndarray
     y: np.ndarray
@@ -87,7 +91,7 @@ class QAData:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    questions: np.ndarray
+    groups: np.ndarray
     kinds_test: np.ndarray | None = None
 
     @property
@@ -99,6 +103,40 @@ class QAData:
         return self.X.shape[1]
 
 
+def question_groups(questions, answers) -> np.ndarray:
+    """For each row, its group: the questions linked to each other through a shared answer
+    text (an ``other_answer`` text is the right answer of one question and the wrong answer of
+    another), named by their first question in sorted order; a question whose answers are its
+    own is a group alone. A split that holds out whole groups never shows the model, in
+    training, an answer text it is validated on with the other label."""
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for q, a in zip(questions, answers, strict=True):
+        rq, ra = find("q:" + q), find("a:" + normalize_text(a))
+        if rq != ra:
+            parent[max(rq, ra)] = min(rq, ra)
+    members: dict[str, list[str]] = {}
+    for q in set(questions):
+        members.setdefault(find("q:" + q), []).append(q)
+    name = {root: min(qs) for root, qs in members.items()}
+    return np.array([name[find("q:" + q)] for q in questions], dtype=object)
+
+
+def held_out(groups: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A mask of the ``rows`` whose group is among ``fraction`` of their groups, drawn with
+    ``seed``."""
+    distinct = np.array(sorted(set(groups[rows].tolist())), dtype=object)
+    chosen = set(np.random.default_rng(seed).permutation(distinct)[
+        :round(fraction * len(distinct))].tolist())
+    return np.array([g in chosen for g in groups]) & rows
+
+
 def kinds_of(trained_on: str) -> list[str] | None:
     """``"all"`` -> None (every row); ``"fact+non_answer"`` -> ``["fact", "non_answer"]``."""
     return None if trained_on == ALL_KINDS else trained_on.split("+")
@@ -108,31 +146,33 @@ def qa_data(features: QAFeatures, inputs: str = "source", trained_on: str = ALL_
             seed: int = VAL_SEED, fraction: float = VAL_FRACTION) -> QAData:
     """The rows of the kinds ``trained_on`` (see :func:`kinds_of`) of the training split, as
     ``inputs`` (``"source"``: ``[q | a | 1]``; ``"pairs"``: :func:`pairs`), with ``fraction``
-    of their questions (both answers of each) held out for validation, drawn with ``seed``;
-    the whole test split. Arrays in :data:`~experiments.settings.DTYPE`."""
-    questions = np.asarray(features.texts["train"][0])
+    of their question groups (:func:`question_groups`: every answer of every question of a
+    group) held out for validation, drawn with ``seed``; the whole test split. Arrays in
+    :data:`~experiments.settings.DTYPE`."""
+    if inputs not in INPUTS:
+        raise FlagError(f"inputs must be one of {', '.join(INPUTS)}, got {inputs!r}")
+    questions, answers = features.texts["train"]
+    groups = question_groups(questions, answers)
     rows = np.ones(len(questions), dtype=bool)
     wanted = kinds_of(trained_on)
     if wanted is not None:
         kinds = features.kinds.get("train")
         if kinds is None:
-            raise ValueError(f"--kinds {trained_on}: this data has no kinds (no topics.csv)")
+            raise FlagError(f"--kinds {trained_on}: this data has no kinds (no topics.csv)")
         unknown = sorted(set(wanted) - set(np.asarray(kinds).tolist()))
         if unknown:
-            raise ValueError(f"--kinds {trained_on}: no training rows of kind "
+            raise FlagError(f"--kinds {trained_on}: no training rows of kind "
                              f"{', '.join(unknown)}; the data has "
                              f"{', '.join(sorted(set(np.asarray(kinds).tolist())))}")
         rows = np.isin(np.asarray(kinds), wanted)
-    distinct = np.array(sorted(set(questions[rows].tolist())))
-    held = set(np.random.default_rng(seed).permutation(distinct)[:round(fraction * len(distinct))])
-    val = np.array([q in held for q in questions]) & rows
+    val = held_out(groups, rows, fraction, seed)
     train = rows & ~val
     transform = pairs if inputs == "pairs" else (lambda X: X)
     X_train, X_test = (transform(X).astype(DTYPE) for X in (features.X_train, features.X_test))
     y = np.asarray(features.y_train, dtype=DTYPE).reshape(-1, 1)
     kinds_test = features.kinds.get("test")
     return QAData(X_train[train], y[train], X_train[val], y[val], X_test,
-                  np.asarray(features.y_test, dtype=DTYPE).reshape(-1, 1), questions[train],
+                  np.asarray(features.y_test, dtype=DTYPE).reshape(-1, 1), groups[train],
                   None if kinds_test is None else np.asarray(kinds_test))
 
 
@@ -155,6 +195,16 @@ def qa_variants(args, features: QAFeatures, inputs: tuple[str, ...] = INPUTS,
     return {(kind, on): qa_data(features, kind, on)
             for kind in (getattr(args, "inputs", None) or inputs)
             for on in trainings(args, features, trained_on)}
+
+
+def one_variant(args, features: QAFeatures, study: str) -> tuple[tuple[str, str], QAData]:
+    """The one training set of a study that runs one (:data:`MAIN_INPUTS` on
+    :data:`MAIN_TRAINED_ON`, or the one ``--inputs`` and ``--kinds`` ask for)."""
+    variants = qa_variants(args, features, (MAIN_INPUTS,), (MAIN_TRAINED_ON,))
+    if len(variants) != 1:
+        raise FlagError(f"{study} runs on one training set: give one --inputs and one --kinds "
+                        f"(got {len(variants)}: {', '.join('/'.join(v) for v in variants)})")
+    return next(iter(variants.items()))
 
 
 def grid(variants: dict[tuple[str, str], QAData], optimizers, seeds,
@@ -197,13 +247,12 @@ def score_on_training(row) -> tuple[float, float, int]:
 # ---------------------------------------------------------------------------- runs
 def scores(model: md.Layer, data: QAData) -> dict[str, float]:
     """Test accuracy overall (``test_accuracy``) and per kind (``test_accuracy_<kind>``) of a
-    model whose output's sign is the predicted label."""
-    correct = np.where(md.predict(model, data.X_test) > 0, 1.0, -1.0) == data.y_test
-    out = {"test_accuracy": float(correct.mean())}
-    if data.kinds_test is not None:
-        for kind in sorted(set(data.kinds_test.tolist())):
-            out[f"test_accuracy_{kind}"] = float(correct[data.kinds_test == kind].mean())
-    return out
+    model whose output's sign is the predicted label (the baselines' :func:`accuracy_by_kind`,
+    under the tables' names)."""
+    pred = np.where(md.predict(model, data.X_test) > 0, 1.0, -1.0)
+    found = accuracy_by_kind(pred, data.y_test, data.kinds_test)
+    return {"test_accuracy": found.pop("overall"),
+            **{f"test_accuracy_{kind}": value for kind, value in found.items()}}
 
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -380,4 +429,7 @@ def settings(args, epochs: int, seeds=SEEDS) -> tuple[int, list[int]]:
     elif args.quick:
         epochs = min(epochs, QUICK_EPOCHS)
     seeds = args.seeds or (list(seeds)[:QUICK_SEEDS] if args.quick else list(seeds))
+    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if twice:  # one seed run twice would count as two and report a spread of 0
+        raise FlagError(f"--seeds: {' '.join(map(str, twice))} given more than once")
     return epochs, list(seeds)

@@ -9,8 +9,8 @@ swapped; ``non_answer``: a true statement that does not answer; ``other_answer``
 answer of another question of the same topic). The model, loss, optimizers, learning rates,
 batch sizes, 100 epochs and five seeds are the source's (``experiments.settings``); a fifth of
 the training questions is held out for validation, and the whole test split is scored once per
-run, per kind. One line per finished run, then the table and its reading. Nothing is written
-to disk.
+run, per kind. One line per finished run, then the table and its reading. It writes no
+results (with ``--data``, the embeddings of your rows are cached for the next run).
 
     python -m experiments.demo                                # the full job
     python -m experiments.demo --seeds 42 --inputs pairs --kinds other_answer
@@ -33,7 +33,7 @@ from experiments.settings import EPOCHS, INPUTS, SEEDS, THREE
 from minidl.cli import ArgumentParser
 from minidl.errors import MinidlError
 
-from .flags import kinds_token
+from .flags import DEFAULT_FEATURES, FlagError, kinds_token, positive_int
 
 
 def arguments(argv=None) -> argparse.Namespace:
@@ -41,22 +41,21 @@ def arguments(argv=None) -> argparse.Namespace:
     p.add_argument("--optimizers", nargs="+", choices=THREE, default=list(THREE))
     p.add_argument("--data", type=Path, help="a folder with train.csv and test.csv in the "
                    "study's format (default: the shipped data/qa)")
-    p.add_argument("--features", choices=FEATURE_NAMES, default="e5-small",
+    p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
                    help="the sentence embedder")
     p.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS),
                    help="source: [q | a | 1]; pairs: [q | a | q*a | |q-a| | 1]")
     p.add_argument("--kinds", nargs="+", type=kinds_token, metavar="KIND",
                    help="what to train on: all, a kind, or kinds joined by + (default: all, "
                    "then each kind of the data alone)")
-    p.add_argument("--epochs", type=int, default=EPOCHS)
+    p.add_argument("--epochs", type=positive_int, default=EPOCHS)
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    p.add_argument("--jobs", type=int, default=common.default_jobs(),
+    p.add_argument("--jobs", type=positive_int, default=common.default_jobs(),
                    help="runs in parallel (processes)")
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        p.error(f"--epochs must be at least 1, got {args.epochs}")
-    if args.jobs < 1:
-        p.error(f"--jobs must be at least 1, got {args.jobs}")
+    twice = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
+    if twice:
+        p.error(f"--seeds: {' '.join(map(str, twice))} given more than once")
     bad = [s for s in args.seeds if not 0 <= s < 2**63]
     if bad:
         p.error(f"--seeds must be whole numbers from 0 to 2**63 - 1, got "
@@ -72,7 +71,7 @@ def main(argv=None) -> pd.DataFrame:
     try:
         features = common.load_features(args.features, args.data)
         variants = common.qa_variants(args, features)
-    except (ModelUnavailableError, MinidlError, OSError, ValueError) as exc:
+    except (ModelUnavailableError, MinidlError, OSError, FlagError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     tasks = common.grid(variants, args.optimizers, args.seeds, epochs=args.epochs)

@@ -19,7 +19,8 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
     """The flags of the question/answer studies (the MNIST studies accept and ignore the ones
     that do not apply to them); returns the actions added."""
     return [
-        p.add_argument("--epochs", type=int, help="epochs of every run (default: the study's)"),
+        p.add_argument("--epochs", type=positive_int,
+                       help="epochs of every run (default: the study's)"),
         p.add_argument("--seeds", type=int, nargs="+",
                        help=f"seeds (default: the study's, {SEEDS})"),
         p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
@@ -42,7 +43,7 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        "results: --out results, from the repository root)"),
         p.add_argument("--quick", action="store_true",
                        help=f"a smoke run: {QUICK_EPOCHS} epochs, {QUICK_SEEDS} seeds"),
-        p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+        p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
                        help="QA studies: runs in parallel on this machine (loky processes)"),
         p.add_argument("--backend", choices=BACKENDS, default="loky",
                        help="QA studies: where the runs go: loky, processes on this machine; "
@@ -60,14 +61,36 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
     ]
 
 
+class FlagError(ValueError):
+    """A flag's value that the data or the study cannot take (a kind the data does not have,
+    a seed given twice): the runner says it in one line."""
+
+
 def kinds_token(text: str) -> str:
     """A ``--kinds`` token: ``all`` or kind names joined by ``+`` (letters, digits, ``_``)."""
     parts = text.split("+")
-    if text != ALL_KINDS and not all(part.replace("_", "").isalnum() for part in parts):
+    if text != ALL_KINDS and (ALL_KINDS in parts or not all(
+            part.replace("_", "").isalnum() for part in parts)):
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected {ALL_KINDS}, a kind such as other_answer, or kinds joined by "
             f"+ (fact+non_answer)")
     return "+".join(sorted(set(parts)))
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def missing_kinds(tokens, present) -> list[str]:
+    """The ``--kinds`` tokens that name a kind not in ``present`` (the data's kinds)."""
+    return [t for t in tokens if t != ALL_KINDS and not set(t.split("+")) <= set(present)]
 
 
 def add_mnist_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:

@@ -5,7 +5,7 @@ The source: Adam, batch 32, 30 epochs, seed 42; a heatmap of the grid hidden {32
 described; here each has the grid's 12 trials over hidden 16..256, lr 1e-4..1e-1 (log): random,
 optuna's TPE, and TPE with early stopping as pruning (val_loss, patience 5, best restored).
 Their trials run in parallel, asked 4 at a time: the same results anywhere (parallel.py). On
-the pair features trained on all kinds, or on the first training set of ``--inputs``/``--kinds``.
+the pair features trained on all kinds, or the one training set ``--inputs``/``--kinds`` give.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from experiments import common, parallel, plots
 from experiments.settings import (
     GRID_HIDDEN,
     GRID_LRS,
-    MAIN_INPUTS,
-    MAIN_TRAINED_ON,
     OPTIMIZERS,
     QUICK_TRIALS,
     SEARCH_EPOCHS,
@@ -111,8 +109,7 @@ def main(argv=None) -> None:
     epochs, (seed, *_) = common.settings(args, SEARCH_EPOCHS, seeds=(SEARCH_SEED,))
     names = parallel.new_studies(args.storage, f"{STUDY}-seed{seed}", STRATEGIES)  # fails fast
     features = common.load_features(args.features, args.data)
-    (inputs, on), data = next(iter(common.qa_variants(
-        args, features, inputs=(MAIN_INPUTS,), trained_on=(MAIN_TRAINED_ON,)).items()))
+    (inputs, on), data = common.one_variant(args, features, STUDY)
     trials, ids = QUICK_TRIALS if args.quick else TRIALS, {"inputs": inputs, "trained_on": on}
     tasks = [({"variant": f"hidden {h}, lr {lr:g}", **ids, "optimizer": "adam", "seed": seed},
               {"data": data, "optimizer": "adam", "seed": seed, "epochs": epochs, "hidden": h,

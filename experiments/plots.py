@@ -91,15 +91,17 @@ def headline_curves(per_epoch: pd.DataFrame, summary: pd.DataFrame, study: str):
     from experiments.common import headline_runs, headline_variant
 
     inputs, on = headline_variant(summary)
-    return four_panels(headline_runs(per_epoch, summary),
-                       f"{study}: {INPUT_LABELS.get(inputs, inputs)} inputs, trained and "
-                       f"validated on {on}; test scored whole")
+    runs = headline_runs(per_epoch, summary)
+    test = f"test_accuracy_{on}" if f"test_accuracy_{on}" in runs else "test_accuracy"
+    return four_panels(runs, f"{study}: {INPUT_LABELS.get(inputs, inputs)} inputs, trained, "
+                             f"validated and tested on {on}", test)
 
 
-def four_panels(epochs: pd.DataFrame, title: str):
+def four_panels(epochs: pd.DataFrame, title: str, test: str = "test_accuracy"):
     """The source's figure: training loss and accuracy against epochs and against time. The
-    accuracy curves are on the validation split; the test split, scored once per run, is the
-    diamond at the end (mean ± std over seeds)."""
+    accuracy curves are on the validation split; the test split (its column ``test``: the
+    whole split, or the rows of one kind), scored once per run, is the diamond at the end
+    (mean ± std over seeds)."""
     fig, axes = figure(2, 2, title)
     for row, x in enumerate(("epoch", "time")):
         curves(axes[row, 0], epochs, "train_loss", x, title=f"training MSE against {x}",
@@ -107,10 +109,9 @@ def four_panels(epochs: pd.DataFrame, title: str):
         curves(axes[row, 1], epochs, "val_accuracy", x, title=f"accuracy against {x}",
                ylabel="validation accuracy; ◆ test")
         for name, group in epochs.groupby("optimizer", sort=False):
-            final = group.dropna(subset=["test_accuracy"])
+            final = group.dropna(subset=[test])
             at = final["epoch"].mean() if x == "epoch" else final["elapsed"].mean()
-            axes[row, 1].errorbar(at, final["test_accuracy"].mean(),
-                                  yerr=final["test_accuracy"].std(), fmt="D",
+            axes[row, 1].errorbar(at, final[test].mean(), yerr=final[test].std(), fmt="D",
                                   color=COLORS.get(name), capsize=3)
     return fig
 

@@ -1,6 +1,7 @@
-"""``docs/report.md`` from the results: a header (command, wall time, load, data, machine), the
-headline numbers of every study, what the data allows (its baselines), then each study's
-``report_section``, with its figures copied beside the report; and the pieces sections share."""
+"""The report from a results folder (``<out>/report.md``, or ``--report PATH``; the committed
+one is ``docs/report.md``): a header (command, wall time, load, data, machine), what was found
+per kind of wrong answer, the headline numbers of every study, then each study's section (see
+:func:`sections`), with its figures copied beside the report; and the pieces sections share."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from experiments.common import portable
 from experiments.plots import LABELS
+from experiments.qa.baselines import COSINE, COSINE_ROW
 
 
 def read_summary(results: Path, study: str) -> pd.DataFrame:
@@ -121,27 +123,42 @@ def ordering(rows: pd.DataFrame) -> str:
     return text
 
 
+def learnt(rows: pd.DataFrame) -> tuple[bool, str]:
+    """Whether the best optimizer of one training set is above chance on what it was trained
+    on (:func:`chance_verdict` on those test rows), and its name and score."""
+    from experiments.common import score_on_training
+
+    (mean, std, n), best = max(((score_on_training(r), r["optimizer"])
+                                for _, r in rows.iterrows()), key=lambda x: x[0][0])
+    text = f"{LABELS.get(best, best)} {fmt(mean, std, rows['n_test'].iloc[0])}"
+    return chance_verdict(mean, std, n) == "above chance", text
+
+
+def order_if_learnt(rows: pd.DataFrame) -> str:
+    """:func:`ordering` where the best optimizer learnt something; else that all are at
+    chance, with the best."""
+    above, best = learnt(rows)
+    return ordering(rows) if above else f"all at chance (best: {best})"
+
+
 def reading_lines(summary: pd.DataFrame) -> str:
     """Two lines on an optimizer study's summary: on which training sets the best optimizer is
     above chance (scored on what it was trained on), and the optimizers' order on the headline
     training set (``common.headline_variant``)."""
-    from experiments.common import headline_variant, score_on_training
+    from experiments.common import headline_variant
 
     above, at = [], []
-    n = summary["n_test"].iloc[0]
     for (inputs, on), rows in summary.groupby(["inputs", "trained_on"], sort=False):
-        mean, std, rows_scored = max((score_on_training(r) for _, r in rows.iterrows()),
-                                     key=lambda m: m[0])
-        where = f"{on} on {inputs}"
-        if chance_verdict(mean, std, rows_scored) == "above chance":
-            above.append(f"{where} ({fmt(mean, std, n)})")
+        ok, best = learnt(rows)
+        if ok:
+            above.append(f"{on} on {inputs} ({best})")
         else:
-            at.append(where)
+            at.append(f"{on} on {inputs}")
     inputs, on = headline_variant(summary)
     head = summary[(summary["inputs"] == inputs) & (summary["trained_on"] == on)]
     return (f"Learnt (best optimizer above chance on what it was trained on): "
             f"{', '.join(above) or 'nothing'}; at chance: {', '.join(at) or 'nothing'}.\n"
-            f"Trained and scored on {on} with {inputs} inputs: {ordering(head)} "
+            f"Trained and scored on {on} with {inputs} inputs: {order_if_learnt(head)} "
             f"(< : apart by more than two standard errors over seeds; ≈ : within noise).")
 
 
@@ -249,9 +266,9 @@ def findings(results: Path) -> str:
     base_path = Path(results) / "optimizers" / "baselines.csv"
     base = pd.read_csv(base_path).set_index("baseline") if base_path.exists() else None
     n = s["n_test"].iloc[0]
-    head = ["kind of wrong answer", "best on [q | a | 1]",
-            "best on pair features", "optimizers on pair features",
-            "zero-shot cosine", "best surface cue"]
+    head = ["kind of wrong answer", "best on [q | a | 1]", "best on pair features",
+            "optimizers on pair features", "zero-shot cosine (per pair)",
+            "cosine threshold (per row)", "best surface cue"]
     lines = [row(head), row(["---"] * len(head))]
     for kind in kinds(s):
         alone = s[s["trained_on"] == kind]
@@ -265,40 +282,56 @@ def findings(results: Path) -> str:
                 (m, sd, _), o = max(scores, key=lambda x: x[0][0])
                 best[inputs] = f"{LABELS.get(o, o)} {fmt(m, sd, n)}"
         pairs = alone[alone["inputs"] == "pairs"]
-        cos = surface = ""
+        cells = ["", "", ""]
         if base is not None and kind in base.columns:
-            cos = f"{base.loc['zero-shot e5-small cosine (per pair)', kind]:.3f}"
-            surface = f"{base[base.index.str.startswith('surface')][kind].max():.3f}"
+            surface = base[base.index.str.startswith("surface")][kind].max()
+            cells = [f"{base.loc[name, kind]:.3f}" if name in base.index else ""
+                     for name in (COSINE, COSINE_ROW)] + [f"{surface:.3f}"]
         lines.append(row([f"`{kind}`: {KIND_TEXT.get(kind, '')}", best.get("source", ""),
-                          best.get("pairs", ""), ordering(pairs) if len(pairs) else "", cos,
-                          surface]))
+                          best.get("pairs", ""), order_if_learnt(pairs) if len(pairs) else "",
+                          *cells]))
     every = s[s["trained_on"] == "all"]
-    mixed = "; ".join(f"{i}: {ordering(every[every['inputs'] == i])}"
+    mixed = "; ".join(f"{i}: {order_if_learnt(every[every['inputs'] == i])}"
                       for i in dict.fromkeys(every["inputs"]))
+    mixed = (f"Trained on all kinds together (the source's setting) and scored on the whole test "
+             f"split: {mixed}." if mixed else "")
     return f"""## What was found
 
 Each kind of wrong answer, trained on alone and scored on its own test rows (the `optimizers`
-study: the source's TwoLayerMLP, optimizers and settings, {int(s['n_seeds'].max())} seeds; mean
+study: the source's TwoLayerMLP and optimizers, {int(s['n_seeds'].max())} seeds; mean
 ± sample std over seeds; `<` where two optimizers differ by more than two standard errors over
 seeds, `≈` where they do not; chance is 0.5):
 
 {chr(10).join(lines)}
 
-Trained on all kinds together (the source's setting) and scored on the whole test split:
-{mixed}.
+{mixed}
 
 {reading_lines(s)}"""
 
 
+def as_run(results, study: str) -> str:
+    """The optimizers and epochs a study's results were run with (its config.json)."""
+    config = json.loads((Path(results) / study / "config.json").read_text())
+    s = read_summary(results, study)
+    parts = []
+    for name in dict.fromkeys(s["optimizer"]):
+        o = config["optimizers"][name]
+        batch = "full batch" if o["batch_size"] is None else f"batch {o['batch_size']}"
+        parts.append(f"{LABELS.get(name, name)} ({batch}, lr {o['lr']:g})")
+    return f"{', '.join(parts)}, {config['settings']['epochs']} epochs"
+
+
 def optimizers_section(results) -> str:
     s = read_summary(results, "optimizers")
-    base = pd.read_csv(Path(results) / "optimizers" / "baselines.csv")
+    base_path = Path(results) / "optimizers" / "baselines.csv"
+    base = (markdown_table(pd.read_csv(base_path)) if base_path.exists() else
+            "(not measured in this run: its baselines.csv is missing)")
     return f"""## 1. `optimizers`: GD, SGD and Adam
 
-The source's TwoLayerMLP `tanh(tanh(X W1) W2)` with GD (full batch, lr 0.01), SGD (batch 32,
-lr 0.1) and Adam (batch 32, lr 0.001), 100 epochs, on two input sets (the source's `[q | a | 1]`
-and the pair features `[q | a | q*a | |q-a| | 1]`), each trained on all kinds together and on
-each kind alone; every run is scored on the whole test split, per kind.
+The source's TwoLayerMLP `tanh(tanh(X W1) W2)` with {as_run(results, "optimizers")}, on two
+input sets (the source's `[q | a | 1]` and the pair features `[q | a | q*a | |q-a| | 1]`), each
+trained on all kinds together and on each kind alone; every run is scored on the whole test
+split, per kind.
 
 ![optimizers](figures/optimizers/optimizers.png)
 
@@ -314,7 +347,7 @@ The source's four panels, for the headline setting:
 test split; chance is 0.5; an answer-only rule scores exactly 0.5 on `other_answer`, whose every
 answer text is once right and once wrong):
 
-{markdown_table(base)}
+{base}
 
 **Why the source's 0.98 is not the number to match.** The source's 50 + 50 questions are public
 in its repository; on them answer length alone scores 0.81 on the test split (measured for this
@@ -336,8 +369,8 @@ def adaptive_section(results) -> str:
     s = read_summary(results, "adaptive")
     return f"""## 2. `adaptive`: AdaGrad and RMSProp beside them
 
-The same runs with all five of the source's optimizers (AdaGrad batch 32 lr 0.01; RMSProp
-batch 32 lr 0.01, decay 0.9). The source gave numbers for GD, SGD and Adam only.
+The same runs with all five of the source's optimizers: {as_run(results, "adaptive")}. The
+source gave numbers for GD, SGD and Adam only.
 
 ![adaptive](figures/adaptive/adaptive.png)
 

@@ -121,6 +121,9 @@ def features_section(results) -> str:
     line = (f"the best on validation, {best['variant']} ({where(best)}, {name(best)}: "
             f"{acc(best, n)}{kinds}), and "
             + ", ".join(f"{r['variant']} {acc(r, n)}" for _, r in others.iterrows()))
+    same = adam[(adam["inputs"] == best["inputs"]) & (adam["trained_on"] == best["trained_on"])]
+    verdicts = ", ".join(f"{r['variant']} " + report.chance_verdict(
+        r["test_accuracy_mean"], r["test_accuracy_std"], n) for _, r in same.iterrows())
     if len(others) and not any(report.separated(best, r) for _, r in others.iterrows()):
         return within_noise(4, "features", "TF-IDF, sentence embeddings, pair features",
                             "the feature sets", line) + missing
@@ -132,8 +135,7 @@ def features_section(results) -> str:
 
 Input columns: {sizes}.{missing}
 
-Test accuracy of {line}: the best is
-{report.chance_verdict(best['test_accuracy_mean'], best['test_accuracy_std'], n)}. The pair
+Test accuracy of {line}. Each feature set's {name(best)} against chance: {verdicts}. The pair
 features [q | a | q*a | |q-a| | 1] let even a linear layer compare the answer with the question
 coordinate by coordinate. The source gave no numbers for this comparison.
 """
@@ -216,7 +218,8 @@ def fitting_section(results) -> str:
 
 {report.source_table(s, fitting_source(s))}
 
-Overfitting ({over['hidden'][0]} hidden units, the first {over['rows']} training rows,
+Overfitting ({over['hidden'][0]} hidden units, the first {over['rows']} training rows in file
+order, as the source took them: here `fact` pairs only, whatever the training set says,
 {over['epochs']} epochs): {text['overfit']}. Underfitting ({under['hidden'][0]} hidden unit,
 {under['epochs']} epochs, learning rates {min(under['lr'].values()):g} to
 {max(under['lr'].values()):g}): {text['underfit']}. The training column is the accuracy

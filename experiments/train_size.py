@@ -27,11 +27,9 @@ STUDY = "train_size"
 
 
 def subset(data: common.QAData, fraction: float, seed: int):
-    """The training rows of ``fraction`` of the training questions, drawn with ``seed``."""
-    distinct = np.array(sorted(set(data.questions.tolist())))
-    kept = np.random.default_rng(seed).permutation(distinct)[
-        :max(1, round(fraction * len(distinct)))]
-    rows = np.isin(data.questions, kept)
+    """The training rows of ``fraction`` of the training question groups (a question, or the
+    questions that share their answers), drawn with ``seed``."""
+    rows = common.held_out(data.groups, np.ones(len(data.groups), dtype=bool), fraction, seed)
     return data.X[rows], data.y[rows]
 
 

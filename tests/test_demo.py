@@ -3,7 +3,6 @@ refuses bad arguments in one line."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("joblib")
@@ -27,9 +26,6 @@ def test_the_main_job_prints_a_line_per_run_then_the_table_and_its_reading(capsy
         assert kind in out.split("test accuracy, mean ± sample std")[1]
     assert "Learnt (best optimizer above chance" in out
     assert "Trained and scored on other_answer with pairs inputs: " in out
-    # the printed spread is the sample std (ddof=1), as in every table of the project
-    row = summary[(summary["trained_on"] == "all") & (summary["optimizer"] == "adam")].iloc[0]
-    assert np.isfinite(row["test_accuracy_std"])
 
 
 def test_the_main_job_runs_the_source_inputs_and_the_pair_features_by_default():
@@ -41,8 +37,9 @@ def test_the_main_job_runs_the_source_inputs_and_the_pair_features_by_default():
 
 def test_the_main_job_refuses_bad_arguments_in_one_line(capsys, tmp_path):
     for argv, expected in ((["--data", str(tmp_path / "nowhere")], "not a folder"),
-                           (["--epochs", "0"], "--epochs must be at least 1"),
-                           (["--jobs", "0"], "--jobs must be at least 1"),
+                           (["--epochs", "0"], "--epochs: must be at least 1"),
+                           (["--jobs", "0"], "--jobs: must be at least 1"),
+                           (["--seeds", "3", "3"], "3 given more than once"),
                            (["--seeds", "-1"], "--seeds"),
                            (["--kinds", "fact;rm"], "--kinds")):
         with pytest.raises(SystemExit) as info:

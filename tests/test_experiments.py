@@ -116,8 +116,30 @@ def test_validation_split_is_by_question_and_seeded():
     assert not np.array_equal(a.X_val, c.X_val)
     val_questions = {q for q, x in zip(f.texts["train"][0], f.X_train, strict=True)
                      if any(np.array_equal(x, v) for v in a.X_val)}
-    assert not val_questions & set(a.questions.tolist())
+    assert not val_questions & set(a.groups.tolist())
     assert len(a.X_val) == 3 * round(settings.VAL_FRACTION * 30)
+
+
+def test_questions_that_share_an_answer_text_are_held_out_together():
+    """other_answer: a text right for one question is wrong for another; a split of single
+    questions would train on a text with the label it is validated against."""
+    questions = ["q1", "q1", "q2", "q2", "q3", "q3", "q4", "q4"]
+    answers = ["A", "B", "B", "A", "C", "x", "D", "y"]
+    groups = common.question_groups(questions, answers)
+    assert groups.tolist() == ["q1", "q1", "q1", "q1", "q3", "q3", "q4", "q4"]
+    f = common.load_features()  # the shipped data: 336 other_answer questions per split
+    data = common.qa_data(f, "source", "other_answer")
+    questions, answers = f.texts["train"]
+    train_rows = {(q, a) for q, a, g in zip(questions, answers, common.question_groups(
+        questions, answers), strict=True) if g in set(data.groups.tolist())}
+    val_texts = {a for q, a in zip(questions, answers, strict=True)
+                 if (q, a) not in train_rows}
+    kinds = np.asarray(f.kinds["train"])
+    other_train = {a for (q, a), k in zip(zip(questions, answers, strict=True), kinds,
+                                          strict=True) if k == "other_answer"
+                   and (q, a) in train_rows}
+    assert len(data.y) + len(data.y_val) == 2 * 336
+    assert not val_texts & other_train
 
 
 def test_the_studies_default_to_pair_features_trained_on_all_kinds_or_what_the_flags_say():
@@ -136,8 +158,8 @@ def test_a_fraction_keeps_whole_questions_drawn_with_the_seed():
     data = common.qa_data(fake_features())
     X, y = train_size.subset(data, 0.25, seed=0)
     # 24 training questions -> 6 kept, with all 3 answers each
-    kept = np.random.default_rng(0).permutation(sorted(set(data.questions.tolist())))[:6]
-    assert len(y) == 18 and np.isin(data.questions, kept).sum() == 18
+    kept = np.random.default_rng(0).permutation(sorted(set(data.groups.tolist())))[:6]
+    assert len(y) == 18 and np.isin(data.groups, kept).sum() == 18
     assert not np.array_equal(X, train_size.subset(data, 0.25, seed=1)[0])
     assert train_size.train(data, "adam", 0, 1, 0.25)["rows"][0]["epoch"] == 1
 

@@ -120,7 +120,36 @@ def test_separated_means_two_standard_errors_apart():
     assert report.ordering(rows) == "GD 0.600 ± 0.010 ≈ SGD 0.605 ± 0.010 < Adam 0.620 ± 0.010"
 
 
+def test_the_spread_is_the_sample_standard_deviation_over_seeds():
+    from experiments import common
+
+    ids = [{"inputs": "pairs", "trained_on": "all", "optimizer": "adam", "seed": s}
+           for s in (1, 2)]
+    results = [{"rows": [{"epoch": 1.0, "train_loss": 1.0, "elapsed": 0.1}],
+                "test": {"test_accuracy": acc}, "n_test": 10} for acc in (0.5, 0.7)]
+    _, summary = common.tables("x", ids, results)
+    assert summary["test_accuracy_std"].iloc[0] == pytest.approx(0.2 / 2 ** 0.5)  # ddof=1
+    assert summary["n_seeds"].iloc[0] == 2
+
+
 def test_decimals_follow_the_test_set_size():
     assert report.decimals(1374) == 3 and report.decimals(10_000) == 4
     assert report.fmt(0.97641, 0.0012, 10_000) == "0.9764 ± 0.0012"
     assert report.fmt(0.5, float("nan"), 1374) == "0.500"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--kinds", "no_such"], "--kinds no_such: the data has fact, non_answer, other_answer"),
+    (["--kinds", "all+fact"], "expected all, a kind such as other_answer"),
+    (["--seeds", "1", "1", "--epochs", "1"], "--seeds: 1 given more than once"),
+    (["--epochs", "0"], "--epochs: must be at least 1"),
+])
+def test_the_runner_refuses_what_the_data_or_the_study_cannot_take_in_one_line(
+        tmp_path, argv, expected):
+    done = subprocess.run([sys.executable, "-m", "experiments", "run", "optimizers", *argv,
+                           "--out", str(tmp_path / "out"), "--jobs", "1"], cwd=ROOT,
+                          capture_output=True, text=True)
+    lines = [line for line in done.stderr.splitlines() if "running" not in line]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "out" / "optimizers" / "summary.csv").exists()

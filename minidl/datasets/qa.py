@@ -44,8 +44,9 @@ Kinds
 -----
 A folder of splits may hold ``topics.csv`` (header ``bolum,konu,soru,tur``: split, topic,
 question, kind of wrong answer), read by :func:`load_topics`. With ``topics=`` given,
-:func:`load_splits` sets each dataset's ``kinds``: one string per row (``"fact"`` where the wrong
-answer swaps a fact, ``"non_answer"`` where it is a true statement that does not answer), so a
+:func:`load_splits` sets each dataset's ``kinds``: one string per row (in the shipped data
+``"fact"`` where the wrong answer swaps a fact, ``"non_answer"`` where it is a true statement
+that does not answer, ``"other_answer"`` where it is another question's right answer), so a
 study can report accuracy per kind. Every question of the splits must be listed there.
 
 ``strict=True`` (the default) raises one :class:`QADataError` listing every problem with the file
@@ -467,8 +468,9 @@ def load_topics(path: str | os.PathLike) -> Topics:
     """Read a ``topics.csv`` (header ``bolum,konu,soru,tur``, UTF-8).
 
     ``bolum`` is ``train`` or ``test``; ``tur`` (the kind of the wrong answer) is a name such
-    as ``fact`` or ``non_answer``. Every problem (bad header, wrong field count, empty field,
-    unknown split, a question listed twice) is raised in one :class:`QADataError`.
+    as ``fact``, ``non_answer`` or ``other_answer``. Every problem (bad header, wrong field
+    count, empty field, unknown split, a question listed twice) is raised in one
+    :class:`QADataError`.
     """
     source = str(path)
     lines = split_lines(Path(path).read_bytes())
