@@ -232,8 +232,9 @@ def headline_runs(per_epoch: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFram
 
 def score_on_training(row) -> tuple[float, float, int]:
     """A summary row's test accuracy on what it was trained on: on the whole test split for
-    ``all``, else on the test rows of the kinds it was trained on (their mean weighted by
-    their rows); (mean, std over seeds, test rows)."""
+    ``all``, else on the test rows of the kinds it was trained on; (mean, std over seeds, test
+    rows). For kinds joined by ``+`` the mean is exact (the kinds' means weighted by their
+    rows) and the std is the same weighting of the kinds' stds, an approximation."""
     on = row["trained_on"]
     if on == ALL_KINDS:
         return row["test_accuracy_mean"], row["test_accuracy_std"], int(row["n_test"])
