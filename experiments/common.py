@@ -2,7 +2,7 @@
 optimizers and call :func:`minidl.fit`.
 
 - Data: :func:`load_features` (the QA sentence features), :func:`qa_data` (a study's view of
-  them: which inputs, trained on which kinds, a validation split by question) and
+  them: which inputs, trained on which kinds, a validation split by question group) and
   :func:`qa_variants` (one per ``--inputs`` and ``--kinds``).
 - Runs: :func:`run_all` calls a study's own ``train`` function once per task, spread over
   processes or a Dask cluster (:mod:`experiments.parallel`), one BLAS thread per run, one line

@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from experiments.flags import positive_int
 from experiments.qa.llm_reply import clean_reply
 from minidl.atomic import make_folder, same_file
 from minidl.datasets.qa import (
@@ -423,16 +424,6 @@ def generate(client: ChatClient, out: str | Path, count: int, *,
 
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
 def _finite(text: str, minimum: float, strict: bool) -> float:
     try:
         return _check_number("the value", float(text), minimum, strict)
@@ -463,7 +454,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="python -m experiments.generate_qa",
         description="Generate Turkish question/answer CSV rows with a local LLM server.")
     p.add_argument("--out", required=True, type=Path, help="CSV to write (resumed if present)")
-    p.add_argument("--count", type=_positive_int, default=150, help="valid question pairs wanted")
+    p.add_argument("--count", type=positive_int, default=150, help="valid question pairs wanted")
     p.add_argument("--other", type=Path, action="append", default=[],
                    help="the other split: its questions are not reused (repeatable)")
     p.add_argument("--rejected", type=Path, default=None,
@@ -477,8 +468,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42, help="seed of attempt 1; attempt k: seed+k-1")
     p.add_argument("--timeout", type=_timeout, default=300.0,
                    help="seconds per request, all of it (connecting, sending, reading)")
-    p.add_argument("--batch", type=_positive_int, default=25, help="pairs asked for per request")
-    p.add_argument("--max-attempts", type=_positive_int, default=20)
+    p.add_argument("--batch", type=positive_int, default=25, help="pairs asked for per request")
+    p.add_argument("--max-attempts", type=positive_int, default=20)
     p.add_argument("--topics", default=TOPICS)
     return p.parse_args(argv)
 
