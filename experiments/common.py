@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import sys
 import time
@@ -293,11 +292,6 @@ def progress_line(study: str, ids: dict, out: dict, seconds: float) -> str:
                      if k != "test_accuracy")
     return (f"[{study}] {describe(ids)}: test {test['test_accuracy']:.3f}"
             + (f" ({kinds})" if kinds else "") + f", {seconds:.1f} s")
-
-
-def default_jobs() -> int:
-    """Processes for the runs: one per core."""
-    return os.cpu_count() or 1
 
 
 def run_all(fn, tasks: list[tuple[dict, dict]], args, study: str = "",

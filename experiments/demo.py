@@ -33,7 +33,7 @@ from experiments.settings import EPOCHS, INPUTS, SEEDS, THREE
 from minidl.cli import ArgumentParser
 from minidl.errors import MinidlError
 
-from .flags import DEFAULT_FEATURES, FlagError, kinds_token, positive_int
+from .flags import DEFAULT_FEATURES, DEFAULT_JOBS, FlagError, kinds_token, positive_int
 
 
 def arguments(argv=None) -> argparse.Namespace:
@@ -50,7 +50,7 @@ def arguments(argv=None) -> argparse.Namespace:
                    "then each kind of the data alone)")
     p.add_argument("--epochs", type=positive_int, default=EPOCHS)
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    p.add_argument("--jobs", type=positive_int, default=common.default_jobs(),
+    p.add_argument("--jobs", type=positive_int, default=DEFAULT_JOBS,
                    help="runs in parallel (processes)")
     args = p.parse_args(argv)
     twice = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
@@ -85,7 +85,7 @@ def main(argv=None) -> pd.DataFrame:
           f"({summary['n_test'].iloc[0]} test rows, {args.features} features; "
           f"{time.perf_counter() - start:.0f} s):")
     print(table(summary))
-    print("\n" + reading(summary))
+    print("\n" + report.reading_lines(summary))
     return summary
 
 
@@ -101,12 +101,6 @@ def table(summary: pd.DataFrame) -> str:
     widths = [max(len(str(x)) for x in column) for column in zip(head, *rows, strict=True)]
     return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True))
                      .rstrip() for line in [head, *rows])
-
-
-def reading(summary: pd.DataFrame) -> str:
-    """Two lines: where the best trained model learns something, and the optimizers' order
-    there (beside the seeds' noise, :func:`experiments.report.ordering`)."""
-    return report.reading_lines(summary)
 
 
 if __name__ == "__main__":

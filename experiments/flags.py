@@ -12,6 +12,8 @@ from experiments.qa.embedders import FEATURE_NAMES
 from experiments.settings import ALL_KINDS, INPUTS, QUICK_EPOCHS, QUICK_SEEDS, SEEDS
 
 DEFAULT_FEATURES = "e5-small"
+#: Processes for the runs: one per core.
+DEFAULT_JOBS = os.cpu_count() or 1
 BACKENDS = ("loky", "dask")
 
 
@@ -43,7 +45,7 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        "results: --out results, from the repository root)"),
         p.add_argument("--quick", action="store_true",
                        help=f"a smoke run: {QUICK_EPOCHS} epochs, {QUICK_SEEDS} seeds"),
-        p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
+        p.add_argument("--jobs", type=positive_int, default=DEFAULT_JOBS,
                        help="QA studies: runs in parallel on this machine (loky processes)"),
         p.add_argument("--backend", choices=BACKENDS, default="loky",
                        help="QA studies: where the runs go: loky, processes on this machine; "

@@ -190,12 +190,11 @@ def sections() -> dict:
             **sections_qa.SECTIONS, **sections_mnist.SECTIONS}
 
 
-def pieces_of(module: str) -> tuple:
-    """``(section, headline or None)`` of a study module: the project's from
-    :func:`sections`, else the module's own ``report_section`` and ``headline`` (a study of
+def pieces_of(module: str, registry: dict) -> tuple:
+    """``(section, headline or None)`` of a study module: the project's from ``registry``
+    (:func:`sections`), else the module's own ``report_section`` and ``headline`` (a study of
     yours, registered in the runner, brings its own)."""
-    name = module.rsplit(".", 1)[-1]
-    found = sections().get(name)
+    found = registry.get(module.rsplit(".", 1)[-1])
     if found is not None:
         return found
     loaded = importlib.import_module(module)
@@ -209,10 +208,10 @@ def write_report(results, studies: list[str], path) -> Path:
     results, path = Path(results), Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = [m for m in studies if (results / m.rsplit(".", 1)[-1] / "config.json").exists()]
-    body, rows = [], []
+    body, rows, registry = [], [], sections()
     for module in done:
         name = module.rsplit(".", 1)[-1]
-        section, head = pieces_of(module)
+        section, head = pieces_of(module, registry)
         figures = path.parent / "figures" / name
         figures.mkdir(parents=True, exist_ok=True)
         for png in sorted((results / name).glob("*.png")):
