@@ -67,7 +67,8 @@ def bars(ax, summary: pd.DataFrame, title: str, group: str = "variant") -> None:
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [str(g) for g in groups])
     ax.set(ylim=(0, 1), xlabel=group, ylabel="test accuracy (mean ± std over seeds)",
            title=title)
-    ax.legend(fontsize="small", loc="upper center", ncol=len(optimizers) + 1)  # above the bars
+    ax.legend(fontsize="small", loc="upper center",  # above the bars, within the axes
+              ncol=min(len(optimizers) + 1, 4))
 
 
 def by_kind(summary: pd.DataFrame, title: str):
