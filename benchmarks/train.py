@@ -77,7 +77,7 @@ def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dic
 
         def minidl_step(model=model, loss=loss, opt=opt, x=x, y=y):
             loss(model(x), y)
-            model.backward(loss.backward(), input_grad=False)  # as torch: x needs no grad
+            model.backprop(loss.backward(), input_grad=False)  # as torch: x needs no grad
             opt.step()
 
         contenders = {f"minidl {opt.implementation}": minidl_step}
@@ -147,7 +147,7 @@ def conv2d(*, torch=None, budget=1.0, batch=32, log=print) -> dict:
 
     def minidl_step():
         layer(x)
-        layer.backward(g)
+        layer.backprop(g)
 
     contenders = {"minidl": minidl_step}
     if torch is not None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from .activations import Tanh
 from .init import as_generator
-from .layer import LAYER_REGISTRY, Layer, backward_of, registered_name
+from .layer import LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
 from .validation import check_bool, check_float_dtype, check_int
 
@@ -62,7 +62,7 @@ class Sequential(Layer):
 
     def forward(self, x):
         for layer in self.children():
-            x = layer.forward(x)
+            x = layer(x)
         return x
 
     def backward(self, grad_out):
@@ -72,7 +72,7 @@ class Sequential(Layer):
             first = next((i for i, layer in enumerate(layers) if layer.has_parameters()),
                          len(layers))  # parameters need no gradient, so they do not run
         for i in range(len(layers) - 1, first - 1, -1):
-            grad_out = backward_of(layers[i], grad_out, i > first or self.needs_input_grad)
+            grad_out = layers[i].backprop(grad_out, i > first or self.needs_input_grad)
         return grad_out if first == 0 else None
 
     def get_config(self):
@@ -140,16 +140,16 @@ class RecursiveMLP(Layer):
                                      dtype=dtype)
 
     def forward(self, x):
-        h = self.dense.forward(x)
+        h = self.dense(x)
         if self.act is not None:
-            h = self.act.forward(h)
-        return h if self.rest is None else self.rest.forward(h)
+            h = self.act(h)
+        return h if self.rest is None else self.rest(h)
 
     def backward(self, grad_out):
-        g = grad_out if self.rest is None else self.rest.backward(grad_out)
+        g = grad_out if self.rest is None else self.rest.backprop(grad_out)
         if self.act is not None:
-            g = self.act.backward(g)
-        return self.dense.backward(g, input_grad=self.needs_input_grad)
+            g = self.act.backprop(g)
+        return self.dense.backprop(g, self.needs_input_grad)
 
     @property
     def depth(self) -> int:

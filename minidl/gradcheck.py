@@ -26,7 +26,7 @@ import copy
 import numpy as np
 
 from .errors import GradcheckError
-from .layer import Layer, backward_of
+from .layer import Layer
 from .losses import Loss
 from .validation import check_int, check_number
 
@@ -79,11 +79,11 @@ def _layer_problem(layer: Layer, x, rng):
 
     def run():
         model.set_rng_state(rng_state)
-        return model.forward(x)
+        return model(x)
 
     y = run()
     u = rng.standard_normal(np.shape(y))
-    grad_x = model.backward(u)
+    grad_x = model.backprop(u)
     tensors = [("the input", x, np.asarray(grad_x))]
     tensors += [(f"parameter '{name}'", p.data, p.grad.copy())
                 for name, p in model.named_parameters()]
@@ -94,7 +94,7 @@ def _layer_problem(layer: Layer, x, rng):
 def _check_without_input_grad(model: Layer, u, params: list, what: str) -> None:
     """``backward(u, input_grad=False)`` (what ``fit`` calls) must set the very same parameter
     gradients, bit for bit (it may return None or the input gradient)."""
-    backward_of(model, u, input_grad=False)
+    model.backprop(u, input_grad=False)
     for (name, _, grad), p in zip(params, model.parameters(), strict=True):
         if not np.array_equal(p.grad, grad, equal_nan=True):
             raise GradcheckError(

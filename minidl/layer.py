@@ -2,17 +2,33 @@
 
 The contract
 ------------
-- ``forward(x)`` (also ``layer(x)``) computes the output and caches what ``backward`` needs.
+You write two plain methods; minidl calls them and never rewrites them:
+
+- ``forward(x)`` computes the output and caches what ``backward`` needs.
 - ``backward(grad_out)`` takes dL/d(output) for the most recent forward pass, **sets** the
   ``.grad`` of this layer's parameters to dL/d(parameter) for that pass, and returns dL/d(input).
-- ``backward(grad_out, input_grad=False)`` says the caller has no use for dL/d(input), as
-  autograd knows when the input does not require a gradient: the parameters' gradients are the
-  same, and a layer may skip the input gradient and return None (:attr:`Layer.needs_input_grad`
-  tells it; Dense and Conv2D skip it, a third of the first layer's matrix products, and
-  containers skip the layers before their first one with parameters). ``fit`` passes it.
-  Every layer accepts the keyword, yours too: the base class handles it, so your ``backward``
-  keeps its one argument and may ignore the question (or declare ``input_grad`` to receive
-  it); a ``super().backward(grad_out)`` inside it keeps the caller's answer.
+
+Callers run them through two entry points, as torch runs ``module(x)`` rather than
+``module.forward(x)``:
+
+- ``layer(x)`` runs ``forward(x)``;
+- ``layer.backprop(grad_out, input_grad=True)`` runs ``backward(grad_out)``, then marks the
+  layer's own parameters as having a gradient (:attr:`Parameter.has_grad`: an exactly-zero
+  gradient set by a backward pass still counts for the optimizer).
+
+The outermost of these calls records its layer as the model being run, so an error raised
+inside names the path of the layer at fault in that model (:meth:`describe`). Containers call
+their sub-layers the same way (``layer(x)``, ``layer.backprop(g)``), so the bookkeeping is one
+frame between a container and your method. Calling ``forward`` or ``backward`` directly still
+computes the same numbers; it skips only that bookkeeping.
+
+``input_grad=False`` says the caller has no use for dL/d(input), as autograd knows when the
+input does not require a gradient: the parameters' gradients must be the same, and a layer may
+skip the input gradient and return None. Inside ``backward``, :attr:`Layer.needs_input_grad`
+tells it (Dense and Conv2D skip it, a third of the first layer's matrix products, and
+containers skip the layers before their first one with parameters); ``fit`` passes it. A layer
+that ignores the question is correct, only slower, and a ``super().backward(grad_out)`` inside
+yours sees the same answer.
 
 Gradients are *set, not accumulated*: calling ``backward`` twice with the same ``grad_out``
 leaves the same gradients as calling it once (micrograd's issue #53 is the trap this avoids).
@@ -32,7 +48,6 @@ dotted paths such as ``"0.weight"`` or ``"rest.dense.bias"``.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -75,10 +90,6 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[registered_name(cls)] = cls
-        for name in ("forward", "backward"):
-            method = getattr(cls, name, None)  # defined here, or inherited from a mixin
-            if callable(method) and not hasattr(method, "__minidl_outermost__"):
-                setattr(cls, name, _outermost(method))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
@@ -133,7 +144,7 @@ class Layer:
         """Whether the running ``backward`` must return dL/d(input): False when it was called
         with ``input_grad=False`` (torch's ``ctx.needs_input_grad``). A layer may then skip that
         product and return None; ignoring it is correct, only slower."""
-        return _NO_INPUT_GRAD.get() is not self
+        return self.__dict__.get("_needs_input_grad", True)
 
     def has_parameters(self) -> bool:
         """Whether this layer or a sub-layer holds a parameter."""
@@ -360,13 +371,41 @@ class Layer:
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
-        # ``input_grad`` is taken by the wrapper every subclass's backward gets (_outermost):
-        # a subclass writes ``backward(self, grad_out)`` and reads ``self.needs_input_grad``
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
+        """Run :meth:`forward` (torch's ``module(x)``). The outermost call records this layer
+        as the model being run, for the paths in error messages, and the shape of its input
+        (without the batch axis), which :meth:`summary` falls back on."""
+        if _RUNNING.get() is not None:
+            return self.forward(x)
+        object.__setattr__(self, "_input_shape", tuple(np.shape(x)[1:]))
+        token = _RUNNING.set(self)
+        try:
+            return self.forward(x)
+        finally:
+            _RUNNING.reset(token)
+
+    def backprop(self, grad_out: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Run :meth:`backward` on ``grad_out`` (dL/d(output) of the last forward pass) and
+        return dL/d(input), or None when ``input_grad=False`` and the layer skipped it (see the
+        module docstring). Afterwards this layer's own parameters count as having a gradient
+        (:attr:`Parameter.has_grad`), whatever its values. As in :meth:`__call__`, the
+        outermost call records the model being run, for error paths."""
+        if type(input_grad) is not bool:
+            input_grad = check_bool(self.describe(), "input_grad", input_grad)
+        token = _RUNNING.set(self) if _RUNNING.get() is None else None
+        self.__dict__["_needs_input_grad"] = input_grad
+        try:
+            grad_in = self.backward(grad_out)
+        finally:
+            del self.__dict__["_needs_input_grad"]
+            if token is not None:
+                _RUNNING.reset(token)
+        for param in self._params.values():  # backward set these gradients: they count, even 0
+            param.mark_grad()
+        return grad_in
 
     def __repr__(self) -> str:
         try:
@@ -410,66 +449,6 @@ def _refuse_shared(seen: dict[int, str], item, path: str, message) -> None:
 
 #: The model whose forward or backward pass is running (the outermost call), for error paths.
 _RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=None)
-#: The layer whose running ``backward`` was called with ``input_grad=False``.
-_NO_INPUT_GRAD: ContextVar[Layer | None] = ContextVar("minidl_no_input_grad", default=None)
-
-
-def _outermost(method):
-    """Wrap a ``forward`` or ``backward`` so that, when it is the outermost call, the layer is
-    recorded as the model being run: errors inside then name their path in that model. After a
-    ``backward`` returns, the layer's own parameters are marked as having a gradient
-    (:attr:`Parameter.has_grad`), so every layer, yours too, tells the optimizer what it set."""
-    is_forward = method.__name__ == "forward"
-    # a backward that declares input_grad itself is handed the value too
-    try:
-        takes_input_grad = not is_forward and "input_grad" in inspect.signature(method).parameters
-    except (TypeError, ValueError):  # a callable without a signature to read
-        takes_input_grad = False
-
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        if is_forward:
-            return _run_outermost(self, method, args, kwargs)
-        input_grad = kwargs.pop("input_grad", None)
-        if input_grad is None:  # a subclass's super().backward(g) keeps its caller's answer
-            input_grad = _NO_INPUT_GRAD.get() is not self
-        elif type(input_grad) is not bool:
-            input_grad = check_bool(self.describe(), "input_grad", input_grad)
-        if takes_input_grad:
-            kwargs["input_grad"] = input_grad
-        token = _NO_INPUT_GRAD.set(None if input_grad else self)
-        try:
-            out = _run_outermost(self, method, args, kwargs)
-        finally:
-            _NO_INPUT_GRAD.reset(token)
-        for param in self._params.values():  # backward set these gradients: they count, even 0
-            param.mark_grad()
-        return out
-
-    run.__minidl_outermost__ = True
-    return run
-
-
-def backward_of(layer: Layer, grad_out, input_grad: bool):
-    """``layer.backward(grad_out, input_grad=input_grad)``; a ``backward`` assigned on the
-    instance, which the class cannot wrap, is called without the question."""
-    backward = layer.backward
-    if getattr(backward, "__minidl_outermost__", False):
-        return backward(grad_out, input_grad=input_grad)
-    return backward(grad_out)
-
-
-def _run_outermost(layer: Layer, method, args: tuple, kwargs: dict):
-    """``method(layer, ...)``, recording ``layer`` as the model being run if no model is."""
-    if _RUNNING.get() is not None:
-        return method(layer, *args, **kwargs)
-    if method.__name__ == "forward" and args:  # what summary() falls back on for output shapes
-        object.__setattr__(layer, "_input_shape", tuple(np.shape(args[0])[1:]))
-    token = _RUNNING.set(layer)
-    try:
-        return method(layer, *args, **kwargs)
-    finally:
-        _RUNNING.reset(token)
 
 
 class LoadResult(NamedTuple):

@@ -78,7 +78,7 @@ def _output_shapes(model: Layer, input_shape: tuple) -> dict[str, tuple]:
             return out
         object.__setattr__(layer, "forward", recording)
     try:
-        twin.forward(np.zeros((2, *input_shape), dtype=model_dtype(model)))
+        twin(np.zeros((2, *input_shape), dtype=model_dtype(model)))
     except Exception as exc:
         raise ValueError(f"summary: cannot run {type(model).__name__} on an input of shape "
                          f"(N, {', '.join(map(str, input_shape))}): {exc}") from exc

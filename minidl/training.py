@@ -5,8 +5,8 @@ One epoch of :func:`fit`, for a model, a loss and an optimizer::
     order = rng.permutation(N)                  # a fresh permutation each epoch (shuffle=True)
     for each batch B of order, in batch_size chunks (the last partial batch is kept):
         optimizer.zero_grad()                   # a parameter no backward writes is skipped
-        pred = model.forward(X[B]);  L = loss.forward(pred, y[B])
-        model.backward(loss.backward(), input_grad=False);  optimizer.step()
+        pred = model(X[B]);  L = loss.forward(pred, y[B])
+        model.backprop(loss.backward(), input_grad=False);  optimizer.step()
     then: evaluate validation_data in eval mode, in batch_size chunks (as Keras does: a large
           validation set never goes through a convolution in one piece), append a row to the
           History, run callbacks
@@ -46,7 +46,7 @@ from .callbacks import Callback, ProgressBar
 from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
-from .layer import Layer, backward_of, model_dtype
+from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
@@ -206,7 +206,7 @@ class Trainer:
                 # a parameter no backward writes (outside the forward path) has no gradient,
                 # and the step skips it, as torch's loop with zero_grad() does
                 self.optimizer.zero_grad()
-                pred = self.model.forward(xb)
+                pred = self.model(xb)
                 try:
                     value = self.loss.forward(pred, yb)
                 except NonFiniteError as exc:
@@ -217,7 +217,7 @@ class Trainer:
                     _undo_batch(self.model, before)
                     self._diverged(snapshot, "train", f"the loss is {value}")
                     return None
-                backward_of(self.model, self.loss.backward(), input_grad=False)
+                self.model.backprop(self.loss.backward(), input_grad=False)
             except TrainingDiverged:
                 raise
             except BaseException:
@@ -371,8 +371,8 @@ def predict(model: Layer, X, *, batch_size: int | None = None) -> np.ndarray:
 def _predict(model: Layer, X: np.ndarray, batch_size: int | None) -> np.ndarray:
     with _eval_mode(model):
         if batch_size is None or batch_size >= len(X):
-            return model.forward(X)
-        return np.concatenate([model.forward(X[i:i + batch_size])
+            return model(X)
+        return np.concatenate([model(X[i:i + batch_size])
                                for i in range(0, len(X), batch_size)])
 
 

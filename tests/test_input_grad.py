@@ -1,4 +1,4 @@
-"""``backward(grad_out, input_grad=False)``: the caller needs no dL/d(input).
+"""``backprop(grad_out, input_grad=False)``: the caller needs no dL/d(input).
 
 The parameters' gradients must not change by a bit; Dense and Conv2D skip the input gradient
 (return None); containers skip the layers before their first one with parameters; a layer of
@@ -7,7 +7,6 @@ the user's that knows nothing of the keyword still works; ``fit`` asks for no in
 
 from __future__ import annotations
 
-import functools
 import threading
 
 import numpy as np
@@ -38,17 +37,17 @@ def test_parameter_gradients_are_bit_identical_and_no_input_gradient_is_made(cas
     x = rng.standard_normal(shape)
     out = model(x)
     g = rng.standard_normal(out.shape)
-    full = model.backward(g)
+    full = model.backprop(g)
     assert full.shape == x.shape
     expected = _grads(model)
     for p in model.parameters():
         p.zero_grad()
-    assert model.backward(g, input_grad=False) is None
+    assert model.backprop(g, input_grad=False) is None
     for got, want in zip(_grads(model), expected, strict=True):
         assert np.array_equal(got, want)
     assert all(p.has_grad for p in model.parameters())
     # and the next call without the keyword computes the input gradient again
-    assert np.array_equal(model.backward(g), full)
+    assert np.array_equal(model.backprop(g), full)
 
 
 def test_a_container_does_not_run_the_layers_before_its_first_parameter():
@@ -65,14 +64,14 @@ def test_a_container_does_not_run_the_layers_before_its_first_parameter():
     model = md.Sequential(Spy(), md.Dense(3, 2, rng=0), Spy(), md.Dense(2, 1, rng=0))
     x = np.ones((4, 3))
     model(x)
-    model.backward(np.ones((4, 1)), input_grad=False)
+    model.backprop(np.ones((4, 1)), input_grad=False)
     assert calls == [True]  # the Spy between the Dense layers ran; the leading one did not
     calls.clear()
-    model.backward(np.ones((4, 1)))
+    model.backprop(np.ones((4, 1)))
     assert calls == [True, True]
     only_spies = md.Sequential(Spy(), Spy())
     only_spies(x)
-    assert only_spies.backward(np.ones((4, 3)), input_grad=False) is None and calls == [
+    assert only_spies.backprop(np.ones((4, 3)), input_grad=False) is None and calls == [
         True, True]
 
 
@@ -92,7 +91,7 @@ def test_a_user_layer_that_ignores_the_question_still_trains():
 
     layer = Scale()
     layer(np.ones((2, 2)))
-    assert np.array_equal(layer.backward(np.ones((2, 2)), input_grad=False), np.full((2, 2), 2.0))
+    assert np.array_equal(layer.backprop(np.ones((2, 2)), input_grad=False), np.full((2, 2), 2.0))
     assert layer.s.grad[0] == 4.0 and layer.s.has_grad
 
 
@@ -100,7 +99,7 @@ def test_input_grad_must_be_a_bool_and_the_error_names_the_layer():
     dense = md.Dense(2, 2, rng=0)
     dense(np.ones((1, 2)))
     with pytest.raises(ValueError, match=r"Dense\(.*input_grad must be True or False"):
-        dense.backward(np.ones((1, 2)), input_grad="no")
+        dense.backprop(np.ones((1, 2)), input_grad="no")
     assert dense.needs_input_grad  # outside a backward pass the question is not asked
 
 
@@ -108,9 +107,8 @@ def test_fit_never_computes_the_first_layers_input_gradient(monkeypatch):
     returned = []
     original = md.Dense.backward
 
-    @functools.wraps(original)  # keeps the mark of minidl's wrapper: asked with input_grad
-    def spy(self, grad_out, **kwargs):
-        out = original(self, grad_out, **kwargs)
+    def spy(self, grad_out):
+        out = original(self, grad_out)
         returned.append(out)
         return out
 
@@ -147,7 +145,7 @@ def test_layers_whose_backward_comes_from_a_mixin_or_the_instance_train_with_fit
     md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.01), x, x[:, :1], epochs=1,
            batch_size=4, verbose=0)
     assert model[0].s.has_grad
-    # a backward assigned on the instance cannot be asked; it is called as before
+    # a backward assigned on the instance is what backprop calls
     dense = md.Dense(3, 1, rng=0)
     plain = md.Sequential(dense)
     calls = []
@@ -158,19 +156,54 @@ def test_layers_whose_backward_comes_from_a_mixin_or_the_instance_train_with_fit
     assert calls == [1, 1]
 
 
-def test_a_backward_that_declares_input_grad_receives_it_and_super_keeps_the_answer():
+def test_a_subclass_backward_and_its_super_call_see_the_callers_answer():
     seen = []
 
-    class Declares(md.Dense):
-        def backward(self, grad_out, input_grad=True):
-            seen.append((input_grad, self.needs_input_grad))
+    class Logged(md.Dense):
+        def backward(self, grad_out):
+            seen.append(self.needs_input_grad)
             return super().backward(grad_out)  # the parent skips its product too
 
-    layer = Declares(3, 2, rng=0)
+    layer = Logged(3, 2, rng=0)
     layer(np.ones((4, 3)))
-    assert layer.backward(np.ones((4, 2)), input_grad=False) is None
-    assert layer.backward(np.ones((4, 2))).shape == (4, 3)
-    assert seen == [(False, False), (True, True)]
+    assert layer.backprop(np.ones((4, 2)), input_grad=False) is None
+    assert layer.backprop(np.ones((4, 2))).shape == (4, 3)
+    assert seen == [False, True]
+    assert layer.needs_input_grad  # the answer does not outlive the call
+
+
+def test_the_methods_a_user_writes_are_the_ones_that_run():
+    """No wrapping: ``Dense.backward`` is the function in dense.py, and an error raised in a
+    user's backward inside a Sequential has one minidl frame (``Layer.backprop``) between the
+    container's backward and the user's, and names the layer's path."""
+    import inspect
+    import traceback
+
+    from minidl.layers import dense
+
+    assert md.Dense.backward is vars(dense.Dense)["backward"]
+    assert not hasattr(md.Dense.backward, "__wrapped__")
+    assert inspect.getsourcefile(md.Dense.forward) == dense.__file__
+
+    class Broken(Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_out):
+            raise ValueError(f"{self.describe()}: broken on purpose")
+
+    model = md.Sequential(md.Dense(3, 3, rng=0), md.Sequential(md.Tanh(), Broken()))
+    model(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"at '1\.1': broken") as info:
+        model.backprop(np.ones((2, 3)))
+    names = [f.name for f in traceback.extract_tb(info.tb)]
+    # test -> backprop -> Sequential.backward -> backprop -> Sequential.backward -> backprop
+    # -> Broken.backward
+    assert names[-3:] == ["backward", "backprop", "backward"], names
+    frames = traceback.extract_tb(info.tb)
+    inner = [i for i, f in enumerate(frames) if f.name == "backward"]
+    between = frames[inner[-2] + 1:inner[-1]]
+    assert len(between) <= 2 and all("minidl" in f.filename for f in between)
 
 
 def test_concurrent_forward_passes_of_one_conv_layer_give_each_caller_its_own_output():
