@@ -79,14 +79,21 @@ class EpochProgress:
             self.train_pred[rows] = pred
         self.next_batch += 1
 
-    def check_fits(self, n: int) -> None:
+    def check_fits(self, n: int, keep_pred: bool) -> None:
         """Raise a ``ValueError`` unless the training data (``n`` rows) is the size of the data
-        of this epoch."""
+        of this epoch, and, if the predictions are to be kept (``keep_pred``, for metrics),
+        those of the batches already trained were."""
         if n != self.n:
             raise ValueError(
                 f"fit: this run was interrupted inside epoch {self.epoch + 1} (after "
                 f"{self.next_batch} batches) of a training set of {self.n} rows, but X has {n}; "
                 f"continue it with the same training data"
+            )
+        if keep_pred and self.train_pred is None and self.next_batch > 0:
+            raise ValueError(
+                f"fit: epoch {self.epoch + 1} of this run began without metrics: the "
+                f"predictions of its first {self.next_batch} batches, which the training "
+                f"metrics need, were not kept; continue it with the metrics it began with"
             )
 
     def copy(self) -> EpochProgress:

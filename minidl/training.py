@@ -195,7 +195,7 @@ class Trainer:
             order = self.rng.permutation(len(X)) if self.shuffle and batch < len(X) else None
             self.progress = EpochProgress(self.epoch, len(X), order, lr=self.optimizer.lr)
         progress = self.progress
-        progress.check_fits(len(X))
+        progress.check_fits(len(X), keep_pred=bool(self.metrics))
         try:
             start = perf_counter()
             for index, rows in progress.batches(batch):
@@ -245,6 +245,7 @@ class Trainer:
         logs: dict[str, Any] = {"epoch": progress.epoch + 1,
                                 "train_loss": progress.loss_sum / progress.n}
         for name, metric in self.metrics.items():
+            assert progress.train_pred is not None  # kept by every batch (check_fits)
             logs[f"train_{name}"] = float(metric(y, progress.train_pred))
         if val is not None:
             scores = _finite("validation", lambda: _evaluate(

@@ -417,6 +417,21 @@ def test_loaded_checkpoint_reports_its_epoch(tmp_path):
     assert ck.trainer_state["step"] == 3  # full batch: one step per epoch
 
 
+def test_the_loop_fits_on_a_screen_and_resume_uses_the_trainers_public_api():
+    """The design checks of issue 18: the epoch loop is at most 40 lines, resume.py reads and
+    writes no private field of a Trainer, and save takes plain state, not a Trainer."""
+    import inspect
+    import re
+
+    import minidl.checkpoint
+    import minidl.resume
+    import minidl.training
+
+    assert len(inspect.getsource(minidl.training.Trainer._run_epoch).splitlines()) <= 40
+    assert not re.search(r"trainer\._", inspect.getsource(minidl.resume))
+    assert "trainer_state" in inspect.signature(minidl.checkpoint.save).parameters
+
+
 def test_training_imports_no_private_names_and_resume_has_one_way_in(monkeypatch, tmp_path):
     import ast
     import inspect
