@@ -21,6 +21,7 @@ a checkpoint goes back into a Trainer:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -215,6 +216,20 @@ def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) ->
         where = f" {path}" if path is not None else ""
         raise ValueError(f"fit: cannot resume{where} exactly: " + "; ".join(mismatches))
     return saved
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """Deprecated: ``trainer.state_dict()``."""
+    warnings.warn("minidl.resume.trainer_state(trainer) is deprecated: use trainer.state_dict()",
+                  DeprecationWarning, stacklevel=2)
+    return trainer.state_dict()
+
+
+def load_trainer_state(trainer: Trainer, state: Mapping[str, Any]) -> None:
+    """Deprecated: ``trainer.load_state_dict(state)``."""
+    warnings.warn("minidl.resume.load_trainer_state(trainer, state) is deprecated: use "
+                  "trainer.load_state_dict(state)", DeprecationWarning, stacklevel=2)
+    trainer.load_state_dict(state)
 
 
 def _valid_batch_size(value) -> bool:
