@@ -17,6 +17,15 @@ of the rows cannot matter, so no permutation is drawn. ``rng`` is
 random state (Dropout) and the optimizer's state all go into checkpoints, so a run resumed with
 ``fit(..., resume=checkpoint)`` continues bit for bit as if it had never stopped.
 
+In the :class:`Trainer`, :meth:`~Trainer.fit` runs epochs; one epoch (``_run_epoch``) draws
+its order into an :class:`~minidl.resume.EpochProgress` (``trainer.progress``: where the epoch
+stands), trains each batch (``_train_batch``: one optimizer step, undone if it fails before
+the step), records it in the progress, and ends with the epoch's History row
+(``_epoch_logs``). :meth:`~Trainer.state_dict` and :meth:`~Trainer.load_state_dict` hold
+what carries the run on (counters, shuffling state, callback states, the progress) as plain
+state; :meth:`~Trainer.save` hands it to :func:`minidl.save`, and :meth:`~Trainer.resume`
+(:func:`minidl.resume.resume`) puts a checkpoint back through them.
+
 ``X`` is cast once to the dtype of the model's parameters (a float32 model trains in float32),
 and so is a floating ``y``; integer class labels stay integers.
 
@@ -64,7 +73,8 @@ class Trainer:
 
     A Trainer keeps what a run needs to continue: the shuffling Generator (seeded with
     ``seed``, default 0), ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
-    ``train_time`` and the ``history``. Calling :meth:`fit` again with a larger ``epochs``
+    ``train_time``, the ``history`` and ``progress`` (where an interrupted epoch stands, an
+    :class:`~minidl.resume.EpochProgress`; None between epochs). Calling :meth:`fit` again with a larger ``epochs``
     continues the same run; :meth:`save` writes a checkpoint that :meth:`resume` (or
     ``fit(..., resume=path)``) continues from in another process.
 
