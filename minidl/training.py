@@ -74,9 +74,9 @@ class Trainer:
     A Trainer keeps what a run needs to continue: the shuffling Generator (seeded with
     ``seed``, default 0), ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
     ``train_time``, the ``history`` and ``progress`` (where an interrupted epoch stands, an
-    :class:`~minidl.resume.EpochProgress`; None between epochs). Calling :meth:`fit` again with a larger ``epochs``
-    continues the same run; :meth:`save` writes a checkpoint that :meth:`resume` (or
-    ``fit(..., resume=path)``) continues from in another process.
+    :class:`~minidl.resume.EpochProgress`; None between epochs). Calling :meth:`fit` again
+    with a larger ``epochs`` continues the same run; :meth:`save` writes a checkpoint that
+    :meth:`resume` (or ``fit(..., resume=path)``) continues from in another process.
 
     ``metrics``: names (``"accuracy"``, see :mod:`minidl.metrics`), named functions
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
