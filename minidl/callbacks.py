@@ -5,10 +5,11 @@ The protocol
 A callback subclasses :class:`Callback` and overrides any of these hooks. As in Keras, before
 ``on_train_begin`` it is given ``self.model``, ``self.optimizer``, a read-only ``self.params``
 dict (``epochs``: the epoch count this fit call trains up to, ``initial_epoch``,
-``batch_size``, ``log_keys``: the History columns each epoch logs) and ``self.run``, a small
-handle (:class:`Run`): ``run.epoch`` (epochs completed), ``run.step`` (optimizer steps taken),
-``run.stop()`` (stop after the current epoch), ``run.record_event(...)`` (into
-``History.events``) and ``run.save(path)`` (a resumable checkpoint)::
+``batch_size``, ``log_keys``: the History columns each epoch logs) and ``self.run``, its one
+handle on the training run it is in (:class:`Run`): ``run.epoch`` (epochs completed),
+``run.step`` (optimizer steps taken), ``run.stop()`` (stop after the current epoch),
+``run.record_event(...)`` (into ``History.events``) and ``run.save(path)`` (a resumable
+checkpoint)::
 
     on_train_begin(logs)          before the first epoch of a fit call
     on_epoch_begin(epoch, logs)   epoch: 0-based index of the epoch about to run
@@ -30,7 +31,8 @@ Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
 
 Changed in 0.2: ``on_batch_end`` received the global step as its first argument; it now
 receives the batch index within the epoch, as Keras does (the step is ``logs["step"]``).
-``self.trainer`` still works, but the interface above is the one kept stable.
+Deprecated in 0.2: ``self.trainer`` (the :class:`~minidl.Trainer` itself) still works, with a
+``DeprecationWarning``, and will be removed; use the interface above.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import math
 import os
 import string
 import sys
+import warnings
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,13 +60,10 @@ class Callback:
     #: Callbacks run sorted by ``order`` (stable): checkpoints (100) run last.
     order: ClassVar[int] = 0
 
-    trainer: Trainer | None = None
-
     def set_trainer(self, trainer: Trainer) -> None:
         """Called by :func:`minidl.fit` before ``on_train_begin``: gives the callback
-        ``model``, ``optimizer``, a read-only ``params`` dict and the ``run`` handle.
-        (``self.trainer`` stays available for callbacks written before this interface.)"""
-        self.trainer = trainer
+        ``model``, ``optimizer``, a read-only ``params`` dict and the ``run`` handle, its one
+        handle on the training run (the callback keeps no reference to the Trainer)."""
         self.model = trainer.model
         self.optimizer = trainer.optimizer
         self.params = MappingProxyType({
@@ -71,6 +71,16 @@ class Callback:
             "batch_size": trainer.batch_size, "log_keys": tuple(trainer.log_keys),
         })
         self.run = Run(trainer)
+
+    @property
+    def trainer(self) -> Trainer | None:
+        """Deprecated: the Trainer (None before ``set_trainer``). Use ``self.run``,
+        ``self.model``, ``self.optimizer`` and ``self.params``."""
+        warnings.warn(f"{type(self).__name__}.trainer is deprecated: use self.run (epoch, step, "
+                      f"stop(), record_event(), save()), self.model, self.optimizer and "
+                      f"self.params", DeprecationWarning, stacklevel=2)
+        run = vars(self).get("run")
+        return run._trainer if isinstance(run, Run) else None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
@@ -96,8 +106,9 @@ class Callback:
 
 
 class Run:
-    """What a callback may do to the run it is in: read where it is, stop it, record an event
-    in its History, save a checkpoint of it."""
+    """A callback's handle on the training run it is in (the epochs a Trainer trains, over
+    ``fit`` calls and resumes): read where the run is, stop it, record an event in its
+    History, save a checkpoint of it."""
 
     def __init__(self, trainer: Trainer):
         self._trainer = trainer

@@ -9,7 +9,7 @@ A NumPy ``.npz`` archive (a zip of ``.npy`` arrays, read with ``allow_pickle=Fal
 ``model/<path>``               every parameter and buffer, by its ``state_dict`` path
 ``optimizer/state/<i>/<name>`` the optimizer's per-parameter arrays, by parameter index
 ``history/columns/<name>``     the History columns
-``trainer/...``, ``extra/...``  arrays inside the trainer state and the ``extra`` dict
+``trainer/...``, ``extra/...``  arrays inside the Trainer's state and the ``extra`` dict
 =============================  ==================================================================
 
 The metadata holds ``format`` (``"minidl-checkpoint"``), ``format_version``, the
@@ -34,8 +34,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 import zipfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,16 +84,34 @@ class Checkpoint:
 
 # ---------------------------------------------------------------------- save
 def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
-         extra: dict[str, Any] | None = None, *, trainer=None) -> None:
+         extra: dict[str, Any] | None = None, *,
+         trainer_state: Mapping[str, Any] | None = None, trainer: Any = None) -> None:
     """Write ``model`` (weights, buffers, random state, architecture), and optionally the
-    ``optimizer`` state, a ``history``, an ``extra`` dict (JSON values and NumPy arrays) and a
-    ``trainer``'s state (a :class:`~minidl.Trainer`: what ``fit(..., resume=)`` needs), to
-    ``path``, atomically. ``path`` is used as given (no ``.npz`` is appended)."""
+    ``optimizer`` state, a ``history`` (a :class:`~minidl.History`), an ``extra`` dict and a
+    ``trainer_state`` (a :meth:`minidl.Trainer.state_dict`: what ``fit(..., resume=)``
+    needs; :meth:`minidl.Trainer.save` passes it), to ``path``, atomically. ``extra`` and
+    ``trainer_state`` hold JSON values and NumPy arrays. ``path`` is used as given (no
+    ``.npz`` is appended).
+
+    Deprecated: ``trainer=`` (a Trainer, or its state dict); pass
+    ``trainer_state=trainer.state_dict()``, or call ``trainer.save(path)``."""
     from . import __version__  # defined by minidl/__init__.py, which imports this module
 
     path = os.fspath(path)
     if not isinstance(model, Layer):
         raise TypeError(f"save: model must be a Layer, got {model!r}")
+    if trainer is not None:
+        warnings.warn("save(..., trainer=) is deprecated: pass trainer_state="
+                      "trainer.state_dict(), or call trainer.save(path)", DeprecationWarning,
+                      stacklevel=2)
+        if trainer_state is not None:
+            raise TypeError("save: pass trainer_state, not trainer (deprecated) as well")
+        trainer_state = trainer.state_dict() if hasattr(trainer, "state_dict") else trainer
+    if trainer_state is not None and not isinstance(trainer_state, Mapping):
+        raise TypeError(f"save: trainer_state must be a dict (a Trainer's state_dict()), got "
+                        f"{type(trainer_state).__name__}"
+                        + (": pass trainer.state_dict(), or call trainer.save(path)"
+                           if hasattr(trainer_state, "state_dict") else ""))
     arrays: dict[str, np.ndarray] = {}
     state = model.state_dict()
     for key, value in state.items():
@@ -128,9 +148,8 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
         }
     if history is not None:
         meta["history"] = _encode(history.state_dict(), "history", arrays)
-    if trainer is not None:
-        trainer_state = trainer.state_dict() if hasattr(trainer, "state_dict") else trainer
-        meta["trainer"] = _encode(trainer_state, "trainer", arrays)
+    if trainer_state is not None:
+        meta["trainer"] = _encode(dict(trainer_state), "trainer", arrays)
     if extra is not None:
         if not isinstance(extra, dict):
             raise TypeError(f"save: extra must be a dict, got {type(extra).__name__}")

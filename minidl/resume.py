@@ -1,21 +1,29 @@
-"""Saving and resuming a training run: the one module that owns the resume transaction.
+"""What a training run carries from one batch, ``fit`` call or process to the next, and the
+resume transaction.
 
-A run is resumable from a checkpoint holding the model, the optimizer, the History and the
-:class:`~minidl.Trainer`'s state (:func:`trainer_state`: epoch and step counters, the shuffling
-settings and Generator state, and each callback's state). :func:`resume` puts such a
-checkpoint, given as a path or as a loaded :class:`~minidl.checkpoint.Checkpoint` (both go
-through :func:`minidl.checkpoint.prepare_load`), into a Trainer, all or nothing: everything is
-read and checked before anything is written.
+A *run* is one training of a model: the epochs a :class:`~minidl.Trainer` trains, over as many
+``fit`` calls, interruptions and processes as it takes. It continues bit for bit from a
+checkpoint holding the model, the optimizer, the History and the Trainer's
+:meth:`~minidl.Trainer.state_dict`. This module holds the pieces of that state and the one way
+a checkpoint goes back into a Trainer:
 
-A Trainer interrupted inside an epoch (see :meth:`minidl.Trainer.fit`) saves its position in
-it (:func:`trainer_state`'s ``"progress"``: the epoch's shuffled order, the next batch, the
-partial loss sum and predictions, the time spent and the epoch's learning rate), so the run
-resumed from such a checkpoint goes on from that batch, bit for bit.
+- :class:`EpochProgress`: where an epoch stands between two of its batches (the shuffled
+  order, the next batch, the partial sums), so an epoch interrupted part-way goes on from its
+  next batch; plain state (:meth:`~EpochProgress.state_dict`) and checked back
+  (:meth:`~EpochProgress.from_state_dict`);
+- :func:`read_trainer_state`: a Trainer's state dict read back and checked against a Trainer,
+  changing nothing (:class:`TrainerState`);
+- :func:`callback_states` and :func:`load_callback_states`: the callbacks' part of it;
+- :func:`resume`: a checkpoint (a path, or a loaded :class:`~minidl.checkpoint.Checkpoint`,
+  both through :func:`minidl.checkpoint.prepare_load`) into a Trainer, all or nothing, through
+  the Trainer's public methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,93 +38,129 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
 
 
-def callback_keys(trainer: Trainer) -> list[tuple[str, Callback]]:
-    """Each callback with the key its state is saved under: ``"<class>:<n>"``, the n-th
-    callback of that class."""
-    counts: dict[str, int] = {}
-    keys = []
-    for cb in trainer.callbacks:
-        name = type(cb).__name__
-        keys.append((f"{name}:{counts.get(name, 0)}", cb))
-        counts[name] = counts.get(name, 0) + 1
-    return keys
+# ---------------------------------------------------------------------- inside an epoch
+@dataclass
+class EpochProgress:
+    """Where epoch ``epoch`` (0-based) of a training set of ``n`` rows stands between two of
+    its batches: everything the loop needs to go on from ``next_batch`` as if it had never
+    stopped.
+
+    ``order`` is the epoch's permutation of the rows (None: in order, without shuffling or
+    with one batch per epoch); ``lr`` the learning rate when the epoch began (its History row
+    logs it); ``next_batch`` the first batch not trained yet; ``loss_sum`` the sum of the batch
+    losses, each times its rows; ``train_pred`` the predictions so far, by row (for the
+    training metrics; None without metrics); ``elapsed`` the seconds its batches took.
+    """
+
+    epoch: int
+    n: int
+    order: np.ndarray | None
+    lr: float
+    next_batch: int = 0
+    loss_sum: float = 0.0
+    train_pred: np.ndarray | None = None
+    elapsed: float = 0.0
+
+    def batches(self, batch_size: int) -> Iterator[tuple[int, slice | np.ndarray]]:
+        """``(index, rows)`` of each batch from ``next_batch`` on, in ``batch_size`` chunks of
+        ``order`` (the last partial batch is kept)."""
+        for index in range(self.next_batch, -(-self.n // batch_size)):
+            begin = index * batch_size
+            yield index, (slice(begin, begin + batch_size) if self.order is None
+                          else self.order[begin:begin + batch_size])
+
+    def record(self, rows: slice | np.ndarray, loss: float, pred: np.ndarray,
+               keep_pred: bool) -> None:
+        """Batch ``next_batch`` (``rows``) is trained: add its loss and, with ``keep_pred``,
+        its predictions."""
+        self.loss_sum += loss * len(pred)
+        if keep_pred:
+            if self.train_pred is None:
+                self.train_pred = np.empty((self.n, *pred.shape[1:]), dtype=pred.dtype)
+            self.train_pred[rows] = pred
+        self.next_batch += 1
+
+    def check_fits(self, n: int, keep_pred: bool) -> None:
+        """Raise a ``ValueError`` unless the training data (``n`` rows) is the size of the data
+        of this epoch, and, if the predictions are to be kept (``keep_pred``, for metrics),
+        those of the batches already trained were."""
+        if n != self.n:
+            raise ValueError(
+                f"fit: this run was interrupted inside epoch {self.epoch + 1} (after "
+                f"{self.next_batch} batches) of a training set of {self.n} rows, but X has {n}; "
+                f"continue it with the same training data"
+            )
+        if keep_pred and self.train_pred is None and self.next_batch > 0:
+            raise ValueError(
+                f"fit: epoch {self.epoch + 1} of this run began without metrics: the "
+                f"predictions of its first {self.next_batch} batches, which the training "
+                f"metrics need, were not kept; continue it with the metrics it began with"
+            )
+
+    def copy(self) -> EpochProgress:
+        """A copy that later batches cannot change."""
+        return replace(self, order=None if self.order is None else self.order.copy(),
+                       train_pred=None if self.train_pred is None else self.train_pred.copy())
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain state (numbers and arrays, copied): the ``"progress"`` of a Trainer's
+        :meth:`~minidl.Trainer.state_dict`."""
+        progress = self.copy()
+        return {"epoch": progress.epoch, "n": progress.n, "next_batch": progress.next_batch,
+                "order": progress.order, "loss_sum": progress.loss_sum,
+                "train_pred": progress.train_pred, "elapsed": progress.elapsed,
+                "lr": progress.lr}
+
+    @classmethod
+    def from_state_dict(cls, state: Any, epoch: int) -> EpochProgress:
+        """:meth:`state_dict` read back (in new arrays) and checked to continue epoch
+        ``epoch``; a ``ValueError``, ``TypeError`` or ``KeyError`` if it does not."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"progress is a {type(state).__name__}, not a dict")
+        progress = cls(epoch=int(state["epoch"]), n=int(state["n"]), order=None,
+                       lr=float(state["lr"]), next_batch=int(state["next_batch"]),
+                       loss_sum=float(state["loss_sum"]), elapsed=float(state["elapsed"]))
+        if progress.epoch != epoch or progress.n < 1 or progress.next_batch < 0:
+            raise ValueError(f"progress {dict(state)!r} does not continue epoch {epoch + 1}")
+        if state["order"] is not None:
+            order = np.array(state["order"])
+            if (order.dtype.kind not in "iu" or order.shape != (progress.n,)
+                    or not np.array_equal(np.sort(order), np.arange(progress.n))):
+                raise ValueError(f"progress: the order is not a permutation of {progress.n} "
+                                 f"rows")
+            progress.order = order
+        if state["train_pred"] is not None:
+            train_pred = np.array(state["train_pred"])
+            if train_pred.dtype.kind != "f" or len(train_pred) != progress.n:
+                raise ValueError("progress: the partial predictions do not fit")
+            progress.train_pred = train_pred
+        return progress
 
 
-def trainer_state(trainer: Trainer) -> dict[str, Any]:
-    """What a resume needs beyond the model, optimizer and History: the epoch and step
-    counters, the shuffling settings (``seed``, ``batch_size``, ``shuffle``) and the
-    shuffling Generator's state, the callbacks' state, and the position inside an interrupted
-    epoch (``"progress"``, None between epochs)."""
-    callbacks = {}
-    for key, cb in callback_keys(trainer):
-        state = cb.state_dict()
-        if state is not None:
-            callbacks[key] = state
-    return {"epoch": trainer.epoch, "step": trainer.step, "seed": trainer.seed,
-            "batch_size": trainer.batch_size, "shuffle": trainer.shuffle,
-            "train_time": trainer.train_time, "shuffle_rng": trainer.rng.bit_generator.state,
-            "callbacks": callbacks, "progress": copy_progress(trainer._progress)}
+# ---------------------------------------------------------------------- a Trainer's state
+@dataclass
+class TrainerState:
+    """A Trainer's :meth:`~minidl.Trainer.state_dict` read back and checked: what
+    :meth:`~minidl.Trainer.load_state_dict` writes. ``rng`` is a new shuffling Generator in
+    the saved state; ``callbacks`` the saved callback states, by :func:`callback_keys` key."""
+
+    epoch: int
+    step: int
+    seed: int
+    train_time: float
+    rng: np.random.Generator
+    progress: EpochProgress | None
+    callbacks: Mapping[str, Any]
 
 
-def copy_progress(progress: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A copy of a Trainer's position inside an epoch that later batches cannot change."""
-    if progress is None:
-        return None
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in progress.items()}
+def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) -> TrainerState:
+    """``state`` (a Trainer's :meth:`~minidl.Trainer.state_dict`, from the checkpoint at
+    ``path`` if given) read and checked against ``trainer``, changing nothing.
 
-
-def check_progress_fits(progress: Mapping[str, Any], n: int) -> None:
-    """Raise a ``ValueError`` unless the training data (``n`` rows) is the size of the data of
-    the epoch being continued."""
-    if progress["n"] != n:
-        raise ValueError(
-            f"fit: this run was interrupted inside epoch {progress['epoch'] + 1} (after "
-            f"{progress['next_batch']} batches) of a training set of {progress['n']} rows, but "
-            f"X has {n}; continue it with the same training data"
-        )
-
-
-def _parse_progress(value: Any, epoch: int) -> dict[str, Any] | None:
-    """A saved ``"progress"`` checked and converted, or a ValueError/TypeError/KeyError."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise TypeError(f"progress is a {type(value).__name__}, not a dict")
-    progress: dict[str, Any] = {"epoch": int(value["epoch"]), "n": int(value["n"]),
-                "next_batch": int(value["next_batch"]), "loss_sum": float(value["loss_sum"]),
-                "elapsed": float(value["elapsed"]), "lr": float(value["lr"]),
-                "order": None, "train_pred": None}
-    if progress["epoch"] != epoch or progress["n"] < 1 or progress["next_batch"] < 0:
-        raise ValueError(f"progress {dict(value)!r} does not continue epoch {epoch + 1}")
-    if value["order"] is not None:
-        order = np.array(value["order"])
-        if (order.dtype.kind not in "iu" or order.shape != (progress["n"],)
-                or not np.array_equal(np.sort(order), np.arange(progress["n"]))):
-            raise ValueError(f"progress: the order is not a permutation of {progress['n']} rows")
-        progress["order"] = order
-    if value["train_pred"] is not None:
-        train_pred = np.array(value["train_pred"])
-        if train_pred.dtype.kind != "f" or len(train_pred) != progress["n"]:
-            raise ValueError("progress: the partial predictions do not fit")
-        progress["train_pred"] = train_pred
-    return progress
-
-
-def load_trainer_state(trainer: Trainer, state: Mapping[str, Any]) -> None:
-    """Restore :meth:`state_dict`. Callback states go to the callbacks of the same class, in
-    the same order; callbacks with no saved state keep theirs.
-
-    Checked first: a state saved with another ``seed`` (when this Trainer was given one),
-    ``batch_size`` or ``shuffle`` raises a ``ValueError``, a malformed one a
-    :class:`~minidl.errors.StateDictError`, and this Trainer is left unchanged."""
-    parsed = _check_state(trainer, state, None)
-    _load_callback_states(trainer, parsed["callbacks"], None)
-    _set_state(trainer, parsed)
-
-
-def _check_state(trainer: Trainer, state: Any, path: str | None) -> dict[str, Any]:
-    """``state`` (a :meth:`state_dict`, from the checkpoint at ``path``) read and checked
-    against this Trainer, changing nothing."""
+    A malformed state raises :class:`~minidl.errors.StateDictError` (with ``path``: a
+    :class:`~minidl.errors.CheckpointError` naming the file); one saved with another ``seed``
+    (when ``trainer`` was given one), ``batch_size`` or ``shuffle`` a ``ValueError``: the run
+    would not continue exactly."""
     def corrupt(why: str) -> Exception:
         if path is None:
             return StateDictError(f"Trainer.load_state_dict: {why}")
@@ -125,41 +169,43 @@ def _check_state(trainer: Trainer, state: Any, path: str | None) -> dict[str, An
     if not isinstance(state, Mapping):
         raise corrupt(f"expected a dict, got {type(state).__name__}")
     try:
-        parsed: dict[str, Any] = {"epoch": int(state["epoch"]), "step": int(state["step"]),
-                  "seed": int(state["seed"]), "train_time": float(state["train_time"])}
-        rng = np.random.default_rng(parsed["seed"])
+        epoch, seed = int(state["epoch"]), int(state["seed"])
+        rng = np.random.default_rng(seed)
         rng.bit_generator.state = state["shuffle_rng"]
-        parsed["rng"] = rng
         # checkpoints written before positions inside an epoch were saved have none
-        parsed["progress"] = _parse_progress(state.get("progress"), parsed["epoch"])
+        progress = state.get("progress")
+        saved = TrainerState(
+            epoch=epoch, step=int(state["step"]), seed=seed,
+            train_time=float(state["train_time"]), rng=rng, callbacks={},
+            progress=None if progress is None else EpochProgress.from_state_dict(progress, epoch))
     except (KeyError, TypeError, ValueError) as exc:
         why = (f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}")
         raise corrupt(why) from exc
     callbacks = state.get("callbacks", {})
     if not isinstance(callbacks, Mapping):
         raise corrupt(f"the callback states are a {type(callbacks).__name__}, not a dict")
-    parsed["callbacks"] = callbacks
-    for key, ok in (("epoch", parsed["epoch"] >= 0), ("step", parsed["step"] >= 0),
-                    ("seed", parsed["seed"] >= 0),
+    saved.callbacks = callbacks
+    for key, ok in (("epoch", saved.epoch >= 0), ("step", saved.step >= 0),
+                    ("seed", saved.seed >= 0),
                     ("batch_size", _valid_batch_size(state.get("batch_size"))),
                     ("shuffle", isinstance(state.get("shuffle", True), (bool, np.bool_)))):
         if not ok:
             raise corrupt(f"{key} is {state[key]!r}")
 
     mismatches = []
-    if trainer.requested_seed is not None and parsed["seed"] != trainer.seed:
+    if trainer.requested_seed is not None and saved.seed != trainer.seed:
         mismatches.append(
             f"seed={trainer.seed} differs from the seed of the run being resumed "
-            f"({parsed['seed']}); leave seed unset or pass seed={parsed['seed']}"
+            f"({saved.seed}); leave seed unset or pass seed={saved.seed}"
         )
     # checkpoints written before batch_size and shuffle were saved have neither
     if "batch_size" in state:
-        saved = None if state["batch_size"] is None else int(state["batch_size"])
-        if saved != trainer.batch_size:
+        batch_size = None if state["batch_size"] is None else int(state["batch_size"])
+        if batch_size != trainer.batch_size:
             mismatches.append(
                 f"batch_size={trainer.batch_size!r} differs from the batch_size of the run "
-                f"being resumed ({saved!r}); pass batch_size={saved!r}"
-                + (" (the full batch)" if saved is None else "")
+                f"being resumed ({batch_size!r}); pass batch_size={batch_size!r}"
+                + (" (the full batch)" if batch_size is None else "")
             )
     if "shuffle" in state and bool(state["shuffle"]) != trainer.shuffle:
         mismatches.append(
@@ -169,79 +215,21 @@ def _check_state(trainer: Trainer, state: Any, path: str | None) -> dict[str, An
     if mismatches:
         where = f" {path}" if path is not None else ""
         raise ValueError(f"fit: cannot resume{where} exactly: " + "; ".join(mismatches))
-    return parsed
+    return saved
 
 
-def _load_callback_states(trainer: Trainer, saved: Mapping[str, Any],
-                      path: str | None) -> list:
-    """Give each callback its saved state. If one refuses, those already given theirs get
-    their previous state back and the error names the callback. Returns what
-    :meth:`_undo_callback_states` needs to undo the lot."""
-    done: list[tuple[Callback, Any]] = []
-    for key, cb in callback_keys(trainer):
-        if key not in saved:
-            continue
-        done.append((cb, cb.state_dict()))
-        try:
-            cb.load_state_dict(saved[key])
-        except Exception as exc:
-            _undo_callback_states(done)
-            why = (f"the saved state of callback {key} does not fit it: "
-                   f"{type(exc).__name__}: {exc}")
-            if path is None:
-                raise StateDictError(f"Trainer.load_state_dict: {why}") from exc
-            raise CheckpointError(f"{path}: {why}") from exc
-    return done
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """Deprecated: ``trainer.state_dict()``."""
+    warnings.warn("minidl.resume.trainer_state(trainer) is deprecated: use trainer.state_dict()",
+                  DeprecationWarning, stacklevel=2)
+    return trainer.state_dict()
 
 
-def _undo_callback_states(done: list) -> None:
-    for cb, before in reversed(done):
-        if before is not None:
-            cb.load_state_dict(before)
-
-
-def _set_state(trainer: Trainer, parsed: dict[str, Any]) -> None:
-    trainer.seed = parsed["seed"]
-    trainer.rng = parsed["rng"]
-    trainer.epoch = parsed["epoch"]
-    trainer.step = parsed["step"]
-    trainer.train_time = parsed["train_time"]
-    trainer._progress = parsed["progress"]
-    trainer._broken = None
-
-
-def resume(trainer: Trainer, checkpoint) -> Trainer:
-    """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
-    returned): its weights, random state and optimizer state go into this Trainer's model
-    and optimizer, and the epoch counter, shuffling state, callback state and History into
-    this Trainer.
-
-    Everything is checked before anything is written: a checkpoint without training state
-    or optimizer, one that does not fit the model or optimizer, or one saved with another
-    ``seed``, ``batch_size`` or ``shuffle`` raises and leaves the model, the optimizer and
-    this Trainer as they were."""
-    pending = prepare_load(checkpoint, trainer.model, trainer.optimizer, who="resume")
-    if pending.trainer_state is None or pending.optimizer is None:
-        missing = "training state" if pending.trainer_state is None else "optimizer"
-        raise ValueError(
-            f"resume: {pending.path} has no {missing}, so the run cannot continue "
-            f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
-            f"new fit from the loaded model"
-        )
-    parsed = _check_state(trainer, pending.trainer_state, pending.path)
-    history = History() if pending.history is None else History.from_state_dict(
-        pending.history.state_dict())
-    # checked: now write. Callbacks first (they undo themselves if one refuses), then the
-    # model and optimizer, then the counters, which cannot fail.
-    done = _load_callback_states(trainer, parsed["callbacks"], pending.path)
-    try:
-        pending.commit()
-    except BaseException:
-        _undo_callback_states(done)
-        raise
-    _set_state(trainer, parsed)
-    trainer.history = history
-    return trainer
+def load_trainer_state(trainer: Trainer, state: Mapping[str, Any]) -> None:
+    """Deprecated: ``trainer.load_state_dict(state)``."""
+    warnings.warn("minidl.resume.load_trainer_state(trainer, state) is deprecated: use "
+                  "trainer.load_state_dict(state)", DeprecationWarning, stacklevel=2)
+    trainer.load_state_dict(state)
 
 
 def _valid_batch_size(value) -> bool:
@@ -252,3 +240,85 @@ def _valid_batch_size(value) -> bool:
     return True
 
 
+# ---------------------------------------------------------------------- callback states
+def callback_keys(callbacks: Sequence[Callback]) -> list[tuple[str, Callback]]:
+    """Each callback with the key its state is saved under: ``"<class>:<n>"``, the n-th
+    callback of that class."""
+    counts: dict[str, int] = {}
+    keys = []
+    for cb in callbacks:
+        name = type(cb).__name__
+        keys.append((f"{name}:{counts.get(name, 0)}", cb))
+        counts[name] = counts.get(name, 0) + 1
+    return keys
+
+
+def callback_states(callbacks: Sequence[Callback]) -> dict[str, Any]:
+    """The state of each callback that has one (``state_dict()`` not None), by key."""
+    states = {}
+    for key, cb in callback_keys(callbacks):
+        state = cb.state_dict()
+        if state is not None:
+            states[key] = state
+    return states
+
+
+def load_callback_states(callbacks: Sequence[Callback], saved: Mapping[str, Any]) -> None:
+    """Give each callback its state in ``saved`` (callbacks without one keep theirs), all or
+    nothing: if one refuses (its ``load_state_dict`` raises), those already given theirs get
+    back what their ``state_dict()`` returned before, and a
+    :class:`~minidl.errors.StateDictError` names the callback."""
+    done: list[tuple[Callback, Any]] = []
+    for key, cb in callback_keys(callbacks):
+        if key not in saved:
+            continue
+        done.append((cb, cb.state_dict()))
+        try:
+            cb.load_state_dict(saved[key])
+        except Exception as exc:
+            for earlier, before in reversed(done):
+                if before is not None:
+                    earlier.load_state_dict(before)
+            raise StateDictError(
+                f"Trainer.load_state_dict: the saved state of callback {key} does not fit it: "
+                f"{type(exc).__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- resume
+def resume(trainer: Trainer, checkpoint) -> Trainer:
+    """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
+    returned): its weights, random state and optimizer state go into the Trainer's model and
+    optimizer, its training state into the Trainer (:meth:`~minidl.Trainer.load_state_dict`:
+    counters, shuffling state, callback states, the position inside an interrupted epoch), and
+    its History becomes the Trainer's ``history``.
+
+    Everything is checked before anything is written: a checkpoint without training state
+    or optimizer, one that does not fit the model or optimizer, or one saved with another
+    ``seed``, ``batch_size`` or ``shuffle`` raises and leaves the model, the optimizer and
+    the Trainer as they were."""
+    pending = prepare_load(checkpoint, trainer.model, trainer.optimizer, who="resume")
+    if pending.trainer_state is None or pending.optimizer is None:
+        missing = "training state" if pending.trainer_state is None else "optimizer"
+        raise ValueError(
+            f"resume: {pending.path} has no {missing}, so the run cannot continue "
+            f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
+            f"new fit from the loaded model"
+        )
+    read_trainer_state(pending.trainer_state, trainer, pending.path)  # errors name the file
+    history = History() if pending.history is None else History.from_state_dict(
+        pending.history.state_dict())
+    # checked: now write. The Trainer first (only a callback refusing its state can stop it,
+    # and then it changes nothing), then the model and optimizer (checked, so they do not
+    # refuse; should they, the Trainer goes back to where it was).
+    before = trainer.state_dict()
+    try:
+        trainer.load_state_dict(pending.trainer_state)
+    except StateDictError as exc:
+        raise CheckpointError(f"{pending.path}: {exc}") from exc
+    try:
+        pending.commit()
+    except BaseException:
+        trainer.load_state_dict(before)
+        raise
+    trainer.history = history
+    return trainer

@@ -17,6 +17,15 @@ of the rows cannot matter, so no permutation is drawn. ``rng`` is
 random state (Dropout) and the optimizer's state all go into checkpoints, so a run resumed with
 ``fit(..., resume=checkpoint)`` continues bit for bit as if it had never stopped.
 
+In the :class:`Trainer`, :meth:`~Trainer.fit` runs epochs; one epoch (``_run_epoch``) draws
+its order into an :class:`~minidl.resume.EpochProgress` (``trainer.progress``: where the epoch
+stands), trains each batch (``_train_batch``: one optimizer step, undone if it fails before
+the step), records it in the progress, and ends with the epoch's History row
+(``_epoch_logs``). :meth:`~Trainer.state_dict` and :meth:`~Trainer.load_state_dict` hold
+what carries the run on (counters, shuffling state, callback states, the progress) as plain
+state; :meth:`~Trainer.save` hands it to :func:`minidl.save`, and :meth:`~Trainer.resume`
+(:func:`minidl.resume.resume`) puts a checkpoint back through them.
+
 ``X`` is cast once to the dtype of the model's parameters (a float32 model trains in float32),
 and so is a floating ``y``; integer class labels stay integers.
 
@@ -41,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-from . import resume as run
 from .callbacks import Callback, ProgressBar
 from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
@@ -50,6 +58,13 @@ from .layer import Layer, model_dtype
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
+from .resume import (
+    EpochProgress,
+    callback_states,
+    load_callback_states,
+    read_trainer_state,
+)
+from .resume import resume as resume_from
 from .validation import check_int, check_number
 
 
@@ -58,9 +73,10 @@ class Trainer:
 
     A Trainer keeps what a run needs to continue: the shuffling Generator (seeded with
     ``seed``, default 0), ``epoch`` (epochs completed), ``step`` (optimizer steps taken),
-    ``train_time`` and the ``history``. Calling :meth:`fit` again with a larger ``epochs``
-    continues the same run; :meth:`save` writes a checkpoint that :meth:`resume` (or
-    ``fit(..., resume=path)``) continues from in another process.
+    ``train_time``, the ``history`` and ``progress`` (where an interrupted epoch stands, an
+    :class:`~minidl.resume.EpochProgress`; None between epochs). Calling :meth:`fit` again
+    with a larger ``epochs`` continues the same run; :meth:`save` writes a checkpoint that
+    :meth:`resume` (or ``fit(..., resume=path)``) continues from in another process.
 
     ``metrics``: names (``"accuracy"``, see :mod:`minidl.metrics`), named functions
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
@@ -114,10 +130,11 @@ class Trainer:
         self.epochs = 0
         self.stop_training = False
         self.log_keys: list[str] = []
-        #: Where the epoch being run stands (None between epochs): see :meth:`fit`.
-        self._progress: dict[str, Any] | None = None
-        #: Why this Trainer can neither save nor train on (None: it can), see :meth:`fit`.
-        self._broken: str | None = None
+        #: Where the epoch being trained stands (None between epochs): see :meth:`fit`.
+        self.progress: EpochProgress | None = None
+        #: True while the optimizer steps: a Trainer interrupted then can neither save nor
+        #: train on, see :meth:`fit`.
+        self._in_step = False
 
     @property
     def dtype(self) -> np.dtype:
@@ -147,10 +164,10 @@ class Trainer:
         again). Only an interruption inside ``optimizer.step()`` leaves weights that may be
         half updated: then :meth:`save` and ``fit`` refuse with a ``RuntimeError``, and the
         run continues only from an earlier checkpoint (:meth:`resume`)."""
-        if self._broken is not None:
-            raise RuntimeError(f"fit: this Trainer cannot train on: {self._broken}; resume "
-                               f"from a checkpoint written earlier (Trainer.resume) or start a "
-                               f"new Trainer")
+        if self._in_step:
+            raise RuntimeError(f"fit: this Trainer cannot train on: {self._half_step()}; "
+                               f"resume from a checkpoint written earlier (Trainer.resume) or "
+                               f"start a new Trainer")
         epochs = check_int("fit", "epochs", epochs, low=0)
         X, y = _prepare(X, y, self.dtype, "X", "y")
         if validation_split is not None:
@@ -179,110 +196,96 @@ class Trainer:
         return self.history
 
     def _run_epoch(self, X, y, batch: int, val) -> dict[str, Any] | None:
-        epoch = self.epoch
-        n = len(X)
-        progress = self._progress
-        if progress is None:
-            self._call("on_epoch_begin", epoch, {})
-            snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
-            order = self.rng.permutation(n) if self.shuffle and batch < n else None
-            progress = self._progress = {
-                "epoch": epoch, "n": n, "next_batch": 0, "order": order, "loss_sum": 0.0,
-                "train_pred": None, "elapsed": 0.0, "lr": self.optimizer.lr}
-        else:  # an epoch interrupted part-way: go on from its next batch
-            run.check_progress_fits(progress, n)
-            snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
-        order = progress["order"]
-        start = perf_counter()
-        for index in range(progress["next_batch"], -(-n // batch)):
-            begin = index * batch
-            rows = slice(begin, begin + batch) if order is None else order[begin:begin + batch]
-            xb, yb = X[rows], y[rows]
-            # Until the optimizer steps, the batch can be undone: a failure (an exception, a
-            # KeyboardInterrupt, divergence) puts back the buffers and random state its forward
-            # pass moved, so the Trainer stays at "before batch index" and can be saved.
-            before = _batch_state(self.model)
-            try:
-                # a parameter no backward writes (outside the forward path) has no gradient,
-                # and the step skips it, as torch's loop with zero_grad() does
-                self.optimizer.zero_grad()
-                pred = self.model(xb)
-                try:
-                    value = self.loss.forward(pred, yb)
-                except NonFiniteError as exc:
-                    _undo_batch(self.model, before)
-                    self._diverged(snapshot, "train", _nonfinite_reason(exc), exc)
-                    return None
-                if not math.isfinite(value):
-                    _undo_batch(self.model, before)
-                    self._diverged(snapshot, "train", f"the loss is {value}")
-                    return None
-                self.model.backprop(self.loss.backward(), input_grad=False)
-            except TrainingDiverged:
-                raise
-            except BaseException:
-                _undo_batch(self.model, before)
-                raise
-            self._broken = (f"it was interrupted inside the optimizer step of epoch {epoch + 1}, "
-                            f"step {self.step + 1}, so its weights and optimizer state may be "
-                            f"partly updated")
-            self.optimizer.step()
-            self._broken = None
-            self.step += 1
-            progress["loss_sum"] += value * len(pred)
-            if self.metrics:
-                if progress["train_pred"] is None:
-                    progress["train_pred"] = np.empty((n, *pred.shape[1:]), dtype=pred.dtype)
-                progress["train_pred"][rows] = pred
-            progress["next_batch"] = index + 1
-            progress["elapsed"] += perf_counter() - start
-            self._call("on_batch_end", index,
-                       {"loss": value, "batch_size": len(pred), "step": self.step})
+        """One epoch, or the rest of the one interrupted part-way (:attr:`progress`): train
+        its batches, then log it. Returns its History row, or None if training diverged."""
+        if self.progress is None:
+            self._call("on_epoch_begin", self.epoch, {})
+        snapshot = self._snapshot() if self.on_nonfinite == "stop" else None
+        if self.progress is None:
+            order = self.rng.permutation(len(X)) if self.shuffle and batch < len(X) else None
+            self.progress = EpochProgress(self.epoch, len(X), order, lr=self.optimizer.lr)
+        progress = self.progress
+        progress.check_fits(len(X), keep_pred=bool(self.metrics))
+        try:
             start = perf_counter()
-
-        logs: dict[str, Any] = {"epoch": epoch + 1, "train_loss": progress["loss_sum"] / n}
-        for name, metric in self.metrics.items():
-            logs[f"train_{name}"] = float(metric(y, progress["train_pred"]))
-        if val is not None:
-            try:
-                scores = _evaluate(self.model, self.loss, val[0], val[1], self.metrics,
-                                   self.batch_size)
-            except NonFiniteError as exc:
-                self._diverged(snapshot, "validation", _nonfinite_reason(exc), exc)
-                return None
-            if not math.isfinite(scores["loss"]):
-                self._diverged(snapshot, "validation", f"the loss is {scores['loss']}")
-                return None
-            logs.update({f"val_{k}": v for k, v in scores.items()})
-        self.train_time += progress["elapsed"]
-        logs.update(lr=progress["lr"], steps=self.step, time=self.train_time)
+            for index, rows in progress.batches(batch):
+                pred, value = self._train_batch(X[rows], y[rows])
+                progress.record(rows, value, pred, keep_pred=bool(self.metrics))
+                progress.elapsed += perf_counter() - start
+                self._call("on_batch_end", index,
+                           {"loss": value, "batch_size": len(pred), "step": self.step})
+                start = perf_counter()
+            logs = self._epoch_logs(y, val, progress)
+        except _Diverged as exc:
+            self._diverged(snapshot, exc)
+            return None
+        self.train_time += progress.elapsed
+        logs.update(lr=progress.lr, steps=self.step, time=self.train_time)
         self.history.append(logs)
         self.epoch += 1
-        self._progress = None
-        self._call("on_epoch_end", epoch, logs)
+        self.progress = None
+        self._call("on_epoch_end", progress.epoch, logs)
         return logs
 
-    def _diverged(self, snapshot, phase: str, reason: str, cause=None) -> None:
-        epoch = self.epoch
+    def _train_batch(self, xb: np.ndarray, yb: np.ndarray) -> tuple[np.ndarray, float]:
+        """One optimizer step on a batch; its predictions and loss. Until the step begins the
+        batch can be undone: a failure (an exception, a KeyboardInterrupt, divergence) puts
+        back the buffers and random state its forward pass moved, so the Trainer stays before
+        the batch and can be saved."""
+        before = _batch_state(self.model)
+        try:
+            # a parameter no backward writes (outside the forward path) has no gradient,
+            # and the step skips it, as torch's loop with zero_grad() does
+            self.optimizer.zero_grad()
+            pred = self.model(xb)
+            value = _finite("train", lambda: self.loss.forward(pred, yb))
+            self.model.backprop(self.loss.backward(), input_grad=False)
+        except BaseException:
+            _undo_batch(self.model, before)
+            raise
+        self._in_step = True  # interrupted inside the step, the weights may be half updated
+        self.optimizer.step()
+        self._in_step = False
+        self.step += 1
+        return pred, value
+
+    def _epoch_logs(self, y, val, progress: EpochProgress) -> dict[str, Any]:
+        """The epoch's History row so far: its training loss and metrics, then the
+        validation scores."""
+        logs: dict[str, Any] = {"epoch": progress.epoch + 1,
+                                "train_loss": progress.loss_sum / progress.n}
+        for name, metric in self.metrics.items():
+            assert progress.train_pred is not None  # kept by every batch (check_fits)
+            logs[f"train_{name}"] = float(metric(y, progress.train_pred))
+        if val is not None:
+            scores = _finite("validation", lambda: _evaluate(
+                self.model, self.loss, val[0], val[1], self.metrics, self.batch_size))
+            logs.update({f"val_{k}": v for k, v in scores.items()})
+        return logs
+
+    def _diverged(self, snapshot, exc: _Diverged) -> None:
+        """Raise :class:`TrainingDiverged` or (``on_nonfinite="stop"``) record the event, put
+        the run back to ``snapshot`` and stop."""
+        epoch, phase = self.epoch, exc.phase
         step = self.step + 1 if phase == "train" else self.step
         where = (f"epoch {epoch + 1}, step {step}" if phase == "train"
                  else f"epoch {epoch + 1}, after step {step}, on the validation data")
-        message = f"training diverged at {where}: {reason}"
+        message = f"training diverged at {where}: {exc.reason}"
         if self.on_nonfinite == "raise":
             raise TrainingDiverged(
                 f"{message}. Lower the learning rate, or pass on_nonfinite='stop' to keep the "
                 f"epochs completed so far",
                 epoch=epoch + 1, step=step, phase=phase,
-            ) from cause
+            ) from exc.__cause__
         self.history.events.append({"event": "nonfinite", "epoch": epoch + 1, "step": step,
                                     "phase": phase, "message": message})
         self._restore(snapshot)
         self.stop_training = True
-        return None
 
     def _snapshot(self) -> tuple:
         return (self.model.state_dict(), self.model.rng_state(), self.optimizer.state_dict(),
-                self.step, self.rng.bit_generator.state, run.copy_progress(self._progress))
+                self.step, self.rng.bit_generator.state,
+                None if self.progress is None else self.progress.copy())
 
     def _restore(self, snapshot: tuple) -> None:
         model_state, model_rng, optimizer_state, step, shuffle_state, progress = snapshot
@@ -291,7 +294,7 @@ class Trainer:
         self.optimizer.load_state_dict(optimizer_state)
         self.step = step
         self.rng.bit_generator.state = shuffle_state
-        self._progress = progress
+        self.progress = progress
 
     def _log_keys(self, with_val: bool) -> list[str]:
         keys = ["epoch", "train_loss", *(f"train_{m}" for m in self.metrics)]
@@ -314,27 +317,53 @@ class Trainer:
 
     # ------------------------------------------------------------------ state and resume
     def state_dict(self) -> dict[str, Any]:
-        """What a resume needs beyond the model, optimizer and History (see
-        :func:`minidl.resume.trainer_state`)."""
-        return run.trainer_state(self)
+        """What a resume needs beyond the model, optimizer and History, as plain state (JSON
+        values and arrays): ``epoch`` and ``step``, the shuffling settings (``seed``,
+        ``batch_size``, ``shuffle``) and Generator state (``shuffle_rng``), ``train_time``,
+        each callback's state (``callbacks``, see :func:`minidl.resume.callback_states`) and
+        the position inside an interrupted epoch (``progress``, see
+        :class:`~minidl.resume.EpochProgress`; None between epochs)."""
+        return {"epoch": self.epoch, "step": self.step, "seed": self.seed,
+                "batch_size": self.batch_size, "shuffle": self.shuffle,
+                "train_time": self.train_time, "shuffle_rng": self.rng.bit_generator.state,
+                "callbacks": callback_states(self.callbacks),
+                "progress": None if self.progress is None else self.progress.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` (see :func:`minidl.resume.load_trainer_state`)."""
-        run.load_trainer_state(self, state)
+        """Restore :meth:`state_dict`, all or nothing. Callback states go to the callbacks of
+        the same class, in the same order; callbacks with no saved state keep theirs.
+
+        Checked first (:func:`minidl.resume.read_trainer_state`): a state saved with another
+        ``seed`` (when this Trainer was given one), ``batch_size`` or ``shuffle`` raises a
+        ``ValueError``, a malformed one or one a callback refuses a
+        :class:`~minidl.errors.StateDictError`, and this Trainer is left unchanged."""
+        saved = read_trainer_state(state, self)
+        load_callback_states(self.callbacks, saved.callbacks)
+        self.seed, self.rng, self.train_time = saved.seed, saved.rng, saved.train_time
+        self.epoch, self.step, self.progress = saved.epoch, saved.step, saved.progress
+        self._in_step = False
 
     def save(self, path, extra: dict | None = None) -> None:
-        """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's state,
-        including its position inside an interrupted epoch (see :meth:`fit`). A Trainer
-        interrupted inside an optimizer step refuses with a ``RuntimeError``."""
-        if self._broken is not None:
+        """Write a resumable checkpoint: :func:`minidl.save` with this Trainer's
+        :meth:`state_dict`, including its position inside an interrupted epoch (see
+        :meth:`fit`). A Trainer interrupted inside an optimizer step refuses with a
+        ``RuntimeError``."""
+        if self._in_step:
             raise RuntimeError(f"Trainer.save: refusing to write {os.fspath(path)!r}: "
-                               f"{self._broken}; a checkpoint of it would not continue the run")
-        save(path, self.model, self.optimizer, self.history, extra, trainer=self)
+                               f"{self._half_step()}; a checkpoint of it would not continue "
+                               f"the run")
+        save(path, self.model, self.optimizer, self.history, extra,
+             trainer_state=self.state_dict())
 
     def resume(self, checkpoint) -> Trainer:
         """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
         returned); see :func:`minidl.resume.resume`."""
-        return run.resume(self, checkpoint)
+        return resume_from(self, checkpoint)
+
+    def _half_step(self) -> str:
+        return (f"it was interrupted inside the optimizer step of epoch {self.epoch + 1}, "
+                f"step {self.step + 1}, so its weights and optimizer state may be partly "
+                f"updated")
 
 
 # ---------------------------------------------------------------------- functions
@@ -401,6 +430,29 @@ def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------- helpers
+class _Diverged(Exception):
+    """A non-finite loss or prediction in ``phase`` (``"train"`` or ``"validation"``), on its
+    way to :meth:`Trainer._diverged`; ``__cause__``: the NonFiniteError, if one was raised."""
+
+    def __init__(self, phase: str, reason: str):
+        super().__init__(reason)
+        self.phase = phase
+        self.reason = reason
+
+
+def _finite(phase: str, compute):
+    """``compute()``'s result (a loss value, or scores with a ``"loss"``), or
+    :class:`_Diverged` if it raised :class:`NonFiniteError` or the loss is not finite."""
+    try:
+        result = compute()
+    except NonFiniteError as exc:
+        raise _Diverged(phase, _nonfinite_reason(exc)) from exc
+    value = result["loss"] if isinstance(result, dict) else result
+    if not math.isfinite(value):
+        raise _Diverged(phase, f"the loss is {value}")
+    return result
+
+
 def _nonfinite_reason(exc: NonFiniteError) -> str:
     value = getattr(exc, "loss_value", None)
     return f"non-finite predictions: {exc}" if value is None else f"the loss is {value}"

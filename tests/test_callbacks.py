@@ -42,10 +42,10 @@ class FakeTrainer:
         self.batch_size = None
 
 
-def drive(callback, monitor, values) -> int:
+def drive(callback, monitor, values, trainer=None) -> int:
     """Feed ``values`` as successive epochs; return the 1-based epoch training stopped at
     (0 if it never stopped)."""
-    trainer = FakeTrainer()
+    trainer = FakeTrainer() if trainer is None else trainer
     callback.set_trainer(trainer)
     callback.on_train_begin({})
     for epoch, value in enumerate(values):
@@ -95,11 +95,35 @@ def test_early_stopping_mode_max_and_auto():
 
 def test_early_stopping_records_the_event_and_its_best():
     es = EarlyStopping("val_loss", patience=1)
-    drive(es, "val_loss", [1.0, 0.5, 0.7])
+    trainer = FakeTrainer()
+    drive(es, "val_loss", [1.0, 0.5, 0.7], trainer)
     assert (es.best, es.best_epoch, es.stopped_epoch) == (0.5, 2, 3)
-    (event,) = es.trainer.history.events
+    (event,) = trainer.history.events
     assert event["event"] == "early_stopping" and event["best_epoch"] == 2
     assert "val_loss did not improve for 1 epoch(s); best 0.5 at epoch 2" in event["message"]
+
+
+def test_a_callback_has_one_handle_on_the_run_and_trainer_is_deprecated():
+    """A callback keeps the run handle, model, optimizer and params, and no Trainer;
+    ``self.trainer`` still answers, with a DeprecationWarning."""
+    seen = {}
+
+    class Look(Callback):
+        def on_train_begin(self, logs=None):
+            seen["held"] = sorted(vars(self))
+            with pytest.warns(DeprecationWarning, match="Look.trainer is deprecated: use "
+                                                        "self.run"):
+                seen["trainer"] = self.trainer
+
+    X, y = make_data(n=20)
+    model = make_model()
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1), verbose=0,
+                             callbacks=[Look()])
+    trainer.fit(X, y, epochs=1)
+    assert seen["held"] == ["model", "optimizer", "params", "run"]
+    assert seen["trainer"] is trainer
+    with pytest.warns(DeprecationWarning):
+        assert Look().trainer is None  # before fit hands it the run
 
 
 def test_monitor_must_be_logged():

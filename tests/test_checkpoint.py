@@ -162,6 +162,33 @@ def test_history_extra_and_trainer_state_round_trip(tmp_path):
     assert np.array_equal(got["split"]["w"], np.eye(2))
 
 
+def test_save_takes_the_trainers_plain_state_and_trainer_is_deprecated(tmp_path):
+    """save(trainer_state=) takes a Trainer's state dict, not the Trainer; Trainer.save and
+    the deprecated save(trainer=) write the same training state."""
+    X, y = make_data(n=30)
+    model = make_model()
+    trainer = minidl.Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=8,
+                             seed=2, verbose=0)
+    trainer.fit(X, y, epochs=2)
+    save(tmp_path / "plain.npz", model, trainer.optimizer, trainer.history,
+         trainer_state=trainer.state_dict())
+    trainer.save(tmp_path / "method.npz")
+    with pytest.warns(DeprecationWarning, match=r"save\(\.\.\., trainer=\) is deprecated: pass "
+                                                r"trainer_state=trainer.state_dict\(\)"):
+        save(tmp_path / "old.npz", model, trainer.optimizer, trainer.history, trainer=trainer)
+    expected = load(tmp_path / "method.npz").trainer_state
+    assert expected["epoch"] == 2 and expected["step"] == 8
+    for name in ("plain.npz", "old.npz"):
+        assert load(tmp_path / name).trainer_state == expected
+    with pytest.raises(TypeError, match=r"trainer_state must be a dict .*, got Trainer: pass "
+                                        r"trainer.state_dict\(\)"):
+        save(tmp_path / "wrong.npz", model, trainer_state=trainer)
+    with pytest.raises(TypeError, match="not trainer .deprecated. as well"), \
+            pytest.warns(DeprecationWarning):
+        save(tmp_path / "both.npz", model, trainer=trainer, trainer_state={})
+    assert not (tmp_path / "wrong.npz").exists() and not (tmp_path / "both.npz").exists()
+
+
 def test_the_file_is_a_plain_npz_with_strict_json_metadata(tmp_path):
     model = make_model().astype(np.float32)
     opt = Adam(model.parameters())

@@ -16,12 +16,15 @@ from minidl import (
     BatchNorm1d,
     Dense,
     Dropout,
+    History,
     Sequential,
+    StateDictError,
     Tanh,
     Trainer,
     TrainingDiverged,
 )
 from minidl.callbacks import Callback, EarlyStopping
+from minidl.resume import EpochProgress
 
 from ._fit_helpers import assert_same_arrays, assert_same_history, assert_same_optimizer_state
 
@@ -134,6 +137,89 @@ def test_a_checkpoint_saved_mid_epoch_records_its_position(tmp_path):
     assert state["epoch"] == 0 and state["step"] == 2
     assert state["progress"]["next_batch"] == 2
     assert sorted(state["progress"]["order"]) == list(range(N))
+
+
+def test_load_state_dict_alone_continues_an_interrupted_epoch_bit_for_bit():
+    """No checkpoint file: the model's, optimizer's and Trainer's state dicts (the last with
+    the position inside the epoch) and the History carry the run into a fresh Trainer."""
+    reference = uninterrupted()
+    plan = Plan({("batch_end", 5)})  # the second batch of the second epoch
+    trainer = make_trainer(plan)
+    with pytest.raises(RuntimeError, match="planned interruption"):
+        run_fit(trainer)
+    assert trainer.progress is not None and trainer.progress.next_batch == 2
+    fresh = make_trainer(plan)
+    fresh.model.load_state_dict(trainer.model.state_dict())
+    fresh.model.set_rng_state(trainer.model.rng_state())
+    fresh.optimizer.load_state_dict(trainer.optimizer.state_dict())
+    fresh.load_state_dict(trainer.state_dict())
+    fresh.history = History.from_state_dict(trainer.history.state_dict())
+    assert fresh.progress is not None and fresh.progress is not trainer.progress
+    assert fresh.progress.state_dict().keys() == trainer.progress.state_dict().keys()
+    run_fit(fresh)
+    assert_same_run(fresh, reference)
+
+
+def progress_state(**changes):
+    order = np.array([2, 0, 1, 3])
+    state = EpochProgress(epoch=1, n=4, order=order, lr=0.1, next_batch=1, loss_sum=0.5,
+                          train_pred=np.zeros((4, 1)), elapsed=0.25).state_dict()
+    return {**state, **changes}
+
+
+def test_epoch_progress_is_plain_state_and_refuses_what_does_not_continue_its_epoch():
+    state = progress_state()
+    assert state == {**state}  # (a plain dict) and it reads back as it was
+    back = EpochProgress.from_state_dict(state, epoch=1)
+    assert back.state_dict().keys() == state.keys()
+    assert all(np.array_equal(back.state_dict()[k], v) for k, v in state.items())
+    assert back.order is not state["order"]  # new arrays: later batches change neither
+    for bad, error, message in [
+        (progress_state(), ValueError, "does not continue epoch 3"),  # read for epoch 2
+        (progress_state(next_batch=-1), ValueError, "does not continue epoch 2"),
+        (progress_state(order=np.array([0, 0, 1, 2])), ValueError, "not a permutation of 4"),
+        (progress_state(order=np.arange(4.0)), ValueError, "not a permutation of 4"),
+        (progress_state(train_pred=np.zeros((3, 1))), ValueError, "partial predictions"),
+        (progress_state(train_pred=np.zeros((4, 1), dtype=np.int64)), ValueError,
+         "partial predictions"),
+        ([1, 2], TypeError, "progress is a list, not a dict"),
+    ]:
+        with pytest.raises(error, match=message):
+            EpochProgress.from_state_dict(bad, epoch=2 if message.endswith("3") else 1)
+    without = {k: v for k, v in state.items() if k != "lr"}
+    with pytest.raises(KeyError, match="lr"):
+        EpochProgress.from_state_dict(without, epoch=1)
+
+
+def test_a_trainer_refuses_a_malformed_position_and_changes_nothing():
+    trainer = make_trainer(Plan({("batch_end", 2)}))
+    with pytest.raises(RuntimeError):
+        run_fit(trainer)
+    good = trainer.state_dict()
+    bad = {**good, "progress": {**good["progress"], "order": np.arange(N - 1)}}
+    with pytest.raises(StateDictError, match=r"Trainer.load_state_dict: ValueError: progress: "
+                                             r"the order is not a permutation of 12 rows"):
+        trainer.load_state_dict(bad)
+    after = trainer.state_dict()
+    assert after.keys() == good.keys() and after["progress"]["next_batch"] == 2
+    assert np.array_equal(after["progress"]["order"], good["progress"]["order"])
+
+
+def test_an_epoch_begun_without_metrics_cannot_end_with_them():
+    plan = Plan({("batch_end", 1)})
+    model = Sequential(Dense(D, 1, rng=1))
+    first = Trainer(model, MSE(), Adam(model.parameters()), batch_size=BATCH, seed=4,
+                    callbacks=[TripCallback(plan)], verbose=0)
+    with pytest.raises(RuntimeError, match="planned interruption"):
+        first.fit(*data(), epochs=1)
+    again = Trainer(model, MSE(), Adam(model.parameters()), batch_size=BATCH, seed=4,
+                    metrics=["accuracy"], verbose=0)
+    again.load_state_dict(first.state_dict())
+    before = again.state_dict()
+    with pytest.raises(ValueError, match=r"epoch 1 of this run began without metrics: the "
+                                         r"predictions of its first 1 batches"):
+        again.fit(*data(), epochs=1)
+    assert again.state_dict()["step"] == before["step"] == 1  # refused before any batch
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minidl
+import minidl.resume
 from minidl import (
     MSE,
     SGD,
@@ -244,6 +245,35 @@ def test_a_refused_resume_changes_nothing(tmp_path, reason, as_checkpoint):
     assert len(train_more(trainer, 3)) == 3
 
 
+def test_a_resume_whose_last_write_fails_puts_the_trainer_back(tmp_path, monkeypatch):
+    """The model and optimizer are written last; should that write fail (it was checked, so
+    it should not), the Trainer's state and callbacks go back to where they were."""
+    from minidl.checkpoint import PendingLoad
+
+    training_run(seed=3).save(tmp_path / "ck.npz")
+    trainer = training_run(make_model(seed=11))
+    train_more(trainer, 3)
+    before = everything(trainer)
+
+    def fail(self):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(PendingLoad, "commit", fail)
+    with pytest.raises(OSError, match="the disk went away"):
+        trainer.resume(tmp_path / "ck.npz")
+    assert_same_tree(everything(trainer), before)
+
+
+def test_the_former_resume_functions_warn_and_still_work():
+    trainer = training_run()
+    with pytest.warns(DeprecationWarning, match="use trainer.state_dict"):
+        state = minidl.resume.trainer_state(trainer)
+    assert_same_tree(state, trainer.state_dict())
+    with pytest.warns(DeprecationWarning, match=r"use trainer.load_state_dict\(state\)"):
+        minidl.resume.load_trainer_state(trainer, {**state, "step": 99})
+    assert trainer.step == 99
+
+
 def test_resume_refuses_another_batch_size_or_shuffle(tmp_path):
     """The shuffling depends on seed, batch_size and shuffle: all three must match."""
     model = make_model()
@@ -415,6 +445,21 @@ def test_loaded_checkpoint_reports_its_epoch(tmp_path):
     ck = load(tmp_path / "c.npz")
     assert ck.epoch == 3 == ck.trainer_state["epoch"] == len(ck.history)
     assert ck.trainer_state["step"] == 3  # full batch: one step per epoch
+
+
+def test_the_loop_fits_on_a_screen_and_resume_uses_the_trainers_public_api():
+    """The design checks of issue 18: the epoch loop is at most 40 lines, resume.py reads and
+    writes no private field of a Trainer, and save takes plain state, not a Trainer."""
+    import inspect
+    import re
+
+    import minidl.checkpoint
+    import minidl.resume
+    import minidl.training
+
+    assert len(inspect.getsource(minidl.training.Trainer._run_epoch).splitlines()) <= 40
+    assert not re.search(r"trainer\._", inspect.getsource(minidl.resume))
+    assert "trainer_state" in inspect.signature(minidl.checkpoint.save).parameters
 
 
 def test_training_imports_no_private_names_and_resume_has_one_way_in(monkeypatch, tmp_path):

@@ -250,7 +250,7 @@ def test_float32_model_trains_in_float32():
 
     class Spy(Callback):
         def on_batch_end(self, step, logs=None):
-            seen.append(self.trainer.model[0]._x.dtype)
+            seen.append(self.model[0]._x.dtype)
 
     h = fit(model, MSE(), opt, X.astype(np.float64), y, epochs=2, batch_size=32,
             callbacks=[Spy()], verbose=0)
@@ -549,7 +549,7 @@ def test_callback_hooks_run_in_order_and_can_stop_training():
         def on_epoch_end(self, epoch, logs=None):
             calls.append(f"epoch_end {epoch} {logs['epoch']}")
             if epoch == 1:
-                self.trainer.stop_training = True
+                self.run.stop()
 
         def on_train_end(self, logs=None):
             calls.append(f"train_end {logs['epoch']}")
@@ -657,7 +657,7 @@ def test_non_finite_predictions_become_training_diverged():
     class Poison(Callback):
         def on_batch_end(self, batch, logs=None):
             if logs["step"] == 3:
-                self.trainer.model[0].weight.data[...] = np.inf
+                self.model[0].weight.data[...] = np.inf
 
     X, y = make_data(n=40)
     model = Sequential(Dense(5, 4, rng=0), Identity(), Dense(4, 1, rng=1))
