@@ -446,3 +446,40 @@ def test_the_runner_gets_the_arguments_and_its_exit_code_comes_back(tmp_path):
     assert done.returncode == 3, done.stderr
     assert done.stdout.strip() == (f"minidl bench ['--out', 'o', '3'] the clone "
                                    f"{(tmp_path / 'work').resolve()}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups and signals")
+def test_an_interrupt_lets_the_runner_stop_its_own_way(tmp_path):
+    """Ctrl-C reaches the runner (same process group); the command waits for it to finish
+    (writing what it writes when interrupted) and passes its exit code on, no traceback."""
+    import signal
+
+    repo = _fake_checkout(tmp_path / "clone", "experiments")
+    (repo / "experiments" / "__init__.py").write_text("")
+    (repo / "experiments" / "__main__.py").write_text(textwrap.dedent("""\
+        import time
+
+        def main(argv, prog):
+            try:
+                print("ready", flush=True)
+                time.sleep(60)
+            except KeyboardInterrupt:
+                time.sleep(0.5)  # longer than subprocess.run's grace before it kills
+                print("stopped cleanly", flush=True)
+                return 5
+            return 0
+        """))
+    env = {key: value for key, value in os.environ.items() if key != cli.REPO_VARIABLE}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([*COMMAND, "experiments", "--repo", str(repo)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 5, err
+    assert out == "stopped cleanly\n" and "Traceback" not in err
