@@ -39,6 +39,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numba
 
@@ -180,38 +181,36 @@ def _compile(f: Callable[..., None], how: str, **options) -> Callable[..., None]
     return numba.njit(cache=True, error_model="numpy", **options)(copy)
 
 
-def _rmsprop(plain: Callable, centered: Callable) -> Callable[..., None]:
-    """RMSprop's kernel: the centered loop or the plain one, by its last argument. One loop with
-    an ``if centered`` inside compiled to code 20x slower on 16M values (230-400 ms against
-    15 ms a step, with centered=False), though each branch alone was fast."""
-
-    def rmsprop(*args) -> None:
-        (centered if args[-1] else plain)(*args)
-
-    return rmsprop
-
-
 @dataclass(frozen=True)
 class Kernel:
     """The fused kernel of one algorithm: its ``serial`` and ``parallel`` compilations, the
     state arrays it takes after ``p`` and ``g`` (``state_keys``, in order), the
     hyperparameters (keys of the optimizer's ``defaults``) it takes after ``decoupled``, and
     which state arrays are ``optional``: key -> the hyperparameter that turns it on (off, the
-    kernel gets an empty array and never reads it)."""
+    kernel gets an empty array and never reads it). ``variant``: a hyperparameter and the
+    compilations (serial, parallel) that run instead when it is on: RMSprop's centered loop (one
+    loop with an ``if centered`` inside compiled to code 16-20x slower on 16M values, 124 ms
+    against 7.5 ms a step with centered=False, though each branch alone was fast)."""
 
     serial: Callable[..., None]
     parallel: Callable[..., None]
     state_keys: tuple[str, ...]
     hparams: tuple[str, ...]
     optional: dict[str, str] = field(default_factory=dict)
+    variant: tuple[str, tuple[Callable[..., None], Callable[..., None]]] | None = None
+
+    def compilations(self, defaults: dict[str, Any]) -> tuple[Callable[..., None],
+                                                               Callable[..., None]]:
+        """The (serial, parallel) compilations for the hyperparameters ``defaults``."""
+        if self.variant is not None and defaults[self.variant[0]]:
+            return self.variant[1]
+        return self.serial, self.parallel
 
 
 def _compiled(f: Callable[..., None]) -> tuple[Callable[..., None], Callable[..., None]]:
     """``f``'s serial and parallel compilations."""
     return _compile(f, "serial"), _compile(f, "parallel", parallel=True)
 
-
-_PLAIN, _CENTERED = _compiled(_rmsprop_plain), _compiled(_rmsprop_centered)
 
 #: The kernel of each built-in algorithm, keyed by its class (a subclass inherits it unless it
 #: overrides ``update`` or ``init_state``: :func:`.fused.kernel_of`).
@@ -221,10 +220,10 @@ KERNELS: dict[type, Kernel] = {
     Adam: Kernel(*_compiled(_adam), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
                  ("betas", "eps", "amsgrad"), {"max_exp_avg_sq": "amsgrad"}),
     Adagrad: Kernel(*_compiled(_adagrad), ("sum",), ("lr_decay", "eps")),
-    RMSprop: Kernel(_rmsprop(_PLAIN[0], _CENTERED[0]), _rmsprop(_PLAIN[1], _CENTERED[1]),
-                    ("square_avg", "grad_avg", "momentum_buffer"),
+    RMSprop: Kernel(*_compiled(_rmsprop_plain), ("square_avg", "grad_avg", "momentum_buffer"),
                     ("alpha", "eps", "momentum", "centered"),
-                    {"grad_avg": "centered", "momentum_buffer": "momentum"}),
+                    {"grad_avg": "centered", "momentum_buffer": "momentum"},
+                    ("centered", _compiled(_rmsprop_centered))),
 }
 
 

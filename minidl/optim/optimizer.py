@@ -153,7 +153,9 @@ class Optimizer:
         """``update(p, state, lr, weight_decay)`` for each parameter with a gradient, group
         after group, after creating its state if it has none and counting its step."""
         for group in self.param_groups:
-            lr, weight_decay = group["lr"], group["weight_decay"]
+            # Python floats, whatever a scheduler wrote (a NumPy float64 would make NumPy
+            # compute a float32 parameter's update in float64)
+            lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
             for p in group["params"]:
                 if not p.has_grad:
                     continue
