@@ -90,10 +90,10 @@ def kernel_of(cls: type):
     return None
 
 
-def _builtin_update(cls: type) -> bool:
+def _builtin_update(cls: Any) -> bool:
     """Whether ``cls.update`` is one of minidl's algorithms (for the no-numba notice only)."""
-    return cls.update.__module__.startswith(__package__ + ".") and cls.update.__module__ != (
-        __package__ + ".optimizer")
+    module = cls.update.__module__
+    return module.startswith(__package__ + ".") and module != __package__ + ".optimizer"
 
 
 def choose(optimizer, foreach: bool | None, fused: bool | None) -> Fused | None:
