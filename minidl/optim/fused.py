@@ -142,6 +142,8 @@ class Fused:
         #: Per parameter: its data, grad and state arrays last seen, their raveled views, its
         #: dtype and size class (:meth:`_keep`).
         self._views: dict[Any, tuple] = {}
+        #: The compiled specializations found so far (:func:`_specialization`).
+        self._calls: dict[tuple, dict[tuple, Any]] = {}
 
     def step(self) -> None:
         if self._large:
@@ -158,7 +160,10 @@ class Fused:
         keys = self.state_keys()
         on = [key for key in keys if key]
         kept_views, loop = self._views, opt._update_one
-        calls: dict[tuple, Any] = {}  # (dtype, large?) -> the compiled specialization
+        # (dtype, large?) -> the compiled specialization, for these compilations and scalar types
+        hparam_types = tuple(tuple(map(type, h)) if isinstance(h, tuple) else type(h)
+                             for h in hparams)
+        calls = self._calls.setdefault((mode, serial, hparam_types), {})
 
         def update(p, state: dict[str, Any], lr: float, weight_decay: float) -> None:
             # the views are kept while the arrays stay the same and writeable
@@ -178,7 +183,7 @@ class Fused:
                 loop(p, state, lr, weight_decay)
                 return
             call = calls.get(kept[4])
-            if call is None:  # the first parameter of its dtype and size class this step
+            if call is None:  # the first parameter of its dtype and size class
                 call = calls[kept[4]] = _specialization(
                     large if kept[4][1] else serial,
                     (*kept[3], state["step"], lr, weight_decay, decoupled, *hparams))
@@ -241,7 +246,9 @@ def _specialization(dispatcher, args: tuple):
     (compiled now if need be). Calling it skips numba's dispatch, which types every argument
     on every call: 0.4 us, as long as an SGD step of 1,000 values, so a third of a step over
     1,000 small parameters. It is only called with arguments of those types: views that
-    :meth:`Fused._keep` checked, of the dtype it was resolved for, and the same scalars."""
+    :meth:`Fused._keep` checked, of the dtype it was resolved for, and scalars of the same types
+    (the step an int, ``lr`` and ``weight_decay`` floats, the hyperparameters' types in the
+    key it is kept under)."""
     import numba
 
     signature = tuple(map(numba.typeof, args))
