@@ -42,8 +42,8 @@ OPTIMIZERS = {
     "RMSprop": (minidl.RMSprop, "RMSprop", {"lr": 1e-2}),
 }
 
-MINIDL_PATHS = {"minidl fused": {"fused": True}, "minidl foreach": {"foreach": True},
-                "minidl loop": {"foreach": False, "fused": False}}
+#: minidl's two paths (``foreach=True`` is the loop: NumPy's ``update`` per parameter)
+MINIDL_PATHS = {"minidl fused": {"fused": True}, "minidl loop": {"foreach": False, "fused": False}}
 TORCH_PATHS = {"torch default": {"foreach": False}, "torch foreach": {"foreach": True},
                "torch fused": {"fused": True}}
 
@@ -95,7 +95,7 @@ def run(*, sets=None, optimizers=None, user=(), torch=None, budget=0.4, log=prin
     Returns {"bandwidth": ..., "cases": [...]}."""
     sets = PARAM_SETS if sets is None else sets
     optimizers = OPTIMIZERS if optimizers is None else optimizers
-    have_numba = minidl.optim.flat.HAVE_NUMBA
+    have_numba = minidl.optim.fused.HAVE_NUMBA
     cases, bandwidth = [], {}
     for set_name, (shapes, dtype, label) in sets.items():
         n = sum(int(np.prod(s)) for s in shapes)

@@ -54,28 +54,25 @@ def interleaved(contenders: dict[str, Callable[[], object]], *, rounds: int, war
 
 
 def compilations(optimizer) -> list[str]:
-    """What ran minidl's ``optimizer``'s last update, per segment (``FlatPath.compilations``;
-    nothing for the per-parameter loop)."""
-    flat = getattr(optimizer, "_flat", None)
-    return [] if flat is None else flat.compilations
+    """What ran minidl's ``optimizer``'s last step for its large parameters: ``["serial"]`` or
+    ``["parallel"]`` (``Fused.last``; nothing for the loop)."""
+    fused = getattr(optimizer, "_fused", None)
+    return [] if fused is None else [fused.last]
 
 
 def settle(step: Callable[[], object], optimizer, calls: int = 100):
     """Run ``step`` (a step of minidl's ``optimizer``) ``calls`` times back to back, so the fused
-    kernels choose serial or parallel on a loop of their own (``Adaptive`` in
+    path chooses serial or parallel on a loop of its own (``Adaptive`` in
     ``minidl/optim/_kernels_numba.py`` times call-to-call cycles, and interleaved rounds would
     put the other contenders' work into those cycles). 100 calls include two of its rechecks,
     so one noisy first choice is corrected. Returns ``step`` with the choice forced
-    (``THREADS``), and the compilations it settled on; any other path is returned as it is."""
-    flat = getattr(optimizer, "_flat", None)
-    if flat is None or flat.implementation != "fused":
+    (``THREADS``), and the compilation it settled on; the loop is returned as it is."""
+    if getattr(optimizer, "_fused", None) is None:
         return step, compilations(optimizer)
     time.sleep(PAUSE)  # the previous case's torch threads may still spin: not in these cycles
     for _ in range(calls):
         step()
-    modes = sorted(set(compilations(optimizer)))
-    if len(modes) != 1:  # segments that chose differently: leave the choice to them
-        return step, modes
+    modes = compilations(optimizer)
     from minidl.optim import _kernels_numba
 
     def forced():
@@ -137,11 +134,11 @@ def environment() -> dict:
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
     }
     import minidl
-    from minidl.optim import flat
+    from minidl.optim import fused
 
     env["minidl"] = getattr(minidl, "__version__", "dev")
     env["numba"] = None
-    if flat.HAVE_NUMBA:
+    if fused.HAVE_NUMBA:
         import numba
 
         env["numba"] = numba.__version__

@@ -12,8 +12,12 @@ class Parameter:
     parameter object itself (two layers that both call their weight ``weight`` never collide).
 
     ``grad`` is preallocated and written in place by ``Layer.backward``; ``data`` is updated in
-    place by optimizers. Code that hands out views of either (a flat buffer, say) can rely on the
-    arrays never being replaced, except by an explicit dtype conversion (:meth:`astype`).
+    place by optimizers, on every path (the fused kernels take the arrays as they are). So
+    ``W = layer.weight.data`` stays the parameter's array after ``optimizer.step()``: minidl
+    never replaces ``data`` or ``grad``, except by an explicit dtype conversion
+    (:meth:`astype`). You may assign either yourself (``p.grad = ...`` in a layer, or
+    ``dec.weight.data = enc.weight.data.T`` to tie weights); optimizers then update the new
+    array.
 
     Whether the parameter *has* a gradient this step (:attr:`has_grad`, what torch says with
     ``grad is not None``) is derived, since ``grad`` is always an array: :meth:`zero_grad` marks

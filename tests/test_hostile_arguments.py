@@ -51,7 +51,7 @@ def test_a_flag_must_be_a_bool(owner, name, build, value):
 @pytest.mark.parametrize(("owner", "name", "build"), FLAG_OWNERS,
                          ids=[f"{o}.{n}" for o, n, _ in FLAG_OWNERS])
 def test_a_flag_accepts_numpy_bools(owner, name, build):
-    if name == "fused" and not md.optim.flat.HAVE_NUMBA:
+    if name == "fused" and not md.optim.fused.HAVE_NUMBA:
         return
     build(np.bool_(True))
     build(False)

@@ -3,8 +3,8 @@
 minidl's ``Parameter.grad`` is an array allocated once, so "no gradient" is derived: after
 ``zero_grad()`` a parameter has no gradient until a layer's ``backward`` writes it (even with
 zeros) or a nonzero value is written into it by hand. Such a parameter gets no weight decay, no
-momentum, no state and no step count, on every path (loop, foreach, fused), and the flat paths
-stay bit-equal to the loop when only some parameters have a gradient.
+momentum, no state and no step count, on every path (the loop, ``foreach=True`` and fused), and
+the fused path stays bit-equal to the loop when only some parameters have a gradient.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 
 import minidl
 from minidl import SGD, Adagrad, Adam, AdamW, Dense, Layer, Parameter, RMSprop, Sequential, Tanh
-from minidl.optim import flat
+from minidl.optim import fused
 
-needs_numba = pytest.mark.skipif(not flat.HAVE_NUMBA, reason="needs numba")
+needs_numba = pytest.mark.skipif(not fused.HAVE_NUMBA, reason="needs numba")
 FLAGS = {"loop": {"foreach": False, "fused": False}, "foreach": {"foreach": True},
          "fused": {"fused": True}}
 IMPLS = ["loop", "foreach", pytest.param("fused", marks=needs_numba)]
@@ -160,10 +160,10 @@ def test_a_gradient_written_by_hand(impl):
     assert (a.has_grad, b.has_grad, c.has_grad) == (True, False, True)
 
 
-@pytest.mark.parametrize("impl", ["foreach", pytest.param("fused", marks=needs_numba)])
+@pytest.mark.parametrize("impl", [pytest.param("fused", marks=needs_numba)])
 @pytest.mark.parametrize(("cls", "kw"), CASES, ids=IDS)
-def test_flat_path_matches_the_loop_when_some_parameters_have_no_gradient(cls, kw, impl):
-    """Each step a different subset has a gradient (sometimes none, sometimes all): the flat
+def test_fused_path_matches_the_loop_when_some_parameters_have_no_gradient(cls, kw, impl):
+    """Each step a different subset has a gradient (sometimes none, sometimes all): the fused
     path skips the same parameters as the loop, bit for bit, state dicts included."""
     runs = []
     for path in ("loop", impl):

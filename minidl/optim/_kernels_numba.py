@@ -1,12 +1,23 @@
-"""The fused kernels (``fused``): one numba loop per algorithm over a flat segment.
+"""The fused kernels (``fused``): one numba loop per algorithm, over the arrays of one parameter.
 
-Each loop reads every array once and writes it once, with the arithmetic of its algorithm's
-``update`` in the same order and roundings (the scalars arrive already of the arrays' dtype, and
-numba, without ``fastmath``, neither contracts a multiply and an add into one fused multiply-add
-nor reorders), so the results are bit-for-bit those of the per-parameter loop. They follow
-NumPy's error model: 0/0 is NaN, as in the loop, where numba's default would raise
+:meth:`~minidl.Optimizer.step` calls the kernel of its algorithm once per parameter, on the
+arrays as they are: ``p.data``, ``p.grad`` and the parameter's state arrays, each raveled as a
+view (:mod:`.fused` checks that they can be), so nothing is copied, gathered or rebound. A
+kernel's arguments are those arrays (an empty array for an optional one that is off, e.g.
+``max_exp_avg_sq`` without amsgrad), then the parameter's ``step`` counter, the group's ``lr``
+and ``weight_decay``, whether the weight decay is decoupled, and the algorithm's
+hyperparameters (:class:`Kernel` says which, in order).
+
+Each loop computes its scalars as its algorithm's ``update`` does (bias corrections included:
+in float64, as Python does, then cast to the arrays' dtype, as NumPy casts a Python float
+against a float32 array; ``beta ** float(step)`` calls the C library's ``pow`` as Python's
+``beta ** step`` does, where an integer power would multiply) and does its arithmetic in the
+same order and roundings (numba, without ``fastmath``, neither contracts a multiply and an add
+into one fused multiply-add nor reorders), so the results are bit-for-bit those of ``update``.
+They follow NumPy's error model: 0/0 is NaN, as in the loop, where numba's default would raise
 ZeroDivisionError and, for the check on every element, could not vectorise a division (8x
-slower). Arguments are those of :mod:`._kernels_numpy`, without the scratch.
+slower). The base class's weight decay is the one other copy, inlined into each loop
+(:func:`_decayed`).
 
 Each loop is compiled twice: serially, and ``parallel=True`` for numba's threads. Which one is
 faster depends on the rest of the program, not on the kernel: numba's threads and the BLAS
@@ -14,9 +25,9 @@ library's threads are two pools, and on a machine with as many cores as threads 
 after its work and steals the other's cores. Optimizer steps back to back run twice as fast on
 two threads; in a training loop, between matrix products, waking numba's threads can cost more
 than the whole update (on 2 cores: 1.3 ms for an Adam step of 203k values that takes 0.1 ms on
-one thread). So a segment of at least :data:`PARALLEL_MIN_SIZE` values gets an
-:class:`Adaptive` kernel that times both where it runs and keeps the faster; a smaller one the
-serial compilation. Both give the same bits.
+one thread). So an optimizer with a parameter of at least :data:`PARALLEL_MIN_SIZE` values
+steps through an :class:`Adaptive` choice that times both where it runs and keeps the faster
+(for those parameters; smaller ones always run serially). Both give the same bits.
 
 Compiled on first use for each dtype (a second or two each) and cached on disk (``cache=True``).
 """
@@ -27,56 +38,83 @@ import math
 import time
 import types
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numba
-import numpy as np
 
-#: Segments this large may run on all of numba's threads; smaller ones on the calling thread.
+from .adagrad import Adagrad
+from .adam import Adam
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+#: Parameters this large may be updated on all of numba's threads; smaller ones on the calling
+#: thread.
 PARALLEL_MIN_SIZE = 1 << 15
 
-#: ``"auto"``: a segment of at least :data:`PARALLEL_MIN_SIZE` values runs the compilation that
-#: has been faster here (:class:`Adaptive`); ``"serial"`` or ``"parallel"`` forces one, e.g. to
-#: benchmark it.
+#: ``"auto"``: an optimizer with a parameter of at least :data:`PARALLEL_MIN_SIZE` values runs
+#: the compilation that has been faster here (:class:`Adaptive`); ``"serial"`` or
+#: ``"parallel"`` forces one, e.g. to benchmark it.
 THREADS = "auto"
 
 
 @numba.njit(inline="always")
-def _decayed(pi, gi, wd, shrink):
+def _decay(p, lr, weight_decay, decoupled):
+    """The base class's weight decay as (shrink?, factor, l2?, coefficient) in ``p``'s dtype:
+    the decoupled shrink ``1 - lr * weight_decay``, or the L2 coefficient ``weight_decay``."""
+    cast = p.dtype.type
+    shrinks = decoupled and weight_decay != 0
+    l2 = not decoupled and weight_decay != 0
+    return shrinks, cast(1 - lr * weight_decay), l2, cast(weight_decay)
+
+
+@numba.njit(inline="always")
+def _decayed(pi, gi, shrinks, shrink, l2, wd):
     """The base class's weight decay, as every algorithm's ``update`` receives it: the parameter
-    shrunk (decoupled decay), then the gradient plus ``wd`` times it (L2); inlined into each
-    loop, like :func:`._kernels_numpy._grad`."""
-    if shrink != 1:
+    shrunk (decoupled decay), or the gradient plus ``wd`` times the parameter (L2)."""
+    if shrinks:
         pi = pi * shrink
-    if wd != 0:
+    if l2:
         gi = gi + pi * wd
     return pi, gi
 
 
 @numba.njit(inline="always")
-def _with_momentum(buf, i, step, momentum):
+def _with_momentum(buf, i, step, momentum, on):
     """RMSprop's momentum: ``buf = momentum * buf + step`` (kept), or ``step`` without it."""
-    if momentum != 0:
+    if on:
         step = buf[i] * momentum + step
         buf[i] = step
     return step
 
 
-def _sgd(p, g, buf, wd, shrink, lr, momentum, one_minus_dampening, nesterov, first):
+def _sgd(p, g, buf, step, lr, weight_decay, decoupled, momentum, dampening, nesterov):
+    cast = p.dtype.type
+    shrinks, shrink, l2, wd = _decay(p, lr, weight_decay, decoupled)
+    first, on = step == 1, momentum != 0
+    mom, one_minus_dampening, lr_ = cast(momentum), cast(1 - dampening), cast(lr)
     for i in numba.prange(p.size):
-        pi, gi = _decayed(p[i], g[i], wd, shrink)
-        if momentum != 0:
-            bi = gi if first else buf[i] * momentum + gi * one_minus_dampening
+        pi, gi = _decayed(p[i], g[i], shrinks, shrink, l2, wd)
+        if on:
+            bi = gi if first else buf[i] * mom + gi * one_minus_dampening
             buf[i] = bi
-            gi = gi + bi * momentum if nesterov else bi
-        p[i] = pi - gi * lr
+            gi = gi + bi * mom if nesterov else bi
+        p[i] = pi - gi * lr_
 
 
-def _adam(p, g, m, v, vmax, wd, shrink, beta1, one_minus_beta1, beta2, one_minus_beta2,
-          step_size, bias_correction2_sqrt, eps, amsgrad):
+def _adam(p, g, m, v, vmax, step, lr, weight_decay, decoupled, betas, eps, amsgrad):
+    cast = p.dtype.type
+    shrinks, shrink, l2, wd = _decay(p, lr, weight_decay, decoupled)
+    beta1, beta2 = betas
+    t = float(step)
+    b1, one_minus_b1, b2, one_minus_b2 = cast(beta1), cast(1 - beta1), cast(beta2), cast(1 - beta2)
+    step_size = cast(lr / (1 - beta1**t))
+    bias_correction2_sqrt = cast(math.sqrt(1 - beta2**t))
+    e = cast(eps)
     for i in numba.prange(p.size):
-        pi, gi = _decayed(p[i], g[i], wd, shrink)
-        mi = m[i] * beta1 + gi * one_minus_beta1
-        vi = v[i] * beta2 + (gi * gi) * one_minus_beta2
+        pi, gi = _decayed(p[i], g[i], shrinks, shrink, l2, wd)
+        mi = m[i] * b1 + gi * one_minus_b1
+        vi = v[i] * b2 + (gi * gi) * one_minus_b2
         m[i] = mi
         v[i] = vi
         if amsgrad:
@@ -85,62 +123,52 @@ def _adam(p, g, m, v, vmax, wd, shrink, beta1, one_minus_beta1, beta2, one_minus
                 vm = vi
             vmax[i] = vm
             vi = vm
-        denom = math.sqrt(vi) / bias_correction2_sqrt + eps
+        denom = math.sqrt(vi) / bias_correction2_sqrt + e
         p[i] = pi - (mi / denom) * step_size
 
 
-def _adagrad(p, g, s, wd, shrink, clr, eps):
+def _adagrad(p, g, s, step, lr, weight_decay, decoupled, lr_decay, eps):
+    cast = p.dtype.type
+    shrinks, shrink, l2, wd = _decay(p, lr, weight_decay, decoupled)
+    clr = cast(lr / (1 + (step - 1) * lr_decay))
+    e = cast(eps)
     for i in numba.prange(p.size):
-        pi, gi = _decayed(p[i], g[i], wd, shrink)
+        pi, gi = _decayed(p[i], g[i], shrinks, shrink, l2, wd)
         si = s[i] + gi * gi
         s[i] = si
-        p[i] = pi - (gi / (math.sqrt(si) + eps)) * clr
+        p[i] = pi - (gi / (math.sqrt(si) + e)) * clr
 
 
-def _rmsprop_plain(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momentum,
+def _rmsprop_plain(p, g, v, a, buf, step, lr, weight_decay, decoupled, alpha, eps, momentum,
                    centered):
+    cast = p.dtype.type
+    shrinks, shrink, l2, wd = _decay(p, lr, weight_decay, decoupled)
+    al, one_minus_alpha, e, mom, lr_ = (cast(alpha), cast(1 - alpha), cast(eps), cast(momentum),
+                                        cast(lr))
+    on = momentum != 0
     for i in numba.prange(p.size):
-        pi, gi = _decayed(p[i], g[i], wd, shrink)
-        vi = v[i] * alpha + (gi * gi) * one_minus_alpha
+        pi, gi = _decayed(p[i], g[i], shrinks, shrink, l2, wd)
+        vi = v[i] * al + (gi * gi) * one_minus_alpha
         v[i] = vi
-        step = gi / (math.sqrt(vi) + eps)
-        p[i] = pi - _with_momentum(buf, i, step, momentum) * lr
+        step_i = gi / (math.sqrt(vi) + e)
+        p[i] = pi - _with_momentum(buf, i, step_i, mom, on) * lr_
 
 
-def _rmsprop_centered(p, g, v, a, buf, wd, shrink, lr, alpha, one_minus_alpha, eps, momentum,
+def _rmsprop_centered(p, g, v, a, buf, step, lr, weight_decay, decoupled, alpha, eps, momentum,
                       centered):
+    cast = p.dtype.type
+    shrinks, shrink, l2, wd = _decay(p, lr, weight_decay, decoupled)
+    al, one_minus_alpha, e, mom, lr_ = (cast(alpha), cast(1 - alpha), cast(eps), cast(momentum),
+                                        cast(lr))
+    on = momentum != 0
     for i in numba.prange(p.size):
-        pi, gi = _decayed(p[i], g[i], wd, shrink)
-        vi = v[i] * alpha + (gi * gi) * one_minus_alpha
+        pi, gi = _decayed(p[i], g[i], shrinks, shrink, l2, wd)
+        vi = v[i] * al + (gi * gi) * one_minus_alpha
         v[i] = vi
         ai = a[i] + (gi - a[i]) * one_minus_alpha
         a[i] = ai
-        step = gi / (math.sqrt(vi - ai * ai) + eps)
-        p[i] = pi - _with_momentum(buf, i, step, momentum) * lr
-
-
-class _Centered:
-    """RMSprop's kernel: the centered loop or the plain one, by its last argument. One loop with
-    an ``if centered`` inside compiled to code 20x slower on 16M values (230-400 ms against
-    15 ms a step, with centered=False), though each branch alone was fast."""
-
-    def __init__(self, plain: Callable, centered: Callable):
-        self._kernels = (plain, centered)
-        self._ran = plain
-
-    def __call__(self, *args) -> None:
-        self._ran = self._kernels[bool(args[-1])]
-        self._ran(*args)
-
-    @property
-    def last(self) -> str:
-        return getattr(self._ran, "last", "serial")
-
-
-_SOURCES: dict[str, Callable[..., None]] = {
-    "sgd": _sgd, "adam": _adam, "adagrad": _adagrad,
-    "rmsprop_plain": _rmsprop_plain, "rmsprop_centered": _rmsprop_centered,
-}
+        step_i = gi / (math.sqrt(vi - ai * ai) + e)
+        p[i] = pi - _with_momentum(buf, i, step_i, mom, on) * lr_
 
 
 def _compile(f: Callable[..., None], how: str, **options) -> Callable[..., None]:
@@ -153,26 +181,69 @@ def _compile(f: Callable[..., None], how: str, **options) -> Callable[..., None]
     return numba.njit(cache=True, error_model="numpy", **options)(copy)
 
 
-_SERIAL = {name: _compile(f, "serial") for name, f in _SOURCES.items()}
-_PARALLEL = {name: _compile(f, "parallel", parallel=True) for name, f in _SOURCES.items()}
+@dataclass(frozen=True)
+class Kernel:
+    """The fused kernel of one algorithm: its ``serial`` and ``parallel`` compilations, the
+    state arrays it takes after ``p`` and ``g`` (``state_keys``, in order), the
+    hyperparameters (keys of the optimizer's ``defaults``) it takes after ``decoupled``, and
+    which state arrays are ``optional``: key -> the hyperparameter that turns it on (off, the
+    kernel gets an empty array and never reads it). ``variant``: a hyperparameter and the
+    compilations (serial, parallel) that run instead when it is on: RMSprop's centered loop (one
+    loop with an ``if centered`` inside compiled to code 16-20x slower on 16M values, 124 ms
+    against 7.5 ms a step with centered=False, though each branch alone was fast)."""
+
+    serial: Callable[..., None]
+    parallel: Callable[..., None]
+    state_keys: tuple[str, ...]
+    hparams: tuple[str, ...]
+    optional: dict[str, str] = field(default_factory=dict)
+    variant: tuple[str, tuple[Callable[..., None], Callable[..., None]]] | None = None
+
+    def compilations(self, defaults: dict[str, Any]) -> tuple[Callable[..., None],
+                                                               Callable[..., None]]:
+        """The (serial, parallel) compilations for the hyperparameters ``defaults``."""
+        if self.variant is not None and defaults[self.variant[0]]:
+            return self.variant[1]
+        return self.serial, self.parallel
+
+
+def _compiled(f: Callable[..., None]) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``f``'s serial and parallel compilations."""
+    return _compile(f, "serial"), _compile(f, "parallel", parallel=True)
+
+
+#: The kernel of each built-in algorithm, keyed by its class (a subclass inherits it unless it
+#: overrides ``update`` or ``init_state``: :func:`.fused.kernel_of`).
+KERNELS: dict[type, Kernel] = {
+    SGD: Kernel(*_compiled(_sgd), ("momentum_buffer",), ("momentum", "dampening", "nesterov"),
+                {"momentum_buffer": "momentum"}),
+    Adam: Kernel(*_compiled(_adam), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+                 ("betas", "eps", "amsgrad"), {"max_exp_avg_sq": "amsgrad"}),
+    Adagrad: Kernel(*_compiled(_adagrad), ("sum",), ("lr_decay", "eps")),
+    RMSprop: Kernel(*_compiled(_rmsprop_plain), ("square_avg", "grad_avg", "momentum_buffer"),
+                    ("alpha", "eps", "momentum", "centered"),
+                    {"grad_avg": "centered", "momentum_buffer": "momentum"},
+                    ("centered", _compiled(_rmsprop_centered))),
+}
 
 
 class Adaptive:
-    """A kernel that runs serially or on numba's threads, whichever keeps the program faster.
+    """A step that runs serially or on numba's threads, whichever keeps the program faster.
 
-    What is timed is the *cycle*: from one call to the next, so the time includes what the
-    choice does to the rest of the program (a training step's matrix products slowed by spinning
-    threads count against the threads). The first :attr:`WARMUP` calls are not timed (the
-    program around them is warming up too: first matrix products, first pages), nor the first
-    call of each compilation (it may compile); then each is timed for :attr:`SAMPLES` cycles,
-    serial first, and the parallel one is chosen only if its median is below :attr:`MARGIN`
-    times the serial one's. The one not running is timed again after :attr:`FIRST_RECHECK`
-    calls and replaces the running one on the same terms; a cycle :attr:`GIVE_UP` times the
-    running one's median ends the recheck at once (in a training loop a cycle on contended
-    threads can cost ten steps). Each recheck that changes nothing doubles the wait, up to
-    :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both compilations give
-    the same bits. ``mode`` is the compilation chosen, ``last`` the one the last call ran
-    (which differs while the other is timed, or while :data:`THREADS` forces one).
+    ``serial`` and ``parallel`` are the two ways of running it (an optimizer step with each
+    compilation of its kernel). What is timed is the *cycle*: from one call to the next, so the
+    time includes what the choice does to the rest of the program (a training step's matrix
+    products slowed by spinning threads count against the threads). The first :attr:`WARMUP`
+    calls are not timed (the program around them is warming up too: first matrix products,
+    first pages), nor the first call of each compilation (it may compile); then each is timed
+    for :attr:`SAMPLES` cycles, serial first, and the parallel one is chosen only if its median
+    is below :attr:`MARGIN` times the serial one's. The one not running is timed again after
+    :attr:`FIRST_RECHECK` calls and replaces the running one on the same terms; a cycle
+    :attr:`GIVE_UP` times the running one's median ends the recheck at once (in a training loop
+    a cycle on contended threads can cost ten steps). Each recheck that changes nothing doubles
+    the wait, up to :attr:`LAST_RECHECK` calls. The results do not depend on the choice: both
+    compilations give the same bits. ``mode`` is the compilation chosen, ``last`` the one the
+    last call ran (which differs while the other is timed, or while :data:`THREADS` forces one).
 
     Cycles measure what a program does between two steps, so a step's timing is only as good
     as its loop is regular: a benchmark that interleaves other work between calls should let
@@ -251,14 +322,3 @@ class Adaptive:
                 self.mode, self._interval = mode, self.FIRST_RECHECK
         self._countdown = self._interval
         self._interval = min(2 * self._interval, self.LAST_RECHECK)
-
-
-def kernel(name: str, dtype: np.dtype, size: int) -> Callable:
-    """The kernel ``name`` for a segment of ``size`` values (``dtype`` is typed by numba on the
-    first call): an :class:`Adaptive` one from :data:`PARALLEL_MIN_SIZE` values on."""
-    if name == "rmsprop":
-        return _Centered(kernel("rmsprop_plain", dtype, size),
-                         kernel("rmsprop_centered", dtype, size))
-    if size < PARALLEL_MIN_SIZE:
-        return _SERIAL[name]
-    return Adaptive(_SERIAL[name], _PARALLEL[name])

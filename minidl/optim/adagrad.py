@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -24,11 +23,7 @@ class Adagrad(Optimizer):
 
     former_names = ("AdaGrad",)
 
-    #: The flat path's kernel, with the scalars :meth:`update` uses.
     nonnegative_state = ("sum",)
-
-    kernel = Kernel("adagrad", ("sum",), lambda d, lr, t: (
-        lr / (1 + (t - 1) * d["lr_decay"]), d["eps"]))
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,

@@ -7,7 +7,6 @@ import math
 import numpy as np
 
 from ..validation import check_bool
-from .flat import Kernel
 from .optimizer import Optimizer, check_betas, check_number
 
 
@@ -24,13 +23,7 @@ class Adam(Optimizer):
     with m_0 = v_0 = 0. The first update is about ``lr * sign(g_1)``.
     """
 
-    #: The flat path's kernel, with the scalars :meth:`update` uses.
     nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
-
-    kernel = Kernel("adam", ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), lambda d, lr, t: (
-        d["betas"][0], 1 - d["betas"][0], d["betas"][1], 1 - d["betas"][1],
-        lr / (1 - d["betas"][0] ** t), math.sqrt(1 - d["betas"][1] ** t), d["eps"],
-        d["amsgrad"]))
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *,

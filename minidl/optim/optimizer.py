@@ -50,7 +50,7 @@ import numpy as np
 from ..errors import StateDictError
 from ..parameter import Parameter
 from ..validation import check_betas, check_number  # noqa: F401 (re-exported for subclasses)
-from . import flat
+from . import fused as _fused
 
 
 class Optimizer:
@@ -80,14 +80,15 @@ class Optimizer:
                                          **hparams}
         self.param_groups: list[dict[str, Any]] = _param_groups(name, params, self.defaults)
         self.state: dict[Parameter, dict[str, Any]] = {}
-        #: The flat path (:mod:`minidl.optim.flat`) chosen by ``foreach``/``fused``, or None.
-        self._flat = flat.choose(self, foreach, fused)
+        #: The fused path (:mod:`minidl.optim.fused`) chosen by ``foreach``/``fused``, or None.
+        self._fused = _fused.choose(self, foreach, fused)
 
     @property
     def implementation(self) -> str:
-        """Which path ``step`` runs: ``"fused"`` (numba kernels on flat buffers), ``"foreach"``
-        (NumPy on flat buffers) or ``"loop"`` (``update`` per parameter)."""
-        return "loop" if self._flat is None else self._flat.implementation
+        """Which path ``step`` runs: ``"fused"`` (the algorithm's numba kernel on each
+        parameter it can take, ``update`` on the others) or ``"loop"`` (``update`` on every
+        parameter, in NumPy; ``foreach=True`` asks for it)."""
+        return "loop" if self._fused is None else "fused"
 
     @property
     def params(self) -> list[Parameter]:
@@ -140,12 +141,21 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (:attr:`Parameter.has_grad`),
         using the gradients now in ``p.grad``, with the ``lr`` and ``weight_decay`` of the
-        parameter's group; parameters without one are skipped (see the module docstring)."""
-        if self._flat is not None:  # same arithmetic, one kernel call per group and dtype
-            self._flat.step()
-            return
+        parameter's group; parameters without one are skipped (see the module docstring).
+        The arrays are updated in place: ``p.data``, ``p.grad`` and the state arrays stay the
+        arrays they were, on either path (:mod:`minidl.optim.fused`)."""
+        if self._fused is not None:  # the same walk, a numba kernel per parameter
+            self._fused.step()
+        else:
+            self._walk(self._update_one)
+
+    def _walk(self, update) -> None:
+        """``update(p, state, lr, weight_decay)`` for each parameter with a gradient, group
+        after group, after creating its state if it has none and counting its step."""
         for group in self.param_groups:
-            lr, weight_decay = group["lr"], group["weight_decay"]
+            # Python floats, whatever a scheduler wrote (a NumPy float64 would make NumPy
+            # compute a float32 parameter's update in float64)
+            lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
             for p in group["params"]:
                 if not p.has_grad:
                     continue
@@ -153,20 +163,26 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {"step": 0, **self.init_state(p)}
                 state["step"] += 1
-                grad = p.grad
-                if weight_decay:
-                    if self.decoupled_weight_decay:
-                        p.data *= 1 - lr * weight_decay
-                    else:
-                        grad = grad + weight_decay * p.data
-                self.update(p.data, grad, state, lr)
+                update(p, state, lr, weight_decay)
+
+    def _update_one(self, p: Parameter, state: dict[str, Any], lr: float,
+                    weight_decay: float) -> None:
+        """The loop's update of one parameter: weight decay, then :meth:`update`."""
+        grad = p.grad
+        if weight_decay:
+            if self.decoupled_weight_decay:
+                p.data *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * p.data
+        self.update(p.data, grad, state, lr)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count, parameter groups (parameters as indices into
         :attr:`params`, with their ``lr`` and ``weight_decay``) and per-parameter state
-        (keyed by parameter index, never by name) of the parameters that have stepped (a
-        state at step 0 is the fresh one, which the flat path lays out before its first use)."""
+        (keyed by parameter index, never by name) of the parameters that have stepped: the
+        arrays now in :attr:`state`, copied (the ones the last step updated, including any the
+        user assigned there)."""
         params = self.params
         index = {id(p): i for i, p in enumerate(params)}
         return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_bool
-from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -26,11 +25,7 @@ class RMSprop(Optimizer):
 
     former_names = ("RMSProp",)
 
-    #: The flat path's kernel, with the scalars :meth:`update` uses.
     nonnegative_state = ("square_avg",)
-
-    kernel = Kernel("rmsprop", ("square_avg", "grad_avg", "momentum_buffer"), lambda d, lr, t: (
-        lr, d["alpha"], 1 - d["alpha"], d["eps"], d["momentum"], d["centered"]))
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_bool
-from .flat import Kernel
 from .optimizer import Optimizer, check_number
 
 
@@ -23,10 +22,6 @@ class SGD(Optimizer):
     Arguments, their order and defaults are torch's (``lr=1e-3``; ``weight_decay`` before
     ``nesterov``), so a positional call written for torch means the same here.
     """
-
-    #: The flat path's kernel, with the scalars :meth:`update` uses.
-    kernel = Kernel("sgd", ("momentum_buffer",), lambda d, lr, t: (
-        lr, d["momentum"], 1 - d["dampening"], d["nesterov"], t == 1))
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *,

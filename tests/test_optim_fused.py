@@ -1,8 +1,8 @@
-"""The flat path (``foreach``: NumPy, ``fused``: numba) against the per-parameter loop.
+"""The fused path (numba kernels) against the per-parameter loop (``update`` in NumPy).
 
-As torch's ``test_foreach_matches_forloop``: each built-in optimizer runs the same trajectory
+As torch's ``test_fused_matches_forloop``: each built-in optimizer runs the same trajectory
 with ``foreach=False, fused=False`` (the loop, itself checked against a plain-Python reference
-in ``test_optim_reference.py``) and with each flat path, and the parameters and the whole state
+in ``test_optim_reference.py``) and with ``fused=True``, and the parameters and the whole state
 dict must be **bit-equal** after every step. Bit equality, not a tolerance, is the claim: the
 kernels do the loop's operations in the loop's order with the loop's scalar roundings, and
 numba without ``fastmath`` fuses no multiply-add. The trajectories cover many steps, weight
@@ -22,13 +22,12 @@ import pytest
 
 import minidl
 from minidl import SGD, Adagrad, Adam, AdamW, Parameter, RMSprop
-from minidl.optim import flat
+from minidl.optim import fused
 
-HAVE_NUMBA = flat.HAVE_NUMBA
+HAVE_NUMBA = fused.HAVE_NUMBA
 needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="needs numba (pip install -e '.[fast]')")
-FLAT = ["foreach", pytest.param("fused", marks=needs_numba)]
-FLAGS = {"loop": {"foreach": False, "fused": False}, "foreach": {"foreach": True},
-         "fused": {"fused": True}}
+FLAT = [pytest.param("fused", marks=needs_numba)]
+FLAGS = {"loop": {"foreach": False, "fused": False}, "fused": {"fused": True}}
 
 SHAPES = [(7, 5), (5,), (), (3, 2, 4), (6,)]
 NEVER_TOUCHED = 4  # index of the parameter whose gradient is never written
@@ -115,7 +114,7 @@ def assert_same_trajectory(ref, got):
 @pytest.mark.parametrize("impl", FLAT)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("cls", "kw"), CASES, ids=IDS)
-def test_flat_path_matches_the_loop_bit_for_bit(cls, kw, dtype, impl):
+def test_fused_path_matches_the_loop_bit_for_bit(cls, kw, dtype, impl):
     ref = trajectory(cls, kw, "loop", dtype)
     assert_same_trajectory(ref, trajectory(cls, kw, impl, dtype))
     # the never-touched parameter moved (the loop updates it too: decay, momentum)
@@ -124,7 +123,7 @@ def test_flat_path_matches_the_loop_bit_for_bit(cls, kw, dtype, impl):
 
 @pytest.mark.parametrize("impl", FLAT)
 @pytest.mark.parametrize(("cls", "kw"), CASES[1::2], ids=IDS[1::2])
-def test_flat_path_matches_the_loop_with_parameter_groups(cls, kw, impl):
+def test_fused_path_matches_the_loop_with_parameter_groups(cls, kw, impl):
     ref = trajectory(cls, kw, "loop", np.float32, steps=12, grouped=True)
     assert_same_trajectory(ref, trajectory(cls, kw, impl, np.float32, steps=12, grouped=True))
 
@@ -270,16 +269,14 @@ def test_threads_forces_one_compilation(monkeypatch):
     monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
     opt = Adam(make_params(np.float32), fused=True)
     opt.step()
-    assert opt._flat.compilations == ["parallel"]  # what ran, THREADS included
+    assert opt._fused.last == "parallel"  # what ran, THREADS included
     monkeypatch.setattr(_kernels_numba, "THREADS", "two")
     with pytest.raises(ValueError, match="THREADS must be 'auto', 'serial' or 'parallel'"):
         kernel()
 
 
-@pytest.mark.parametrize(("first", "second"), [("loop", "foreach"), ("foreach", "loop"),
-                                               pytest.param("loop", "fused", marks=needs_numba),
-                                               pytest.param("fused", "foreach",
-                                                            marks=needs_numba)])
+@pytest.mark.parametrize(("first", "second"), [pytest.param("loop", "fused", marks=needs_numba),
+                                               pytest.param("fused", "loop", marks=needs_numba)])
 @pytest.mark.parametrize(("cls", "kw"), [CASES[2], CASES[5], CASES[12]],
                          ids=[IDS[2], IDS[5], IDS[12]])
 def test_state_dict_moves_between_paths(cls, kw, first, second):
@@ -334,54 +331,6 @@ def test_partial_state_gives_the_loop_step_counters(impl):
 
 
 @pytest.mark.parametrize("impl", FLAT)
-def test_parameters_become_views_of_one_buffer_that_is_never_reallocated(impl):
-    model = minidl.Sequential(minidl.Dense(6, 4, rng=0), minidl.Tanh(), minidl.Dense(4, 2, rng=1))
-    model.astype(np.float32)
-    opt = Adam(model.parameters(), lr=0.01, **FLAGS[impl])
-    x = np.random.default_rng(0).standard_normal((8, 6))
-    loss = minidl.MSE()
-    arrays = None
-    for _ in range(3):
-        loss(model(x), np.zeros((8, 2)))
-        model.backward(loss.backward())
-        opt.step()
-        now = [(p.data, p.grad) for p in model.parameters()]
-        if arrays is not None:
-            assert all(a is b and c is d for (a, c), (b, d) in zip(arrays, now, strict=True))
-        arrays = now
-    (buffer,) = opt._flat.buffers.values()
-    assert buffer.data.dtype == np.float32 and buffer.data.size == model.num_parameters()
-    for p in model.parameters():
-        assert np.shares_memory(p.data, buffer.data) and np.shares_memory(p.grad, buffer.grad)
-        for v in opt.state[p].values():
-            if isinstance(v, np.ndarray):
-                assert v.dtype == np.float32
-
-
-def test_astype_after_the_first_step_lays_out_again():
-    """Converting the parameters after the optimizer stepped (documented as: do it before)
-    leaves the old views unused; the next step gathers the new arrays and state again, in the
-    new dtype, and updates what the parameters now hold."""
-    params = make_params(np.float64)
-    opt = SGD(params, lr=0.1, momentum=0.9, foreach=True)
-    rng = np.random.default_rng(0)
-    set_grads(params, rng)
-    opt.step()
-    old = opt._flat.buffers[np.dtype(np.float64)]
-    for p in params:
-        p.astype(np.float32)
-    before = [p.data.copy() for p in params]
-    set_grads(params, rng)
-    opt.step()
-    (buffer,) = opt._flat.buffers.values()
-    assert buffer is not old and buffer.data.dtype == np.float32
-    for i, (p, b) in enumerate(zip(params, before, strict=True)):
-        assert np.shares_memory(p.data, buffer.data)
-        assert opt.state[p]["momentum_buffer"].dtype == np.float32
-        assert i == NEVER_TOUCHED or not np.array_equal(p.data, b), i
-
-
-@pytest.mark.parametrize("impl", FLAT)
 def test_mixed_dtypes_match_the_loop(impl):
     results = []
     for path in ("loop", impl):
@@ -394,16 +343,16 @@ def test_mixed_dtypes_match_the_loop(impl):
             set_grads(params, rng)
             opt.step()
         results.append(([p.data.copy() for p in params], opt.state_dict()))
-    assert len(opt._flat.buffers) == 2
     assert_same_trajectory([results[0]], [results[1]])
 
 
 # -------------------------------------------------------------------------------- choosing
-def test_default_is_fused_with_numba_else_foreach():
+def test_default_is_fused_with_numba_else_the_loop():
     params = make_params(np.float64)
-    assert Adam(params).implementation == ("fused" if HAVE_NUMBA else "foreach")
+    assert Adam(params).implementation == ("fused" if HAVE_NUMBA else "loop")
     assert Adam(params, foreach=False).implementation == ("fused" if HAVE_NUMBA else "loop")
-    assert Adam(params, fused=False).implementation == "foreach"
+    assert Adam(params, fused=False).implementation == "loop"
+    assert Adam(params, foreach=True).implementation == "loop"  # the NumPy path: update()
     assert Adam(params, foreach=False, fused=False).implementation == "loop"
 
 
@@ -417,30 +366,46 @@ def test_flag_errors():
             param -= lr * np.sign(grad)
 
     assert Lion(params, lr=0.1).implementation == "loop"
-    with pytest.raises(ValueError, match="Lion has no flat kernel"):
-        Lion(params, lr=0.1, fused=True)
+    assert Lion(params, lr=0.1, foreach=True).implementation == "loop"
+    if HAVE_NUMBA:
+        with pytest.raises(ValueError, match="Lion has no fused kernel"):
+            Lion(params, lr=0.1, fused=True)
 
     class MyAdam(Adam):  # a changed update: the Adam kernel would not do what it says
         def update(self, param, grad, state, lr):
             param -= lr * grad
 
     assert MyAdam(params).implementation == "loop"
-    with pytest.raises(ValueError, match="MyAdam has no flat kernel"):
-        MyAdam(params, foreach=True)
+    assert MyAdam(params, foreach=True).implementation == "loop"
+    if HAVE_NUMBA:
+        with pytest.raises(ValueError, match="MyAdam has no fused kernel"):
+            MyAdam(params, fused=True)
+
+    class SlowAdam(Adam):  # same maths: the kernel stays
+        pass
+
+    assert SlowAdam(params).implementation == ("fused" if HAVE_NUMBA else "loop")
 
 
 def test_without_numba_fused_raises_and_the_default_says_so_once(monkeypatch):
-    monkeypatch.setattr(flat, "HAVE_NUMBA", False)
-    monkeypatch.setattr(flat, "_noticed", False)
+    monkeypatch.setattr(fused, "HAVE_NUMBA", False)
+    monkeypatch.setattr(fused, "_noticed", False)
     params = make_params(np.float64)
     with pytest.raises(ImportError, match=r"pip install 'minidl\[fast\]'"):
         SGD(params, fused=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert Adam(params).implementation == "foreach"
-        assert SGD(params).implementation == "foreach"
-        assert Adam(params, foreach=True).implementation == "foreach"
-    notices = [w for w in caught if issubclass(w.category, flat.PerformanceNotice)]
+
+        class Lion(minidl.Optimizer):
+            def update(self, param, grad, state, lr):
+                param -= lr * np.sign(grad)
+
+        assert Lion(params, lr=0.1).implementation == "loop"  # no kernel to miss: no notice
+        assert not caught
+        assert Adam(params).implementation == "loop"
+        assert SGD(params).implementation == "loop"
+        assert Adam(params, foreach=True).implementation == "loop"
+    notices = [w for w in caught if issubclass(w.category, fused.PerformanceNotice)]
     assert len(notices) == 1 and "numba is not installed" in str(notices[0].message)
 
 
