@@ -54,6 +54,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
 
 
+class _DeprecatedTrainer:
+    """``Callback.trainer``, deprecated: the Trainer (None before ``set_trainer``). Use
+    ``self.run``, ``self.model``, ``self.optimizer`` and ``self.params``. A non-data descriptor,
+    so a callback of yours that assigns ``self.trainer`` itself keeps working."""
+
+    def __get__(self, callback, owner=None) -> Trainer | None:
+        if callback is None:
+            return self  # type: ignore[return-value]  # the class attribute, for documentation
+        warnings.warn(f"{type(callback).__name__}.trainer is deprecated: use self.run (epoch, "
+                      f"step, stop(), record_event(), save()), self.model, self.optimizer and "
+                      f"self.params", DeprecationWarning, stacklevel=2)
+        run = vars(callback).get("run")
+        return run._trainer if isinstance(run, Run) else None
+
+
 class Callback:
     """Base class of callbacks: every hook does nothing. See the module docstring."""
 
@@ -72,15 +87,7 @@ class Callback:
         })
         self.run = Run(trainer)
 
-    @property
-    def trainer(self) -> Trainer | None:
-        """Deprecated: the Trainer (None before ``set_trainer``). Use ``self.run``,
-        ``self.model``, ``self.optimizer`` and ``self.params``."""
-        warnings.warn(f"{type(self).__name__}.trainer is deprecated: use self.run (epoch, step, "
-                      f"stop(), record_event(), save()), self.model, self.optimizer and "
-                      f"self.params", DeprecationWarning, stacklevel=2)
-        run = vars(self).get("run")
-        return run._trainer if isinstance(run, Run) else None
+    trainer = _DeprecatedTrainer()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass

@@ -232,8 +232,10 @@ sys.exit(result if isinstance(result, int) else 0)
 
 def run_from_checkout(command: str, rest: list[str], repo: str | None = None) -> int:
     """``minidl experiments|bench REST``: the runner of the checkout :func:`find_checkout`
-    finds, given ``REST``, in a new process of this interpreter in the current folder; returns
-    its exit code. Exits with one line when no checkout is found."""
+    finds, given ``REST``, run by this interpreter in the current folder. On POSIX this process
+    becomes the runner (``os.execv``), so signals (Ctrl-C, a batch system's SIGTERM) and the
+    exit code are the runner's own; elsewhere the runner is a child process whose exit code is
+    returned. Exits with one line when no checkout is found."""
     package, extra, _ = RUNNERS[command]
     prog = f"minidl {command}"
     try:
@@ -241,18 +243,14 @@ def run_from_checkout(command: str, rest: list[str], repo: str | None = None) ->
     except CheckoutNotFoundError as exc:
         fail(f"{prog}: {exc}")
     # the runner's own worker processes (loky, dask) find the checkout too
-    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
-    child = subprocess.Popen([sys.executable, "-c", _LAUNCH, str(root), package, prog, extra,
-                              *rest], env={**os.environ, "PYTHONPATH": path})
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:  # the runner has it too (same process group): it stops its way
-        try:
-            code = child.wait()
-        except KeyboardInterrupt:  # a second one: stop it now
-            child.kill()
-            code = child.wait()
-    return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell says
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root),
+                                                            os.environ.get("PYTHONPATH")]))
+    argv = [sys.executable, "-c", _LAUNCH, str(root), package, prog, extra, *rest]
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, argv)
+    return subprocess.call(argv)  # pragma: no cover (Windows: no exec that keeps the console)
 
 
 # ---------------------------------------------------------------------------- data

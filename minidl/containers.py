@@ -8,7 +8,7 @@ import numpy as np
 
 from .activations import Tanh
 from .init import as_generator
-from .layer import LAYER_REGISTRY, Layer, registered_name
+from .layer import _RUNNING, LAYER_REGISTRY, Layer, registered_name
 from .layers.dense import Dense
 from .validation import check_bool, check_float_dtype, check_int
 
@@ -61,11 +61,15 @@ class Sequential(Layer):
         return iter(list(self.children()))
 
     def forward(self, x):
+        if _RUNNING.get() is None:  # called directly: through the entry point, for error paths
+            return self(x)
         for layer in self.children():
             x = layer(x)
         return x
 
     def backward(self, grad_out):
+        if _RUNNING.get() is None:  # called directly: through the entry point, for error paths
+            return self.backprop(grad_out)
         layers = list(self.children())
         first = 0
         if not self.needs_input_grad:  # as autograd: the layers before the first one with
@@ -140,12 +144,16 @@ class RecursiveMLP(Layer):
                                      dtype=dtype)
 
     def forward(self, x):
+        if _RUNNING.get() is None:  # called directly: through the entry point, for error paths
+            return self(x)
         h = self.dense(x)
         if self.act is not None:
             h = self.act(h)
         return h if self.rest is None else self.rest(h)
 
     def backward(self, grad_out):
+        if _RUNNING.get() is None:  # called directly: through the entry point, for error paths
+            return self.backprop(grad_out)
         g = grad_out if self.rest is None else self.rest.backprop(grad_out)
         if self.act is not None:
             g = self.act.backprop(g)

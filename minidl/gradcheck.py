@@ -11,8 +11,8 @@ compares, for a few random directions ``v`` per tensor, the finite difference
 ``(f(T + eps v) - f(T - eps v)) / 2 eps`` with ``<grad_T, v>``: cheap for large layers, and
 still catches any wrong backward with probability one.
 
-A layer is also run with ``backward(u, input_grad=False)`` (what ``fit`` calls): its parameter
-gradients must then be the same, bit for bit, as with ``backward(u)``.
+A layer is also run with ``backprop(u, input_grad=False)`` (what ``fit`` calls): its parameter
+gradients must then be the same, bit for bit, as with ``backprop(u)``.
 
 Random layers (Dropout) are checked with their random state reset before every forward pass, so
 each pass draws the same mask. Tolerances follow ``torch.autograd.gradcheck``: an entry fails
@@ -92,14 +92,14 @@ def _layer_problem(layer: Layer, x, rng):
 
 
 def _check_without_input_grad(model: Layer, u, params: list, what: str) -> None:
-    """``backward(u, input_grad=False)`` (what ``fit`` calls) must set the very same parameter
+    """``backprop(u, input_grad=False)`` (what ``fit`` calls) must set the very same parameter
     gradients, bit for bit (it may return None or the input gradient)."""
     model.backprop(u, input_grad=False)
     for (name, _, grad), p in zip(params, model.parameters(), strict=True):
         if not np.array_equal(p.grad, grad, equal_nan=True):
             raise GradcheckError(
-                f"gradcheck failed for {what}: backward(grad_out, input_grad=False) set a "
-                f"different gradient for {name} than backward(grad_out) (max difference "
+                f"gradcheck failed for {what}: backprop(grad_out, input_grad=False) set a "
+                f"different gradient for {name} than backprop(grad_out) (max difference "
                 f"{float(np.max(np.abs(p.grad - grad))):.3g}); skipping the input gradient "
                 f"must not change the parameters' gradients")
 

@@ -19,8 +19,9 @@ Callers run them through two entry points, as torch runs ``module(x)`` rather th
 The outermost of these calls records its layer as the model being run, so an error raised
 inside names the path of the layer at fault in that model (:meth:`describe`). Containers call
 their sub-layers the same way (``layer(x)``, ``layer.backprop(g)``), so the bookkeeping is one
-frame between a container and your method. Calling ``forward`` or ``backward`` directly still
-computes the same numbers; it skips only that bookkeeping.
+frame between a container and your method. Calling ``forward`` or ``backward`` directly
+computes the same numbers without that bookkeeping (minidl's containers, called so, go through
+their own entry point first, so their error paths stay whole).
 
 ``input_grad=False`` says the caller has no use for dL/d(input), as autograd knows when the
 input does not require a gradient: the parameters' gradients must be the same, and a layer may
@@ -49,6 +50,7 @@ dotted paths such as ``"0.weight"`` or ``"rest.dense.bias"``.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, ClassVar, NamedTuple
@@ -90,6 +92,7 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         LAYER_REGISTRY[registered_name(cls)] = cls
+        _refuse_declared_input_grad(cls)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
@@ -144,7 +147,7 @@ class Layer:
         """Whether the running ``backward`` must return dL/d(input): False when it was called
         with ``input_grad=False`` (torch's ``ctx.needs_input_grad``). A layer may then skip that
         product and return None; ignoring it is correct, only slower."""
-        return self.__dict__.get("_needs_input_grad", True)
+        return _NO_INPUT_GRAD.get() is not self
 
     def has_parameters(self) -> bool:
         """Whether this layer or a sub-layer holds a parameter."""
@@ -396,11 +399,11 @@ class Layer:
         if type(input_grad) is not bool:
             input_grad = check_bool(self.describe(), "input_grad", input_grad)
         token = _RUNNING.set(self) if _RUNNING.get() is None else None
-        self.__dict__["_needs_input_grad"] = input_grad
+        asked = _NO_INPUT_GRAD.set(None if input_grad else self)  # per thread, nests
         try:
             grad_in = self.backward(grad_out)
         finally:
-            del self.__dict__["_needs_input_grad"]
+            _NO_INPUT_GRAD.reset(asked)
             if token is not None:
                 _RUNNING.reset(token)
         for param in self._params.values():  # backward set these gradients: they count, even 0
@@ -449,6 +452,30 @@ def _refuse_shared(seen: dict[int, str], item, path: str, message) -> None:
 
 #: The model whose forward or backward pass is running (the outermost call), for error paths.
 _RUNNING: ContextVar[Layer | None] = ContextVar("minidl_running_model", default=None)
+#: The layer whose running ``backprop`` was called with ``input_grad=False``.
+_NO_INPUT_GRAD: ContextVar[Layer | None] = ContextVar("minidl_no_input_grad", default=None)
+
+
+def _refuse_declared_input_grad(cls: type) -> None:
+    """Before 0.2 a ``backward`` could declare an ``input_grad`` parameter and was handed the
+    caller's answer; ``backprop`` now calls ``backward(grad_out)`` alone and the answer is
+    :attr:`Layer.needs_input_grad`. Said once, when the class is defined (never on the call
+    path): an error if the parameter has no default (every call would fail), a warning if it
+    has one (it would always keep its default)."""
+    backward = cls.__dict__.get("backward")
+    try:
+        declared = inspect.signature(backward).parameters.get("input_grad")
+    except (TypeError, ValueError):  # not a function (absent, or without a signature)
+        return
+    if declared is None:
+        return
+    advice = (f"{cls.__qualname__}.backward declares an 'input_grad' parameter, which minidl "
+              f"no longer passes: backprop() calls backward(grad_out) and the caller's answer "
+              f"is self.needs_input_grad")
+    if declared.default is inspect.Parameter.empty:
+        raise TypeError(advice + "; remove the parameter")
+    warnings.warn(advice + f" (here it always keeps its default, {declared.default!r})",
+                  DeprecationWarning, stacklevel=3)
 
 
 class LoadResult(NamedTuple):

@@ -11,7 +11,7 @@ class Parameter:
     Parameters are compared and hashed by identity, so optimizers can key their state by the
     parameter object itself (two layers that both call their weight ``weight`` never collide).
 
-    ``grad`` is preallocated and written in place by ``Layer.backward``; ``data`` is updated in
+    ``grad`` is preallocated and written in place by a layer's ``backward``; ``data`` is updated in
     place by optimizers, on every path (the fused kernels take the arrays as they are). So
     ``W = layer.weight.data`` stays the parameter's array after ``optimizer.step()``: minidl
     never replaces ``data`` or ``grad``, except by an explicit dtype conversion
@@ -21,10 +21,11 @@ class Parameter:
 
     Whether the parameter *has* a gradient this step (:attr:`has_grad`, what torch says with
     ``grad is not None``) is derived, since ``grad`` is always an array: :meth:`zero_grad` marks
-    it as having none, and it has one again once a layer's ``backward`` writes it (even with
-    zeros) or once it holds a nonzero value (a gradient written by hand). A new parameter's
-    zeros count as a gradient: it has never been zeroed, and a gradient written into it by hand
-    may be exactly zero. Optimizers skip a parameter without a gradient entirely.
+    it as having none, and it has one again once ``Layer.backprop`` runs the layer's
+    ``backward``, which writes it (even with zeros), or once it holds a nonzero value (a
+    gradient written by hand). A new parameter's zeros count as a gradient: it has never been
+    zeroed, and a gradient written into it by hand may be exactly zero. Optimizers skip a
+    parameter without a gradient entirely.
     """
 
     __slots__ = ("__weakref__", "_zeroed", "data", "grad")
@@ -65,9 +66,9 @@ class Parameter:
         self._zeroed = True
 
     def mark_grad(self) -> None:
-        """Record that ``grad`` now holds a gradient, whatever its values (``Layer.backward``
-        calls this for the layer's parameters; call it after writing an all-zero gradient by
-        hand that an optimizer step should use)."""
+        """Record that ``grad`` now holds a gradient, whatever its values (``Layer.backprop``
+        calls this for the layer's parameters after their backward; call it after writing an
+        all-zero gradient by hand that an optimizer step should use)."""
         self._zeroed = False
 
     def astype(self, dtype) -> None:

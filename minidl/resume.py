@@ -243,7 +243,12 @@ def _valid_batch_size(value) -> bool:
 # ---------------------------------------------------------------------- callback states
 def callback_keys(callbacks: Sequence[Callback]) -> list[tuple[str, Callback]]:
     """Each callback with the key its state is saved under: ``"<class>:<n>"``, the n-th
-    callback of that class."""
+    callback of that class. (Given a Trainer, as before 0.2: its callbacks, with a
+    DeprecationWarning.)"""
+    if not isinstance(callbacks, Sequence):  # a Trainer: its callbacks
+        warnings.warn("minidl.resume.callback_keys(trainer) is deprecated: pass "
+                      "trainer.callbacks", DeprecationWarning, stacklevel=2)
+        callbacks = callbacks.callbacks
     counts: dict[str, int] = {}
     keys = []
     for cb in callbacks:

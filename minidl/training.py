@@ -357,8 +357,14 @@ class Trainer:
 
     def resume(self, checkpoint) -> Trainer:
         """Continue the run saved in ``checkpoint`` (a path, or what :func:`minidl.load`
-        returned); see :func:`minidl.resume.resume`."""
-        return resume_from(self, checkpoint)
+        returned); see :func:`minidl.resume.resume`. If it fails, this Trainer is as it was,
+        including a refusal to save after an interrupted optimizer step."""
+        in_step = self._in_step
+        try:
+            return resume_from(self, checkpoint)
+        except BaseException:
+            self._in_step = in_step  # load_state_dict cleared it before the failure
+            raise
 
     def _half_step(self) -> str:
         return (f"it was interrupted inside the optimizer step of epoch {self.epoch + 1}, "

@@ -126,6 +126,27 @@ def test_a_callback_has_one_handle_on_the_run_and_trainer_is_deprecated():
         assert Look().trainer is None  # before fit hands it the run
 
 
+def test_a_callback_that_keeps_its_own_trainer_attribute_still_works():
+    """Code written for the old handle that assigns ``self.trainer`` (in ``__init__``, or in
+    ``set_trainer`` as Keras' ``set_model``) keeps working: the deprecated attribute gives way."""
+    class Keeps(Callback):
+        def __init__(self):
+            super().__init__()
+            self.trainer = None
+
+        def set_trainer(self, trainer):
+            super().set_trainer(trainer)
+            self.trainer = trainer
+
+    X, y = make_data(n=20)
+    model = make_model()
+    keeps = Keeps()
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1), verbose=0,
+                             callbacks=[keeps])
+    trainer.fit(X, y, epochs=1)
+    assert keeps.trainer is trainer
+
+
 def test_monitor_must_be_logged():
     model = make_model()
     X, y = make_data(n=20)

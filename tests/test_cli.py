@@ -301,24 +301,31 @@ def test_nothing_in_minidl_imports_the_runners():
 def test_neither_importing_minidl_nor_its_command_imports_a_runner(tmp_path):
     """Run for real, with the runners importable: every module of minidl imported (the optional
     dependencies it needs are the dev extra's) and ``minidl experiments list`` run in this
-    process, and neither runner among the loaded modules (the list ran in a child)."""
+    process up to the moment it hands the process over to the runner (``os.execv``, replaced
+    here by a function that looks at the loaded modules instead), and neither runner loaded."""
     code = textwrap.dedent("""\
-        import importlib, pkgutil, sys
+        import importlib, os, pkgutil, sys
         import minidl
         from minidl import cli
         for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
             importlib.import_module(module.name)
-        code = cli.main(["experiments", "list"])
-        loaded = sorted(name for name in sys.modules
-                        if name.split(".")[0] in ("experiments", "benchmarks"))
-        print(code, len([name for name in sys.modules if name.startswith("minidl.")]), loaded)
+
+        def execv(path, argv):
+            loaded = sorted(name for name in sys.modules
+                            if name.split(".")[0] in ("experiments", "benchmarks"))
+            print(argv[argv.index("-c") + 3:], flush=True)
+            print(0, len([name for name in sys.modules if name.startswith("minidl.")]), loaded)
+            sys.exit(0)
+
+        os.execv = execv
+        cli.main(["experiments", "list"])
         """)
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, check=False, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT), cli.REPO_VARIABLE: str(ROOT)})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[0] == "optimizers"  # the child's list
+    assert lines[0] == "['experiments', 'minidl experiments', 'experiments', 'list']"
     code, count, loaded = lines[-1].split(" ", 2)
     assert code == "0" and int(count) > 20 and loaded == "[]"
 

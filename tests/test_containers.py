@@ -142,12 +142,12 @@ def test_error_path_is_where_the_layer_is_now_not_where_it_was_first_put():
         d(np.zeros((2, 4)))  # run on its own, it is the model: no path
 
 
-def test_error_path_inside_a_recursive_mlp():
+def test_error_path_inside_a_recursive_mlp_run_by_forward():
     model = RecursiveMLP([4, 3, 2], rng=0)
-    model(np.zeros((5, 4)))
+    model.forward(np.zeros((5, 4)))
     with pytest.raises(ShapeError, match=r"at 'rest\.act': backward\(\) got grad_out of shape "
                                          r"\(5, 3\)"):
-        model.backprop(np.zeros((5, 3)))
+        model.backward(np.zeros((5, 3)))
 
 
 def test_sequential_accepts_a_list_and_len_follows_append():

@@ -168,7 +168,7 @@ def test_wrong_inputs_name_the_layer():
             layer(np.zeros((4, 4)))
     model(np.zeros((1, 3, 4, 4)))
     with pytest.raises(ShapeError, match=r"at '1': backward\(\) got grad_out of shape"):
-        model.backprop(np.zeros((1, 4, 2, 2)))
+        model.backward(np.zeros((1, 4, 2, 2)))
 
 
 @pytest.mark.parametrize("make, match", [

@@ -225,3 +225,73 @@ def test_concurrent_forward_passes_of_one_conv_layer_give_each_caller_its_own_ou
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_the_answer_belongs_to_its_thread_and_to_its_call():
+    """Two threads backpropagating one layer with different answers each get theirs, and a
+    backward that calls backprop again (re-entered) gets the inner answer, then its own."""
+    import time
+
+    class Slow(Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_out):
+            time.sleep(0.02)
+            wanted = self.needs_input_grad
+            time.sleep(0.05)
+            return grad_out if wanted else None
+
+    layer = Slow()
+    layer(np.ones((2, 2)))
+    results = {}
+
+    def call(name, input_grad, delay):
+        time.sleep(delay)
+        results[name] = layer.backprop(np.ones((2, 2)), input_grad)
+
+    threads = [threading.Thread(target=call, args=("wants", True, 0.0)),
+               threading.Thread(target=call, args=("skips", False, 0.01))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["wants"].shape == (2, 2) and results["skips"] is None
+
+    seen = []
+
+    class Again(Layer):
+        def forward(self, x):
+            return x
+
+        def backward(self, grad_out):
+            seen.append(self.needs_input_grad)
+            if len(seen) == 1:
+                self.backprop(grad_out, input_grad=True)
+                seen.append(self.needs_input_grad)
+            return grad_out
+
+    again = Again()
+    again(np.ones((1, 1)))
+    again.backprop(np.ones((1, 1)), input_grad=False)
+    assert seen == [False, True, False] and again.needs_input_grad
+
+
+def test_minidl_containers_called_directly_keep_whole_error_paths():
+    model = md.Sequential(md.Dense(4, 3, rng=0), md.Sequential(md.Tanh(), md.Dense(2, 1, rng=0)))
+    with pytest.raises(ValueError, match=r"at '1\.1': expected input of shape \(N, 2\)"):
+        model.forward(np.zeros((5, 4)))
+
+
+def test_a_backward_declaring_input_grad_is_told_at_class_definition():
+    with pytest.raises(TypeError, match=r"Needs\.backward declares an 'input_grad' parameter.*"
+                                        r"self\.needs_input_grad; remove the parameter"):
+        class Needs(Layer):
+            def backward(self, grad_out, input_grad):
+                return grad_out
+
+    with pytest.warns(DeprecationWarning, match=r"Keeps\.backward declares an 'input_grad'.*"
+                                                r"always keeps its default, True"):
+        class Keeps(Layer):
+            def backward(self, grad_out, input_grad=True):
+                return grad_out

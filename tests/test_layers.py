@@ -142,9 +142,9 @@ def test_dense_wrong_input_width_names_layer_and_shapes():
     with pytest.raises(ShapeError, match=r"Dense\(in_features=4.*expected input of shape \(N, 4\), "
                                          r"got \(5, 3\)"):
         model(np.zeros((5, 3)))
-    model(np.zeros((5, 4)))
+    model.forward(np.zeros((5, 4)))
     with pytest.raises(ShapeError, match=r"at '2': backward\(\) got grad_out of shape \(5, 3\)"):
-        model.backprop(np.zeros((5, 3)))
+        model.backward(np.zeros((5, 3)))
     with pytest.raises(ValueError, match="expected input of shape"):  # ShapeError is a ValueError
         Dense(2, 2, rng=0)(np.zeros(2))
 

@@ -493,3 +493,55 @@ def test_training_imports_no_private_names_and_resume_has_one_way_in(monkeypatch
         Trainer(again, MSE(), Adam(again.parameters(), lr=0.01), batch_size=16,
                 verbose=0).resume(source)
     assert seen == ["PosixPath", "Checkpoint"]
+
+
+def test_a_failed_resume_keeps_the_refusal_to_save_a_half_updated_step(tmp_path, monkeypatch):
+    """A Trainer interrupted inside optimizer.step() refuses to save; a resume whose model and
+    optimizer write fails puts it back as it was, refusal included."""
+    from minidl.checkpoint import PendingLoad
+
+    X = np.random.default_rng(0).standard_normal((16, 2))
+    y = X[:, :1]
+
+    def make():
+        model = minidl.Sequential(minidl.Dense(2, 1, rng=0))
+        return minidl.Trainer(model, minidl.MSE(), minidl.SGD(model.parameters(), lr=0.1),
+                              batch_size=4, verbose=0)
+
+    good = make()
+    good.fit(X, y, epochs=1)
+    good.save(tmp_path / "ck.npz")
+    broken = make()
+    real_step, calls = broken.optimizer.step, []
+
+    def step():
+        calls.append(1)
+        if len(calls) == 3:
+            broken.optimizer.params[0].data[...] += 100.0  # half an update, then Ctrl-C
+            raise KeyboardInterrupt
+        real_step()
+
+    broken.optimizer.step = step
+    with pytest.raises(KeyboardInterrupt):
+        broken.fit(X, y, epochs=1)
+    with pytest.raises(RuntimeError, match="interrupted inside the optimizer step"):
+        broken.save(tmp_path / "half.npz")
+
+    def fail(self):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(PendingLoad, "commit", fail)
+    with pytest.raises(OSError, match="the disk went away"):
+        broken.resume(tmp_path / "ck.npz")
+    with pytest.raises(RuntimeError, match="interrupted inside the optimizer step"):
+        broken.save(tmp_path / "half.npz")
+    assert not (tmp_path / "half.npz").exists()
+
+
+def test_callback_keys_given_a_trainer_is_deprecated_and_still_answers():
+    model = minidl.Sequential(minidl.Dense(2, 1, rng=0))
+    trainer = minidl.Trainer(model, minidl.MSE(), minidl.SGD(model.parameters(), lr=0.1),
+                             callbacks=[EarlyStopping("loss"), EarlyStopping("loss")], verbose=0)
+    with pytest.warns(DeprecationWarning, match=r"callback_keys\(trainer\) is deprecated"):
+        keys = minidl.resume.callback_keys(trainer)
+    assert [key for key, _ in keys] == ["EarlyStopping:0", "EarlyStopping:1"]

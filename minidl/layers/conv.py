@@ -23,7 +23,7 @@ class Conv2D(Layer):
     (:func:`~minidl.layers._windows.im2col`), one copy of whole image rows per kernel offset.
     Backward, for g = dL/dy as a (C_out, N*OH*OW) matrix: ``dW = g cols^T``, ``db = sum g``,
     ``dcols = W^T g`` and dx adds each column of ``dcols`` back onto the input window it came
-    from (col2im), then drops the padding. Skipped with ``backward(g, input_grad=False)``.
+    from (col2im), then drops the padding. Skipped with ``backprop(g, input_grad=False)``.
 
     Parameters, in this order: ``weight`` of shape (out_channels, in_channels, kh, kw) (PyTorch's
     layout), then ``bias`` (out_channels,) when ``bias=True``. ``init`` names an initialiser of
