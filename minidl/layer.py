@@ -463,9 +463,11 @@ def _refuse_declared_input_grad(cls: type) -> None:
     path): an error if the parameter has no default (every call would fail), a warning if it
     has one (it would always keep its default)."""
     backward = cls.__dict__.get("backward")
+    if not callable(backward):  # inherited (checked where it was defined), or not a method
+        return
     try:
         declared = inspect.signature(backward).parameters.get("input_grad")
-    except (TypeError, ValueError):  # not a function (absent, or without a signature)
+    except (TypeError, ValueError):  # a callable without a signature to read
         return
     if declared is None:
         return
