@@ -450,3 +450,61 @@ def test_the_allocation_test_sees_the_loop_allocate():
     """The measurement can fail: the per-parameter loop makes weight-sized temporaries."""
     peak, weight_bytes = _peak_step_allocation("loop")
     assert peak >= weight_bytes
+
+
+@needs_numba
+@pytest.mark.filterwarnings("ignore::minidl.optim.fused.FusedFallbackWarning")
+@pytest.mark.parametrize("cls, kwargs", CASES, ids=IDS)
+def test_batched_small_parameters_match_the_loop_in_any_mix(cls, kwargs, monkeypatch):
+    """Small parameters are updated by one batch call (the serial kernel per parameter, run
+    from compiled code); the batch is cut wherever the loop order would change: a parameter
+    the kernel cannot take (transposed), a large one (its own call), another dtype or another
+    group's learning rate. Some parameters skip steps, so their counters differ within a
+    batch. Bit-equal to the loop after every step, and the batches are really batches."""
+    from minidl.optim import _kernels_numba
+
+    monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 200)  # (20, 10) and up: large
+    calls = []
+    original = _kernels_numba.many
+
+    def counting(serial, arrays, dtype):
+        driver = original(serial, arrays, dtype)
+
+        def run(addresses, *rest):
+            calls.append(len(addresses))
+            return driver(addresses, *rest)
+        return run
+
+    monkeypatch.setattr(_kernels_numba, "many", counting)
+
+    def build(flags):
+        rng = np.random.default_rng(3)
+        shapes = [((4, 3), np.float64), ((5,), np.float64), ((3, 4), np.float64),
+                  ((20, 10), np.float64), ((2, 2), np.float64), ((6,), np.float32),
+                  ((3, 3), np.float32), ((7,), np.float64)]
+        params = [Parameter(rng.standard_normal(s), dtype=dt) for s, dt in shapes]
+        params[2].data = params[0].data.T  # tied, transposed: the loop's update
+        params[2].grad = np.zeros((3, 4))
+        groups = [{"params": params[:6]}, {"params": params[6:], "lr": kwargs["lr"] / 2}]
+        return params, cls(groups, **kwargs, **flags)
+
+    runs = {}
+    for name, flags in FLAGS.items():
+        params, opt = build(flags)
+        rng = np.random.default_rng(4)
+        trajectory = []
+        for step in range(6):
+            for i, p in enumerate(params):
+                if i == 2:
+                    continue
+                p.grad[...] = rng.standard_normal(p.shape)
+                if (step + i) % 4 == 0:
+                    p.zero_grad()  # no gradient this step: skipped, its counter falls behind
+            opt.step()
+            trajectory.append([p.data.copy() for p in params])
+        runs[name] = (trajectory, opt.state_dict())
+    for got, want in zip(runs["fused"][0], runs["loop"][0], strict=True):
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert_state_dicts_equal(runs["fused"][1], runs["loop"][1])
+    assert calls and max(calls) >= 2  # several small parameters in one call

@@ -1,7 +1,8 @@
 """The fused kernels (``fused``): one numba loop per algorithm, over the arrays of one parameter.
 
-:meth:`~minidl.Optimizer.step` calls the kernel of its algorithm once per parameter, on the
-arrays as they are: ``p.data``, ``p.grad`` and the parameter's state arrays, each raveled as a
+:meth:`~minidl.Optimizer.step` calls the kernel of its algorithm once per parameter (small
+parameters through a batch driver, :func:`many`, which calls it for each from compiled code), on
+the arrays as they are: ``p.data``, ``p.grad`` and the parameter's state arrays, each raveled as a
 view (:mod:`.fused` checks that they can be), so nothing is copied, gathered or rebound. A
 kernel's arguments are those arrays (an empty array for an optional one that is off, e.g.
 ``max_exp_avg_sq`` without amsgrad), then the parameter's ``step`` counter, the group's ``lr``
@@ -42,6 +43,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numba
+import numpy as np
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .adagrad import Adagrad
 from .adam import Adam
@@ -210,6 +214,56 @@ class Kernel:
 def _compiled(f: Callable[..., None]) -> tuple[Callable[..., None], Callable[..., None]]:
     """``f``'s serial and parallel compilations."""
     return _compile(f, "serial"), _compile(f, "parallel", parallel=True)
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    """The integer ``address`` as a ``void*``, for :func:`numba.carray`."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+    return numba.types.voidptr(address), codegen
+
+
+# The batch drivers: the serial kernel ``KERNEL`` once per parameter of a batch, each array
+# given by its address and size (rows of ``addresses``/``sizes``: data, grad, state arrays),
+# viewed as a flat ``DTYPE`` array. One call from Python per batch instead of one per
+# parameter: numba's call from Python unboxes every argument (about a microsecond a parameter),
+# a call from compiled code does not. ``KERNEL`` and ``DTYPE`` are bound per copy (_many).
+def _many3(addresses, sizes, steps, lr, weight_decay, decoupled, hparams):
+    for i in range(addresses.shape[0]):
+        KERNEL(numba.carray(_pointer(addresses[i, 0]), sizes[i, 0], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 1]), sizes[i, 1], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 2]), sizes[i, 2], DTYPE),  # noqa: F821
+               steps[i], lr, weight_decay, decoupled, *hparams)
+
+
+def _many5(addresses, sizes, steps, lr, weight_decay, decoupled, hparams):
+    for i in range(addresses.shape[0]):
+        KERNEL(numba.carray(_pointer(addresses[i, 0]), sizes[i, 0], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 1]), sizes[i, 1], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 2]), sizes[i, 2], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 3]), sizes[i, 3], DTYPE),  # noqa: F821
+               numba.carray(_pointer(addresses[i, 4]), sizes[i, 4], DTYPE),  # noqa: F821
+               steps[i], lr, weight_decay, decoupled, *hparams)
+
+
+_DRIVERS = {3: _many3, 5: _many5}
+_many_cache: dict[tuple[Any, np.dtype], Callable[..., None]] = {}
+
+
+def many(serial: Any, arrays: int, dtype) -> Callable[..., None]:
+    """The batch driver of the serial compilation ``serial`` for ``arrays`` arrays of ``dtype``
+    (compiled on first use, cached on disk under its own name, as :func:`_compile` does)."""
+    key = (serial, np.dtype(dtype))
+    driver = _many_cache.get(key)
+    if driver is None:
+        f = _DRIVERS[arrays]
+        scope = {**f.__globals__, "KERNEL": serial, "DTYPE": np.dtype(dtype).type}
+        name = f"{f.__name__}_{serial.py_func.__name__}_{np.dtype(dtype).name}"
+        copy = types.FunctionType(f.__code__, scope, name, f.__defaults__, f.__closure__)
+        copy.__qualname__ = name
+        driver = _many_cache[key] = numba.njit(cache=True, error_model="numpy")(copy)
+    return driver
 
 
 #: The kernel of each built-in algorithm, keyed by its class (a subclass inherits it unless it

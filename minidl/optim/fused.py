@@ -10,7 +10,11 @@ gradient, create its state, count its step) and differ only in what updates one 
   a view, as torch's fused kernels take their tensors. Nothing is copied, gathered or rebound:
   ``W = layer.weight.data`` is still the array that ``step()`` updated, a layer may assign
   ``p.grad`` a new array each step, and two optimizers over one model do not interfere. The
-  kernels are bit-identical to ``update``.
+  kernels are bit-identical to ``update``. Parameters under
+  :data:`._kernels_numba.PARALLEL_MIN_SIZE` values are updated in batches: one call from Python
+  runs the serial kernel on each of them from compiled code (a call from Python costs about a
+  microsecond of argument checks per parameter, as long as the update of a thousand values),
+  in the loop's order.
 
 The fused kernel takes a parameter only if it does there what ``update`` would: ``data``,
 ``grad`` and every state array the kernel takes are NumPy arrays of the parameter's shape and
@@ -142,6 +146,9 @@ class Fused:
         #: Per parameter: its data, grad and state arrays last seen, their raveled views, its
         #: dtype and size class (:meth:`_keep`).
         self._views: dict[Any, tuple] = {}
+        #: Per (kernel, dtype, number of arrays): the last batch's kept views with their
+        #: addresses and sizes (:meth:`_run_batch`).
+        self._batches: dict[tuple, tuple] = {}
         #: The compiled specializations found so far (:func:`_specialization`).
         self._calls: dict[tuple, dict[tuple, Any]] = {}
 
@@ -165,6 +172,18 @@ class Fused:
                              for h in hparams)
         calls = self._calls.setdefault((mode, serial, hparam_types), {})
 
+        # small parameters wait in a batch (one driver call for all of them, see _run_batch);
+        # any other update runs the batch first, so the parameters update in the loop's order
+        batch: list[tuple] = []
+        batch_of: list[tuple] = []  # (dtype, lr, weight_decay) of the batch
+
+        def flush() -> None:
+            if batch:
+                dtype, lr, weight_decay = batch_of[0]
+                self._run_batch(serial, batch, dtype, lr, weight_decay, decoupled, hparams)
+                batch.clear()
+                batch_of.clear()
+
         def update(p, state: dict[str, Any], lr: float, weight_decay: float) -> None:
             # the views are kept while the arrays stay the same and writeable
             data, grad = p.data, p.grad
@@ -178,10 +197,20 @@ class Fused:
                         kept = None
                         break
             if kept is None or not data.flags.writeable:
+                flush()
                 if self.explicit:
                     self._warn(p, state, keys)
                 loop(p, state, lr, weight_decay)
                 return
+            if not kept[4][1]:  # small: into the batch
+                of = (kept[4][0], lr, weight_decay)
+                if batch_of and batch_of[0] != of:
+                    flush()
+                if not batch_of:
+                    batch_of.append(of)
+                batch.append((kept, state["step"]))
+                return
+            flush()
             call = calls.get(kept[4])
             if call is None:  # the first parameter of its dtype and size class
                 call = calls[kept[4]] = _specialization(
@@ -190,7 +219,28 @@ class Fused:
             call(*kept[3], state["step"], lr, weight_decay, decoupled, *hparams)
 
         opt._walk(update)
+        flush()
         self.last = mode
+
+    def _run_batch(self, serial, batch: list[tuple], dtype, lr: float, weight_decay: float,
+                   decoupled: bool, hparams: tuple) -> None:
+        """Update the small parameters of ``batch`` (their kept views, and steps) with one call
+        of the kernel's batch driver (:func:`._kernels_numba.many`), which runs the serial
+        kernel on each in turn from compiled code. The driver gets each array as an address
+        and a size: kept here with the views they point into, so they stay valid, and made
+        again only when a view changed (the batch is then not the same sequence of views)."""
+        kepts = [kept for kept, _ in batch]
+        arrays = len(kepts[0][3])
+        key = (serial, dtype, arrays)
+        known = self._batches.get(key)
+        if known is None or len(known[0]) != len(kepts) or not all(map(is_, known[0], kepts)):
+            views = [kept[3] for kept in kepts]
+            addresses = np.array([[v.ctypes.data for v in row] for row in views], np.int64)
+            sizes = np.array([[v.size for v in row] for row in views], np.int64)
+            known = self._batches[key] = (kepts, addresses, sizes)
+        steps = np.fromiter((step for _, step in batch), np.int64, len(batch))
+        self._kernels.many(serial, arrays, dtype)(known[1], known[2], steps, lr, weight_decay,
+                                                  decoupled, hparams)
 
     def state_keys(self) -> list[str | None]:
         """The kernel's state arrays, in order, as the hyperparameters now have them: a key, or
