@@ -149,7 +149,7 @@ def environment_lines(env: dict) -> list[str]:
         for p in pools:
             lines.append(f"- {p['user_api']}: {p['internal_api']} {p['version']}, kernel "
                          f"`{p['architecture']}`, {p['num_threads']} threads "
-                         f"({Path(p['filepath']).name})")
+                         f"({p['library']})")
     else:
         lines.append(f"- {pools}")
     for line in env.get("torch_config", []):

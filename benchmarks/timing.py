@@ -146,9 +146,12 @@ def environment() -> dict:
     try:
         import threadpoolctl
 
+        # the library's file name, not its path: the report describes the machine's libraries,
+        # and a path would carry the folder it was run from into a committed file
         env["threadpools"] = [
-            {k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads",
-                                      "architecture", "filepath")}
+            {**{k: info.get(k) for k in ("user_api", "internal_api", "version", "num_threads",
+                                         "architecture")},
+             "library": os.path.basename(info.get("filepath") or "")}
             for info in threadpoolctl.threadpool_info()
         ]
     except ImportError:
