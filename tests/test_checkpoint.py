@@ -198,7 +198,7 @@ def test_the_file_is_a_plain_npz_with_strict_json_metadata(tmp_path):
         text = npz["__minidl__"].tobytes().decode()
     assert {"model/0.weight", "model/3.bias"} <= names
     meta = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
-    assert meta["format"] == "minidl-checkpoint" and meta["format_version"] == 1
+    assert meta["format"] == "minidl-checkpoint" and meta["format_version"] == 2
     assert meta["minidl_version"] == minidl.__version__
     assert meta["dtype"] == "float32"
     assert meta["model"]["config"]["class"] == "Sequential"
@@ -410,8 +410,8 @@ def corrupt_member(path):
          "unreadable metadata"),
         (lambda p: rewrite_metadata(p, lambda m: m.update(format="keras")),
          "its metadata format is 'keras', expected 'minidl-checkpoint'"),
-        (lambda p: rewrite_metadata(p, lambda m: m.update(format_version=2, minidl_version="9")),
-         r"written by a newer minidl \(9, checkpoint format 2\).*upgrade minidl"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(format_version=3, minidl_version="9")),
+         r"written by a newer minidl \(9, checkpoint format 3\).*upgrade minidl"),
         (lambda p: rewrite_metadata(p, lambda m: m["model"]["keys"].append("9.weight")),
          "weight '9.weight' is missing"),
         (lambda p: rewrite_metadata(p, lambda m: m.update(extra={"__ndarray__": "extra/x"})),
