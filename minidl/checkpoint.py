@@ -227,7 +227,7 @@ def _describe(array: np.ndarray) -> dict[str, Any]:
 
 def _crc32(array: np.ndarray) -> int:
     """The CRC-32 of the array's values, in C order, as stored (its byte order kept)."""
-    return zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
 
 
 def _is_tag_like(value: dict) -> bool:
@@ -311,7 +311,8 @@ class _Collect:
     for (refusing one asked twice) and answers None."""
 
     def __init__(self, path: str, held: Mapping[str, Any]):
-        self.path, self.held, self.names = path, held, {}
+        self.path, self.held = path, held
+        self.names: dict[str, str] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.held
@@ -903,8 +904,8 @@ def _read_entry(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, size
         f.read()  # to the end: zipfile checks the entry's CRC
     array = np.frombuffer(buffer, dtype=dtype).reshape(shape, order="F" if fortran else "C")
     if expect is not None and _crc32(array) != expect["crc32"]:
-        raise corrupt(f"does not hold the values the metadata records (their CRC-32 differs): "
-                      f"the file was altered, entries swapped or renamed")
+        raise corrupt("does not hold the values the metadata records (their CRC-32 differs): "
+                      "the file was altered, entries swapped or renamed")
     return array
 
 
