@@ -85,7 +85,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 class Checkpoint:
     """What :func:`load` returns. ``extra`` is empty if none was saved; ``optimizer``,
     ``history`` and ``trainer_state`` are None if they were not saved. ``nonfinite`` names the
-    arrays of the model and optimizer that hold NaN or inf (loaded only with
+    model's arrays that hold NaN or inf (loaded only with
     ``allow_nonfinite=True``; empty otherwise)."""
 
     path: str
@@ -394,9 +394,9 @@ def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None
     :class:`CheckpointError` (naming the file and what is wrong) for a file that is not a
     readable checkpoint or does not fit, and ``FileNotFoundError`` for a missing one.
 
-    Weights, buffers and optimizer states that hold NaN or inf (a run that had diverged, or
-    a damaged file) are refused too, naming them; with ``allow_nonfinite=True`` they load and
-    :attr:`Checkpoint.nonfinite` names them.
+    Weights and buffers that hold NaN or inf (a run that had diverged, or a damaged file) are
+    refused too, naming them (an optimizer refuses such states of its own); with
+    ``allow_nonfinite=True`` they load and :attr:`Checkpoint.nonfinite` names them.
     """
     allow = check_bool("load", "allow_nonfinite", allow_nonfinite)
     return _prepare_load(_fspath(path, "load"), model, optimizer, allow_nonfinite=allow).commit()
@@ -464,7 +464,7 @@ def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *
     model_meta = meta["model"]  # checked by _read
     state = {key: arrays[f"model/{key}"] for key in model_meta["keys"]}
     nonfinite = [name for name, value in arrays.items()
-                 if name.startswith(("model/", "optimizer/")) and value.dtype.kind in "fc"
+                 if name.startswith("model/") and value.dtype.kind in "fc"
                  and not np.isfinite(value).all()]
     if nonfinite and not allow_nonfinite:
         raise CheckpointError(
