@@ -1,8 +1,8 @@
 """Checkpoints: :func:`save` and :func:`load`, one ``.npz`` file with JSON metadata, no pickle.
 
-File format (version 1)
+File format (version 2)
 -----------------------
-A NumPy ``.npz`` archive (a zip of ``.npy`` arrays, read with ``allow_pickle=False``) holding:
+A NumPy ``.npz`` archive (a zip of uncompressed ``.npy`` arrays, read without pickle) holding:
 
 =============================  ==================================================================
 ``__minidl__``                 UTF-8 JSON metadata, as a uint8 array (below)
@@ -16,17 +16,33 @@ The metadata holds ``format`` (``"minidl-checkpoint"``), ``format_version``, the
 ``minidl_version`` and parameter ``dtype`` that wrote it, the model's class, architecture config
 (:func:`~minidl.layer_config`, so built-in layers are rebuilt without the user's code) and
 random state (Dropout's Generators), the optimizer's class, hyperparameters, step counts and the
-model path of each of its parameters, and every JSON value of the History, trainer state and
-``extra``. Inside it an array appears as ``{"__ndarray__": "<npz key>"}`` and a non-finite
-float as ``{"__float__": "nan"}``, so the JSON is strict.
+model path of each of its parameters, every JSON value of the History, trainer state and
+``extra``, and ``arrays``: the dtype, shape and CRC-32 of every array, by name.
+
+Inside the JSON a value the JSON cannot hold is a one-key object, its *tag*: an array is
+``{"__ndarray__": "<npz name>"}`` (the name is the value's own path, e.g. ``extra/split/w``), a
+non-finite float ``{"__float__": "nan"}``, a tuple ``{"__tuple__": [...]}``, and a dict that
+has keys other than strings, or a single key that looks like a tag, ``{"__dict__": [[key,
+value], ...]}``. So user data is never read as the format's own encoding, and the JSON is
+strict. NumPy scalars come back as Python numbers; anything else :func:`save` cannot give back
+as it was (other key types, an ndarray subclass, a value that contains itself, nesting deeper
+than :data:`MAX_DEPTH`) is refused when saving.
+
+Format 1 (minidl 0.1.0) is read too: it has no ``arrays`` table, and its tags are those of a
+dict with the tag's key alone (a user's ``{"__ndarray__": ...}`` was ambiguous in it).
 
 Safety
 ------
 :func:`save` writes to a temporary file in the target's folder, flushes and fsyncs it, then
 ``os.replace``-s it over the target: a crash at any moment leaves either the previous checkpoint
-or the new one, never a mix (a stray ``*.tmp`` file at worst). :func:`load` reads everything
-eagerly and turns a truncated, corrupt or foreign file into a :class:`CheckpointError` that
-names the file and what is wrong.
+or the new one, never a mix (a stray ``*.tmp`` file at worst). :func:`load` opens only a
+regular file (a named pipe or a device is refused, never waited on), reads only the entries
+the metadata names and checks the archive holds no others, no entry twice, every array under
+its own name, as large as its header says and at most as large as the file (a compressed entry
+is refused), and with the dtype, shape and CRC-32 its table records. Then it checks the values:
+finite weights (unless ``allow_nonfinite=True``), a training position inside its epoch. A
+truncated, corrupt, altered or foreign file is a :class:`CheckpointError` that names the file
+and what is wrong.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import warnings
 import zipfile
 import zlib
@@ -49,17 +66,27 @@ from .errors import CheckpointError
 from .history import History
 from .layer import Layer
 from .optim.optimizer import Optimizer
+from .validation import check_bool
 
 FORMAT = "minidl-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The formats :func:`load` reads: 1 (minidl 0.1.0) and 2.
+READABLE_VERSIONS = (1, 2)
 META_KEY = "__minidl__"
+#: How deep the metadata's JSON may nest (the ``extra`` dict's values some levels less):
+#: :func:`save` refuses deeper values, :func:`load` deeper metadata.
+MAX_DEPTH = 100
+_TAGS = ("__ndarray__", "__float__", "__tuple__", "__dict__")
+_NONFINITE = ("nan", "inf", "-inf")
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
 @dataclass
 class Checkpoint:
     """What :func:`load` returns. ``extra`` is empty if none was saved; ``optimizer``,
-    ``history`` and ``trainer_state`` are None if they were not saved."""
+    ``history`` and ``trainer_state`` are None if they were not saved. ``nonfinite`` names the
+    model's arrays that hold NaN or inf (loaded only with
+    ``allow_nonfinite=True``; empty otherwise)."""
 
     path: str
     model: Layer
@@ -68,6 +95,7 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     trainer_state: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    nonfinite: list[str] = field(default_factory=list)
 
     @property
     def epoch(self) -> int:
@@ -90,16 +118,22 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
     ``optimizer`` state, a ``history`` (a :class:`~minidl.History`), an ``extra`` dict and a
     ``trainer_state`` (a :meth:`minidl.Trainer.state_dict`: what ``fit(..., resume=)``
     needs; :meth:`minidl.Trainer.save` passes it), to ``path``, atomically. ``extra`` and
-    ``trainer_state`` hold JSON values and NumPy arrays. ``path`` is used as given (no
-    ``.npz`` is appended).
+    ``trainer_state`` hold JSON values (dicts with str or int keys, lists, tuples, str, int,
+    float, bool, None; NumPy scalars come back as Python numbers) and NumPy arrays (of
+    numbers or bools), nested at most :data:`MAX_DEPTH` deep; anything else, or a value that
+    contains itself, is refused before anything is written (it could not come back as it
+    was). ``path`` is used as given (no ``.npz`` is appended).
 
     Deprecated: ``trainer=`` (a Trainer, or its state dict); pass
     ``trainer_state=trainer.state_dict()``, or call ``trainer.save(path)``."""
     from . import __version__  # defined by minidl/__init__.py, which imports this module
 
-    path = os.fspath(path)
+    path = _fspath(path, "save")
     if not isinstance(model, Layer):
         raise TypeError(f"save: model must be a Layer, got {model!r}")
+    if history is not None and not isinstance(history, History):
+        raise TypeError(f"save: history must be a History (what fit returns) or None, got "
+                        f"{type(history).__name__}")
     if trainer is not None:
         warnings.warn("save(..., trainer=) is deprecated: pass trainer_state="
                       "trainer.state_dict(), or call trainer.save(path)", DeprecationWarning,
@@ -154,6 +188,9 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
         if not isinstance(extra, dict):
             raise TypeError(f"save: extra must be a dict, got {type(extra).__name__}")
         meta["extra"] = _encode(extra, "extra", arrays)
+    if config is not None and _too_deep(config, MAX_DEPTH - 3):
+        meta["model"]["config"] = None  # as for a model without get_config: load(model=...)
+    meta["arrays"] = {name: _describe(value) for name, value in arrays.items()}
     text = json.dumps(meta, allow_nan=False)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     # numpy's stub gives savez an `allow_pickle: bool` keyword beside `**kwds`, and mypy checks
@@ -172,9 +209,48 @@ def _param_paths(model: Layer, optimizer: Optimizer) -> list[str]:
     return [names[id(p)] for p in optimizer.params]
 
 
-def _encode(value: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
-    """A JSON-compatible copy of ``value``; arrays go to ``arrays`` under ``prefix/...``."""
+def _fspath(path: Any, who: str) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{who}: path must be a str or an os.PathLike (a pathlib.Path), got "
+                        f"{path!r}")
+    result = os.fspath(path)
+    if not isinstance(result, str):
+        raise TypeError(f"{who}: path must be a str or an os.PathLike (a pathlib.Path), got "
+                        f"{path!r}")
+    return result
+
+
+def _describe(array: np.ndarray) -> dict[str, Any]:
+    """What the metadata records of an array, checked when it is read back."""
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "crc32": _crc32(array)}
+
+
+def _crc32(array: np.ndarray) -> int:
+    """The CRC-32 of the array's values, in C order, as stored (its byte order kept)."""
+    return zlib.crc32(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
+def _is_tag_like(value: dict) -> bool:
+    """A dict that a reader could take for a tag: one key, of the form ``__name__``."""
+    if len(value) != 1:
+        return False
+    key = next(iter(value))
+    return isinstance(key, str) and len(key) > 4 and key.startswith("__") and key.endswith("__")
+
+
+def _encode(value: Any, prefix: str, arrays: dict[str, np.ndarray], depth: int = 2,
+            open_: set[int] | None = None) -> Any:
+    """A JSON-compatible copy of ``value`` (tags as the module says); arrays go to ``arrays``
+    under ``prefix/...``. ``depth``: how deep in the metadata the value sits; ``open_``: the
+    ids of the containers it sits in."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"save: cannot store {prefix!r}: it is nested deeper than a checkpoint "
+                         f"holds (a metadata depth of {MAX_DEPTH})")
     if isinstance(value, np.ndarray):
+        if type(value) is not np.ndarray:
+            raise TypeError(f"save: cannot store {prefix!r}: a {type(value).__name__} (an "
+                            f"ndarray subclass) would come back as a plain ndarray, without "
+                            f"what it adds; store np.asarray(value) if that is what you mean")
         if value.dtype.kind not in "biufc":
             raise TypeError(f"save: cannot store {prefix!r}: arrays of dtype {value.dtype} need "
                             f"pickle, which minidl never uses")
@@ -185,45 +261,127 @@ def _encode(value: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
-        return {"__float__": repr(value)}
+        return {"__float__": repr(float(value))}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, (str, int)) or isinstance(k, bool):
+    if not isinstance(value, (dict, list, tuple)):
+        raise TypeError(f"save: cannot store {prefix!r}: {type(value).__name__} is neither a "
+                        f"JSON value nor a NumPy array")
+    open_ = set() if open_ is None else open_
+    if id(value) in open_:
+        raise ValueError(f"save: cannot store {prefix!r}: it contains itself (a value inside "
+                         f"it is the value), which no file can hold")
+    open_.add(id(value))
+    try:
+        if isinstance(value, tuple):
+            return {"__tuple__": [_encode(v, f"{prefix}/{i}", arrays, depth + 2, open_)
+                                  for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [_encode(v, f"{prefix}/{i}", arrays, depth + 1, open_)
+                    for i, v in enumerate(value)]
+        for k in value:
+            if not isinstance(k, (str, int, np.integer)) or isinstance(k, (bool, np.bool_)):
                 raise TypeError(f"save: cannot store {prefix!r}: dict keys must be str or int, "
                                 f"got {k!r}")
-            out[str(k)] = _encode(v, f"{prefix}/{k}", arrays)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_encode(v, f"{prefix}/{i}", arrays) for i, v in enumerate(value)]
-    raise TypeError(f"save: cannot store {prefix!r}: {type(value).__name__} is neither a JSON "
-                    f"value nor a NumPy array")
+        if all(isinstance(k, str) for k in value) and not _is_tag_like(value):
+            return {k: _encode(v, f"{prefix}/{k}", arrays, depth + 1, open_)
+                    for k, v in value.items()}
+        return {"__dict__": [[k if isinstance(k, str) else int(k),
+                              _encode(v, f"{prefix}/{k}", arrays, depth + 3, open_)]
+                             for k, v in value.items()]}
+    finally:
+        open_.discard(id(value))
 
 
-def _decode(value: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether the JSON ``value`` nests deeper than ``limit`` (walked without recursion)."""
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            todo.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                 else item))
+    return False
+
+
+class _Collect:
+    """Stands for the arrays while the metadata is first decoded: records each name asked
+    for (refusing one asked twice) and answers None."""
+
+    def __init__(self, path: str, held: Mapping[str, Any]):
+        self.path, self.held = path, held
+        self.names: dict[str, str] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.held
+
+    def __getitem__(self, name: str) -> None:
+        if name in self.names:
+            raise CheckpointError(f"{self.path}: corrupt checkpoint: the array {name!r} is "
+                                  f"used twice, as {self.names[name]!r} and again")
+        self.names[name] = name
+        return None
+
+
+def _decode(value: Any, arrays: Any, path: str, where: str, version: int) -> Any:
+    """The value that :func:`_encode` stored as ``value`` at ``where`` (its path, the name of
+    any array there), its arrays read from ``arrays``."""
     if isinstance(value, dict):
-        if set(value) == {"__ndarray__"}:
-            key = value["__ndarray__"]
-            if key not in arrays:
-                raise CheckpointError(f"{path}: corrupt checkpoint: the metadata refers to an "
-                                      f"array {key!r} that the archive does not hold")
-            return arrays[key]
-        if set(value) == {"__float__"}:
-            try:
-                return float(value["__float__"])
-            except (TypeError, ValueError) as exc:
-                raise CheckpointError(f"{path}: corrupt checkpoint: {value!r} is not a "
-                                      f"number") from exc
-        return {k: _decode(v, arrays, path) for k, v in value.items()}
+        if version >= 2:
+            tag = next(iter(value)) if len(value) == 1 else None
+            if tag is not None and _is_tag_like(value):
+                return _decode_tag(tag, value[tag], arrays, path, where, version)
+        elif set(value) in ({"__ndarray__"}, {"__float__"}):
+            (tag,) = value
+            return _decode_tag(tag, value[tag], arrays, path, where, version)
+        return {k: _decode(v, arrays, path, f"{where}/{k}", version) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v, arrays, path) for v in value]
+        return [_decode(v, arrays, path, f"{where}/{i}", version) for i, v in enumerate(value)]
     return value
 
 
+def _decode_tag(tag: str, body: Any, arrays: Any, path: str, where: str, version: int) -> Any:
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: corrupt checkpoint: {why}")
+
+    if tag == "__ndarray__":
+        if not isinstance(body, str) or body not in arrays:
+            raise corrupt(f"the metadata refers to an array {body!r} that the archive does "
+                          f"not hold")
+        if body != where:
+            raise corrupt(f"the array at {where!r} is stored as {body!r}: every array is "
+                          f"stored under its own path")
+        return arrays[body]
+    if tag == "__float__":
+        ok = body in _NONFINITE if version >= 2 else isinstance(body, str)
+        try:
+            if ok:
+                return float(body)
+        except ValueError:
+            pass
+        raise corrupt(f"{ {tag: body}!r} is not a number")
+    if tag == "__tuple__" and isinstance(body, list):
+        return tuple(_decode(v, arrays, path, f"{where}/{i}", version)
+                     for i, v in enumerate(body))
+    if tag == "__dict__" and isinstance(body, list):
+        out: dict[Any, Any] = {}
+        for item in body:
+            if not (isinstance(item, list) and len(item) == 2
+                    and isinstance(item[0], (str, int)) and not isinstance(item[0], bool)
+                    and item[0] not in out):
+                raise corrupt(f"the dict at {where!r} holds {item!r}, not a [key, value] pair "
+                              f"of a new str or int key")
+            out[item[0]] = _decode(item[1], arrays, path, f"{where}/{item[0]}", version)
+        return out
+    raise corrupt(f"the value at {where!r} is {json.dumps({tag: body})[:200]}, not a tag "
+                  f"this minidl knows ({', '.join(_TAGS)})")
+
+
 # ---------------------------------------------------------------------- load
-def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None) -> Checkpoint:
+def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None,
+         allow_nonfinite: bool = False) -> Checkpoint:
     """Read a checkpoint written by :func:`save`.
 
     The model is rebuilt from its saved architecture (:func:`~minidl.build_layer`: every
@@ -235,8 +393,13 @@ def load(path, *, model: Layer | None = None, optimizer: Optimizer | None = None
     the ``model`` or ``optimizer`` given, they are left exactly as they were. Raises
     :class:`CheckpointError` (naming the file and what is wrong) for a file that is not a
     readable checkpoint or does not fit, and ``FileNotFoundError`` for a missing one.
+
+    Weights and buffers that hold NaN or inf (a run that had diverged, or a damaged file) are
+    refused too, naming them (an optimizer refuses such states of its own); with
+    ``allow_nonfinite=True`` they load and :attr:`Checkpoint.nonfinite` names them.
     """
-    return _prepare_load(path, model, optimizer).commit()
+    allow = check_bool("load", "allow_nonfinite", allow_nonfinite)
+    return _prepare_load(_fspath(path, "load"), model, optimizer, allow_nonfinite=allow).commit()
 
 
 def prepare_load(source, model: Layer, optimizer: Optimizer, *, who: str = "load") -> PendingLoad:
@@ -244,7 +407,7 @@ def prepare_load(source, model: Layer, optimizer: Optimizer, *, who: str = "load
     into ``model`` and ``optimizer`` would write, read and checked, writing nothing yet: call
     ``commit()`` on the result to write it. The one way in for both kinds of source."""
     if isinstance(source, (str, os.PathLike)):
-        return _prepare_load(source, model, optimizer)
+        return _prepare_load(_fspath(source, who), model, optimizer)
     if isinstance(source, Checkpoint):
         return _prepare_restore(source, model, optimizer)
     raise TypeError(f"{who}: expected a path or a Checkpoint, got {source!r}")
@@ -265,6 +428,7 @@ class PendingLoad:
     extra: dict[str, Any]
     trainer_state: dict[str, Any] | None
     metadata: dict[str, Any]
+    nonfinite: list[str] = field(default_factory=list)
 
     def commit(self) -> Checkpoint:
         # The _check_* functions ran these writes' checks beforehand, so they do not refuse;
@@ -283,28 +447,31 @@ class PendingLoad:
                                   ) from exc
         return Checkpoint(path=self.path, model=self.model, optimizer=self.optimizer,
                           history=self.history, extra=self.extra,
-                          trainer_state=self.trainer_state, metadata=self.metadata)
+                          trainer_state=self.trainer_state, metadata=self.metadata,
+                          nonfinite=self.nonfinite)
 
 
-def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> PendingLoad:
+def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *,
+                  allow_nonfinite: bool = False) -> PendingLoad:
     """Read the checkpoint at ``path`` and check it against ``model`` and ``optimizer`` (or
     rebuild them), writing nothing into the objects given."""
-    path = os.fspath(path)
-    meta, arrays = _read(path)
-    model_meta = meta.get("model")
-    if not isinstance(model_meta, dict) or "keys" not in model_meta:
-        raise CheckpointError(f"{path}: corrupt checkpoint: the metadata has no model section")
-    keys = model_meta["keys"]
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise CheckpointError(f"{path}: corrupt checkpoint: the model's weight names are "
-                              f"{keys!r}, not a list of names")
-    state = {}
-    for key in keys:
-        name = f"model/{key}"
-        if name not in arrays:
-            raise CheckpointError(f"{path}: corrupt checkpoint: weight {key!r} is missing")
-        state[key] = arrays[name]
-    rng_state = _decode(model_meta.get("rng_state", {}), arrays, path)
+    if model is not None and not isinstance(model, Layer):
+        raise TypeError(f"load: model must be a Layer or None, got {model!r}")
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"load: optimizer must be an Optimizer or None, got {optimizer!r}")
+    archive = _read(path)
+    meta, arrays, version = archive.meta, archive.arrays, archive.version
+    model_meta = meta["model"]  # checked by _read
+    state = {key: arrays[f"model/{key}"] for key in model_meta["keys"]}
+    nonfinite = [name for name, value in arrays.items()
+                 if name.startswith("model/") and value.dtype.kind in "fc"
+                 and not np.isfinite(value).all()]
+    if nonfinite and not allow_nonfinite:
+        raise CheckpointError(
+            f"{path}: the checkpoint's {', '.join(nonfinite)} hold non-finite values (NaN or "
+            f"inf): the run it saved had diverged, or the file was altered; "
+            f"load(path, allow_nonfinite=True) loads it anyway (Checkpoint.nonfinite names them)")
+    rng_state = _decode(model_meta.get("rng_state", {}), arrays, path, "model_rng", version)
 
     if model is None:
         config = model_meta.get("config")
@@ -331,12 +498,14 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> Pen
     if opt_meta is None:
         optimizer = None
     else:
-        optimizer, optimizer_state = _prepare_optimizer(path, opt_meta, arrays, model, optimizer)
+        optimizer, optimizer_state = _prepare_optimizer(path, opt_meta, arrays, model, optimizer,
+                                                        version)
 
     history = None
     if meta.get("history") is not None:
         try:
-            history = History.from_state_dict(_decode(meta["history"], arrays, path))
+            history = History.from_state_dict(
+                _decode(meta["history"], arrays, path, "history", version))
         except CheckpointError:
             raise
         except Exception as exc:
@@ -344,16 +513,21 @@ def _prepare_load(path, model: Layer | None, optimizer: Optimizer | None) -> Pen
                                   f"{_why(exc)}") from exc
     trainer_state = None
     if meta.get("trainer") is not None:
-        trainer_state = _decode(meta["trainer"], arrays, path)
+        trainer_state = _decode(meta["trainer"], arrays, path, "trainer", version)
         if not isinstance(trainer_state, dict):
             raise CheckpointError(f"{path}: corrupt checkpoint: the training state is a "
                                   f"{type(trainer_state).__name__}, not a dict")
-    extra = {} if meta.get("extra") is None else _decode(meta["extra"], arrays, path)
+    extra = ({} if meta.get("extra") is None
+             else _decode(meta["extra"], arrays, path, "extra", version))
     if not isinstance(extra, dict):
         raise CheckpointError(f"{path}: corrupt checkpoint: extra is a {type(extra).__name__}, "
                               f"not a dict")
+    if archive.unused:  # after the sections' own checks, which say more about what is wrong
+        raise CheckpointError(f"{path}: corrupt checkpoint: it holds {_some(archive.unused)}, "
+                              f"which its metadata does not name; a checkpoint holds what it "
+                              f"names, once")
     return PendingLoad(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
-                    trainer_state, meta)
+                       trainer_state, meta, nonfinite)
 
 
 def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> PendingLoad:
@@ -454,14 +628,21 @@ def _check_same_paths(path: str, own: list, saved: list) -> None:
         )
 
 
-def _prepare_optimizer(path, opt_meta, arrays, model, optimizer) -> tuple[Optimizer, Any]:
+def _prepare_optimizer(path, opt_meta, arrays, model, optimizer, version
+                       ) -> tuple[Optimizer, Any]:
     if not isinstance(opt_meta, dict) or "state" not in opt_meta:
         raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer section has no state")
-    state = _decode(opt_meta["state"], arrays, path)
+    state = _decode(opt_meta["state"], arrays, path, "optimizer", version)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer state is a "
+                              f"{type(state).__name__}, not a dict")
     paths = opt_meta.get("param_paths")
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer's parameter names are "
                               f"{paths!r}, not a list of names")
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer trains {twice} twice")
     named = dict(model.named_parameters())
     if optimizer is None:
         class_name = opt_meta.get("class")
@@ -503,47 +684,112 @@ def _optimizer_classes() -> dict[str, type[Optimizer]]:
     return classes
 
 
-def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and every array of the checkpoint at ``path``, or a clear error."""
-    with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError speak for themselves
+@dataclass
+class _Archive:
+    """A checkpoint's metadata, format version, the arrays its metadata names (read and
+    checked) and the names of the entries it does not name."""
+
+    meta: dict[str, Any]
+    version: int
+    arrays: dict[str, np.ndarray]
+    unused: list[str]
+
+
+def _some(names: list[str], n: int = 8) -> str:
+    shown = ", ".join(repr(name) for name in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _open_regular(path: str):
+    """``path`` opened for reading if it is a regular file. Opened without blocking, so a named
+    pipe is refused rather than waited on; a folder is an ``IsADirectoryError``."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", path)
+        if not stat.S_ISREG(mode):
+            kind = ("a named pipe" if stat.S_ISFIFO(mode) else
+                    "a character device" if stat.S_ISCHR(mode) else
+                    "a block device" if stat.S_ISBLK(mode) else
+                    "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise CheckpointError(f"{path}: not a minidl checkpoint: it is {kind}; a "
+                                  f"checkpoint is a file that save wrote")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _read(path: str) -> _Archive:
+    """The metadata of the checkpoint at ``path`` and the arrays it names, checked, or a
+    clear error. Reads nothing the metadata does not name."""
+    with _open_regular(path) as f:  # FileNotFoundError and the like speak for themselves
         head = f.read(4)
         size = f.seek(0, os.SEEK_END)
-    if size == 0:
-        raise CheckpointError(f"{path}: not a minidl checkpoint: the file is empty (0 bytes)")
-    if head != _ZIP_MAGIC:
-        raise CheckpointError(
-            f"{path}: not a minidl checkpoint: a checkpoint is a .npz (zip) archive, but this "
-            f"file starts with {head!r}"
-        )
-    arrays: dict[str, np.ndarray] = {}
-    name = None
-    try:
-        # np.load is given an open file, not the path: on a damaged archive np.load raises
-        # without closing a file it opened itself (a ResourceWarning, a leaked descriptor)
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            names = list(npz.files)
-            if META_KEY not in names:
-                shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-                problem = (f"a .npz archive, but not a minidl checkpoint: it has no "
-                           f"{META_KEY!r} metadata entry (it holds: {shown or 'nothing'})")
-            else:
-                problem = None
+        if size == 0:
+            raise CheckpointError(f"{path}: not a minidl checkpoint: the file is empty (0 bytes)")
+        if head != _ZIP_MAGIC:
+            raise CheckpointError(
+                f"{path}: not a minidl checkpoint: a checkpoint is a .npz (zip) archive, but "
+                f"this file starts with {head!r}"
+            )
+        f.seek(0)
+        name = None
+        try:
+            with zipfile.ZipFile(f) as archive:
+                entries: dict[str, zipfile.ZipInfo] = {}
+                for info in archive.infolist():
+                    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                    if name in entries:
+                        raise CheckpointError(f"{path}: corrupt checkpoint: the archive holds "
+                                              f"two entries named {info.filename!r}")
+                    entries[name] = info
+                name = None
+                if META_KEY not in entries:
+                    shown = ", ".join(list(entries)[:8]) + (", ..." if len(entries) > 8 else "")
+                    raise CheckpointError(
+                        f"{path}: a .npz archive, but not a minidl checkpoint: it has no "
+                        f"{META_KEY!r} metadata entry (it holds: {shown or 'nothing'})")
+                name = META_KEY
+                text = _read_entry(path, archive, entries[META_KEY], size, None)
+                name = None
+                meta, version = _parse_metadata(path, text)
+                names = _named_arrays(path, meta, version, entries)
+                table = _array_table(path, meta, version, names)
+                arrays = {}
                 for name in names:
-                    arrays[name] = npz[name]
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-            NotImplementedError, RuntimeError) as exc:
-        # NotImplementedError: a zip version or compression zipfile cannot read; RuntimeError:
-        # an entry flagged as encrypted. In a checkpoint both mean damaged bytes.
-        where = f" while reading entry {name!r}" if name else ""
-        raise CheckpointError(
-            f"{path}: truncated or corrupt checkpoint{where}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if problem:
-        raise CheckpointError(f"{path}: {problem}")
+                    arrays[name] = _read_entry(path, archive, entries[name], size, table.get(name))
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+                NotImplementedError, RuntimeError) as exc:
+            # NotImplementedError: a zip version or compression zipfile cannot read;
+            # RuntimeError: an entry flagged as encrypted. In a checkpoint both mean damage.
+            where = f" while reading entry {name!r}" if name else ""
+            raise CheckpointError(
+                f"{path}: truncated or corrupt checkpoint{where}: {type(exc).__name__}: {exc}"
+            ) from exc
+    unused = [n for n in entries if n != META_KEY and n not in arrays]
+    if version >= 2:
+        unused += [f"{n} (in the metadata's table of arrays)" for n in meta["arrays"]
+                   if n not in arrays]
+    return _Archive(meta, version, arrays, unused)
+
+
+def _parse_metadata(path: str, data: np.ndarray) -> tuple[dict[str, Any], int]:
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: corrupt checkpoint: {why}")
+
+    if data.dtype != np.uint8 or data.ndim != 1:
+        raise corrupt(f"its metadata is a {data.dtype} array of shape {data.shape}, not bytes")
     try:
-        meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
+        meta = json.loads(data.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: corrupt checkpoint: unreadable metadata ({exc})") from exc
+        raise corrupt(f"unreadable metadata ({exc})") from exc
+    except RecursionError as exc:  # the C parser's own bound, far deeper than any save writes
+        raise corrupt(f"its metadata is nested deeper than a checkpoint holds ({MAX_DEPTH} "
+                      f"levels)") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(
@@ -552,15 +798,115 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         )
     version = meta.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise CheckpointError(f"{path}: corrupt checkpoint: format_version is {version!r}")
+        raise corrupt(f"format_version is {version!r}")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written by a newer minidl ({meta.get('minidl_version')}, checkpoint format "
-            f"{version}); this minidl reads format {FORMAT_VERSION}: upgrade minidl"
+            f"{version}); this minidl reads formats {', '.join(map(str, READABLE_VERSIONS))}: "
+            f"upgrade minidl"
         )
-    if version < 1:
-        raise CheckpointError(f"{path}: corrupt checkpoint: format_version is {version!r}")
-    return meta, arrays
+    if version not in READABLE_VERSIONS:
+        raise corrupt(f"format_version is {version!r}")
+    if _too_deep(meta, MAX_DEPTH):
+        raise corrupt(f"its metadata is nested deeper than a checkpoint holds ({MAX_DEPTH} "
+                      f"levels)")
+    model_meta = meta.get("model")
+    if not isinstance(model_meta, dict) or "keys" not in model_meta:
+        raise corrupt("the metadata has no model section")
+    keys = model_meta["keys"]
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise corrupt(f"the model's weight names are {keys!r}, not a list of names")
+    return meta, version
+
+
+def _named_arrays(path: str, meta: dict[str, Any], version: int,
+                  entries: Mapping[str, Any]) -> list[str]:
+    """The names of the arrays the metadata refers to, each once, each in the archive, each at
+    its own path: the metadata decoded without its arrays."""
+    collect = _Collect(path, entries)
+    for key in meta["model"]["keys"]:
+        if f"model/{key}" not in entries:
+            raise CheckpointError(f"{path}: corrupt checkpoint: weight {key!r} is missing")
+        collect[f"model/{key}"]
+    model_meta, opt_meta = meta["model"], meta.get("optimizer")
+    sections = [(model_meta.get("rng_state", {}), "model_rng"),
+                (opt_meta.get("state") if isinstance(opt_meta, dict) else None, "optimizer"),
+                (meta.get("history"), "history"), (meta.get("trainer"), "trainer"),
+                (meta.get("extra"), "extra")]
+    for value, where in sections:
+        _decode(value, collect, path, where, version)
+    return list(collect.names)
+
+
+def _array_table(path: str, meta: dict[str, Any], version: int,
+                 names: list[str]) -> dict[str, dict[str, Any]]:
+    """The metadata's record of each array in ``names`` (format 2; none in format 1)."""
+    if version < 2:
+        return {}
+    table = meta.get("arrays")
+    if not isinstance(table, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint: the metadata has no table of arrays")
+    for name in names:
+        entry = table.get(name)
+        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+                and isinstance(entry.get("shape"), list)
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                        for n in entry["shape"])
+                and isinstance(entry.get("crc32"), int)):
+            raise CheckpointError(f"{path}: corrupt checkpoint: the metadata's table of arrays "
+                                  f"records {name!r} as {entry!r}, not its dtype, shape and "
+                                  f"crc32")
+    return table
+
+
+def _read_entry(path: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo, size: int,
+                expect: Mapping[str, Any] | None) -> np.ndarray:
+    """The array stored in ``info``, read with bounds: an uncompressed entry inside the file
+    (``size`` bytes), a ``.npy`` header that describes exactly the entry's size, a dtype
+    without pickle, and (format 2) the dtype, shape and CRC-32 of ``expect``."""
+    name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: corrupt checkpoint: entry {name!r} {why}")
+
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise corrupt(f"is compressed (zip method {info.compress_type}); minidl writes and "
+                      f"reads checkpoints uncompressed, so reading one never takes more memory "
+                      f"than the file's size")
+    if info.file_size != info.compress_size or info.header_offset + info.file_size > size:
+        raise corrupt(f"claims {info.file_size} bytes in a file of {size}")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise corrupt(f"is a .npy file of version {version}, which checkpoints do not use")
+        if dtype.hasobject or dtype.kind not in "biufc":
+            raise corrupt(f"holds an array of dtype {dtype}, which checkpoints do not hold")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise corrupt(f"says it holds a {dtype} array of shape {shape} ({nbytes} bytes), "
+                          f"but it holds {info.file_size - f.tell()} bytes of data")
+        if expect is not None and (np.dtype(expect["dtype"]) != dtype
+                                   or list(shape) != expect["shape"]):
+            raise corrupt(f"holds a {dtype} array of shape {shape}, but the metadata records "
+                          f"{expect['dtype']} {tuple(expect['shape'])}")
+        buffer = bytearray(nbytes)
+        view, done = memoryview(buffer), 0
+        while done < nbytes:  # in pieces: never a second copy of a large array in memory
+            piece = f.read(min(nbytes - done, 1 << 24))
+            if not piece:
+                raise corrupt(f"ends after {done} of its {nbytes} bytes of data")
+            view[done:done + len(piece)] = piece
+            done += len(piece)
+        f.read()  # to the end: zipfile checks the entry's CRC
+    array = np.frombuffer(buffer, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    if expect is not None and _crc32(array) != expect["crc32"]:
+        raise corrupt("does not hold the values the metadata records (their CRC-32 differs): "
+                      "the file was altered, entries swapped or renamed")
+    return array
 
 
 __all__ = ["Checkpoint", "CheckpointError", "load", "save"]

@@ -32,7 +32,7 @@ from .callbacks import Callback
 from .checkpoint import prepare_load
 from .errors import CheckpointError, StateDictError
 from .history import History
-from .validation import check_int
+from .validation import check_int, check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import Trainer
@@ -112,16 +112,31 @@ class EpochProgress:
                 "lr": progress.lr}
 
     @classmethod
-    def from_state_dict(cls, state: Any, epoch: int) -> EpochProgress:
+    def from_state_dict(cls, state: Any, epoch: int, *, batches: int | None = None,
+                        shuffled: bool | None = None) -> EpochProgress:
         """:meth:`state_dict` read back (in new arrays) and checked to continue epoch
-        ``epoch``; a ``ValueError``, ``TypeError`` or ``KeyError`` if it does not."""
+        ``epoch``; a ``ValueError``, ``TypeError`` or ``KeyError`` if it does not. Counts are
+        ints, ``lr``, ``loss_sum`` and ``elapsed`` finite (``lr`` and ``elapsed`` >= 0); given
+        the epoch's number of ``batches``, ``next_batch`` is at most that, and given whether
+        the epoch is ``shuffled``, it has an order exactly then."""
         if not isinstance(state, Mapping):
             raise TypeError(f"progress is a {type(state).__name__}, not a dict")
-        progress = cls(epoch=int(state["epoch"]), n=int(state["n"]), order=None,
-                       lr=float(state["lr"]), next_batch=int(state["next_batch"]),
+        counts = {key: check_int("progress", key, state[key])
+                  for key in ("epoch", "n", "next_batch")}
+        for key, low in (("lr", 0.0), ("loss_sum", None), ("elapsed", 0.0)):
+            check_number("progress", key, state[key], low=low)
+        progress = cls(epoch=counts["epoch"], n=counts["n"], order=None,
+                       lr=float(state["lr"]), next_batch=counts["next_batch"],
                        loss_sum=float(state["loss_sum"]), elapsed=float(state["elapsed"]))
         if progress.epoch != epoch or progress.n < 1 or progress.next_batch < 0:
             raise ValueError(f"progress {dict(state)!r} does not continue epoch {epoch + 1}")
+        if batches is not None and progress.next_batch > batches:
+            raise ValueError(f"progress: next_batch is {progress.next_batch}, but epoch "
+                             f"{epoch + 1} has {batches} batches")
+        if shuffled is not None and shuffled != (state["order"] is not None):
+            kind = "a shuffled" if shuffled else "an unshuffled"
+            raise ValueError(f"progress: the order of {kind} epoch is "
+                             f"{'missing' if shuffled else 'given'}")
         if state["order"] is not None:
             order = np.array(state["order"])
             if (order.dtype.kind not in "iu" or order.shape != (progress.n,)
@@ -169,15 +184,18 @@ def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) ->
     if not isinstance(state, Mapping):
         raise corrupt(f"expected a dict, got {type(state).__name__}")
     try:
-        epoch, seed = int(state["epoch"]), int(state["seed"])
+        epoch, step, seed = (check_int("state", key, state[key], low=0)
+                             for key in ("epoch", "step", "seed"))
+        check_number("state", "train_time", state["train_time"], low=0.0)
         rng = np.random.default_rng(seed)
         rng.bit_generator.state = state["shuffle_rng"]
         # checkpoints written before positions inside an epoch were saved have none
         progress = state.get("progress")
         saved = TrainerState(
-            epoch=epoch, step=int(state["step"]), seed=seed,
+            epoch=epoch, step=step, seed=seed,
             train_time=float(state["train_time"]), rng=rng, callbacks={},
-            progress=None if progress is None else EpochProgress.from_state_dict(progress, epoch))
+            progress=None if progress is None else EpochProgress.from_state_dict(
+                progress, epoch, **_epoch_shape(state, progress)))
     except (KeyError, TypeError, ValueError) as exc:
         why = (f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}")
         raise corrupt(why) from exc
@@ -230,6 +248,21 @@ def load_trainer_state(trainer: Trainer, state: Mapping[str, Any]) -> None:
     warnings.warn("minidl.resume.load_trainer_state(trainer, state) is deprecated: use "
                   "trainer.load_state_dict(state)", DeprecationWarning, stacklevel=2)
     trainer.load_state_dict(state)
+
+
+def _epoch_shape(state: Mapping[str, Any], progress: Any) -> dict[str, Any]:
+    """How many batches the saved epoch has and whether it is shuffled, when the state says
+    (checkpoints written before batch_size and shuffle were saved do not)."""
+    if not ("batch_size" in state and _valid_batch_size(state["batch_size"])
+            and isinstance(progress, Mapping) and isinstance(progress.get("n"), int)
+            and progress["n"] >= 1):
+        return {}
+    n, size = progress["n"], state["batch_size"]
+    batch = n if size is None else min(int(size), n)
+    shuffle = state.get("shuffle", True)
+    return {"batches": -(-n // batch),
+            "shuffled": bool(shuffle) and batch < n if isinstance(shuffle, (bool, np.bool_))
+            else None}
 
 
 def _valid_batch_size(value) -> bool:
@@ -309,7 +342,9 @@ def resume(trainer: Trainer, checkpoint) -> Trainer:
             f"exactly; write checkpoints with ModelCheckpoint or Trainer.save, or start a "
             f"new fit from the loaded model"
         )
-    read_trainer_state(pending.trainer_state, trainer, pending.path)  # errors name the file
+    saved = read_trainer_state(pending.trainer_state, trainer, pending.path)  # names the file
+    if saved.progress is not None:  # an epoch begun without metrics cannot end with them
+        saved.progress.check_fits(saved.progress.n, keep_pred=bool(trainer.metrics))
     history = History() if pending.history is None else History.from_state_dict(
         pending.history.state_dict())
     # checked: now write. The Trainer first (only a callback refusing its state can stop it,

@@ -198,7 +198,7 @@ def test_the_file_is_a_plain_npz_with_strict_json_metadata(tmp_path):
         text = npz["__minidl__"].tobytes().decode()
     assert {"model/0.weight", "model/3.bias"} <= names
     meta = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
-    assert meta["format"] == "minidl-checkpoint" and meta["format_version"] == 1
+    assert meta["format"] == "minidl-checkpoint" and meta["format_version"] == 2
     assert meta["minidl_version"] == minidl.__version__
     assert meta["dtype"] == "float32"
     assert meta["model"]["config"]["class"] == "Sequential"
@@ -410,8 +410,8 @@ def corrupt_member(path):
          "unreadable metadata"),
         (lambda p: rewrite_metadata(p, lambda m: m.update(format="keras")),
          "its metadata format is 'keras', expected 'minidl-checkpoint'"),
-        (lambda p: rewrite_metadata(p, lambda m: m.update(format_version=2, minidl_version="9")),
-         r"written by a newer minidl \(9, checkpoint format 2\).*upgrade minidl"),
+        (lambda p: rewrite_metadata(p, lambda m: m.update(format_version=3, minidl_version="9")),
+         r"written by a newer minidl \(9, checkpoint format 3\).*upgrade minidl"),
         (lambda p: rewrite_metadata(p, lambda m: m["model"]["keys"].append("9.weight")),
          "weight '9.weight' is missing"),
         (lambda p: rewrite_metadata(p, lambda m: m.update(extra={"__ndarray__": "extra/x"})),
@@ -566,3 +566,337 @@ def test_a_checkpoint_is_refused_by_an_optimizer_over_the_parameters_in_another_
                                               r"parameters \['1.bias', '1.weight', '0.bias', "
                                               r"'0.weight'\], but the saved one trained"):
         load(path, model=model, optimizer=reversed_opt)
+
+
+# ---------------------------------------------------------------------- user data and tampering
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"x": {"__float__": "abc"}},  # formerly saved, then never loadable
+        {"w": {"__ndarray__": "model/0.weight"}},  # formerly came back as the weight array
+        {1: "a", 2: [3, 4]},  # formerly {"1": "a", "2": [3, 4]}
+        {"mixed": {1: "a", "b": np.arange(2)}, np.int64(7): None},
+        {"t": (1, (2.5, "x"), [None]), "d": {"__dict__": [[1, 2]]}, "u": {"__tuple__": 5},
+         "z": {"__zz__": {"__float__": "nan"}}, "many": {"__ndarray__": 1, "other": 2}},
+        {"nan": float("nan"), "inf": (-float("inf"), np.float32(1.5)), "s": "__ndarray__"},
+    ],
+)
+def test_extra_comes_back_exactly_never_read_as_the_formats_own_encoding(tmp_path, extra):
+    save(tmp_path / "m.npz", make_model(), extra=extra)
+    got = load(tmp_path / "m.npz").extra
+
+    def same(a, b):
+        if isinstance(a, np.ndarray):
+            return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+        if isinstance(a, float) and np.isnan(a):
+            return isinstance(b, float) and np.isnan(b)
+        if isinstance(a, (dict, list, tuple)):
+            if type(b) is not type(a) or len(a) != len(b):
+                return False
+            if isinstance(a, dict):
+                return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+            return all(same(x, y) for x, y in zip(a, b, strict=True))
+        if isinstance(a, np.generic):
+            a = a.item()  # NumPy scalars come back as Python numbers, as documented
+        return type(a) is type(b) and a == b
+
+    assert same(extra, got), got
+
+
+def test_save_refuses_what_cannot_come_back_and_writes_nothing(tmp_path):
+    itself: dict = {"a": 1}
+    itself["self"] = itself
+    loop: list = [1]
+    loop.append([loop])
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    cases = [
+        ({1.5: "a"}, TypeError, r"'extra': dict keys must be str or int, got 1.5"),
+        ({(1, 2): "a"}, TypeError, r"dict keys must be str or int, got \(1, 2\)"),
+        ({True: "a"}, TypeError, "dict keys must be str or int, got True"),
+        ({None: "a"}, TypeError, "dict keys must be str or int, got None"),
+        (itself, ValueError, r"cannot store 'extra/self': it contains itself"),
+        ({"l": loop}, ValueError, r"cannot store 'extra/l/1/0': it contains itself"),
+        ({"m": np.ma.masked_array([1.0, 2.0], mask=[0, 1])}, TypeError,
+         "a MaskedArray .an ndarray subclass. would come back as a plain ndarray"),
+        ({"deep": deep}, ValueError, "'extra/deep/0/0/0.*nested deeper than a checkpoint holds"),
+        ({"s": {1, 2}}, TypeError, "'extra/s': set is neither a JSON value nor a NumPy array"),
+    ]
+    for extra, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            save(tmp_path / "m.npz", make_model(), extra=extra)
+    with pytest.raises(TypeError, match="save: history must be a History .what fit returns. or "
+                                        "None, got dict"):
+        save(tmp_path / "m.npz", make_model(), history={"train_loss": [1.0]})
+    with pytest.raises(TypeError, match="save: path must be a str or an os.PathLike"):
+        save(3, make_model())
+    assert not list(tmp_path.iterdir())
+    ok = []  # a value used twice is not a cycle: saved, and comes back twice
+    save(tmp_path / "m.npz", make_model(), extra={"a": ok, "b": [ok, ok]})
+    assert load(tmp_path / "m.npz").extra == {"a": [], "b": [[], []]}
+
+
+def read_all(path):
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return arrays, json.loads(arrays["__minidl__"].tobytes())
+
+
+def write_all(path, arrays, meta=None):
+    if meta is not None:
+        arrays = {**arrays, "__minidl__": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    np.savez(path, **arrays)
+
+
+def swap(a, b):
+    def change(path):
+        arrays, _ = read_all(path)
+        arrays[a], arrays[b] = arrays[b], arrays[a]
+        write_all(path, arrays)
+    return change
+
+
+def set_meta(change):
+    def damage(path):
+        arrays, meta = read_all(path)
+        change(meta)
+        write_all(path, arrays, meta)
+    return damage
+
+
+def add_entry(name, data=b"", compress=zipfile.ZIP_STORED):
+    def damage(path):
+        with zipfile.ZipFile(path, "a", compression=compress) as z, \
+                pytest.warns(UserWarning, match="Duplicate name") if name.startswith(
+                    "model/") else _nothing():
+            z.writestr(name, data)
+    return damage
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def npy_header(shape, descr="<f8"):
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return out.getvalue()
+
+
+def replace_entry(name, data):
+    """Rewrite the archive with entry ``name`` holding ``data`` (raw bytes)."""
+    def damage(path):
+        with zipfile.ZipFile(path) as z:
+            entries = {i.filename: z.read(i) for i in z.infolist()}
+        entries[name] = data
+        with zipfile.ZipFile(path, "w") as z:
+            for key, value in entries.items():
+                z.writestr(key, value)
+    return damage
+
+
+def two_layer_checkpoint(path):
+    """Two same-shape Dense layers, trained by Adam: weights and states that can be swapped."""
+    model = Sequential(Dense(3, 3, rng=0), Tanh(), Dense(3, 3, rng=1))
+    opt = Adam(model.parameters(), lr=0.1)
+    trained_model = fit(model, MSE(), opt, np.ones((4, 3)), np.zeros((4, 3)), epochs=2,
+                        verbose=0)
+    save(path, model, opt, trained_model, extra={"a": np.arange(3.0)})
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (add_entry("model/0.weight.npy", b"x"), "holds two entries named 'model/0.weight.npy'"),
+        (swap("model/0.weight", "model/2.weight"),
+         "entry 'model/0.weight' does not hold the values the metadata records .their CRC-32"),
+        (swap("optimizer/state/0/exp_avg", "optimizer/state/2/exp_avg"),
+         "entry 'optimizer/state/0/exp_avg' does not hold the values the metadata records"),
+        (set_meta(lambda m: m["extra"].update(a={"__ndarray__": "model/0.weight"})),
+         r"the array at 'extra/a' is stored as 'model/0.weight': every array is stored under "
+         r"its own path"),
+        (set_meta(lambda m: m["model"]["keys"].append("0.weight")),
+         "the array 'model/0.weight' is used twice"),
+        (add_entry("junk.npy", b"123"),
+         "it holds 'junk', which its metadata does not name"),
+        (set_meta(lambda m: m["arrays"].pop("extra/a")),
+         "the metadata's table of arrays records 'extra/a' as None"),
+        (set_meta(lambda m: m["arrays"]["extra/a"].update(shape=[4])),
+         r"entry 'extra/a' holds a float64 array of shape \(3,\), but the metadata records "
+         r"<f8 \(4,\)"),
+        (replace_entry("model/0.weight.npy", npy_header((10**12,)) + bytes(72)),
+         r"entry 'model/0.weight' says it holds a float64 array of shape \(1000000000000,\) "
+         r"\(8000000000000 bytes\), but it holds 72 bytes"),
+        (replace_entry("extra/a.npy", npy_header((3,), "|O") + bytes(24)),
+         "entry 'extra/a' holds an array of dtype object"),
+        (set_meta(lambda m: m["extra"].update(a={"__thing__": 1})),
+         "the value at 'extra/a' is .*__thing__.*, not a tag this minidl knows"),
+        (set_meta(lambda m: m["extra"].update(b={"__dict__": [[1, 2], [1, 3]]})),
+         "the dict at 'extra/b' holds .1, 3., not a .key, value. pair of a new str or int key"),
+    ],
+)
+def test_tampered_archives_are_refused_naming_the_entry(tmp_path, damage, message):
+    path = tmp_path / "ck.npz"
+    two_layer_checkpoint(path)
+    load(path)
+    damage(path)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_load_reads_only_the_entries_the_metadata_names(tmp_path, monkeypatch):
+    """A zip bomb (a small deflated entry of 200 MB of zeros) and thousands of tiny entries
+    beside the checkpoint's own: refused, without reading any of them."""
+    path = tmp_path / "ck.npz"
+    two_layer_checkpoint(path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("bomb.npy", "w", force_zip64=True) as out:
+            out.write(npy_header((25 * 2**20,)))
+            for _ in range(200):
+                out.write(bytes(2**20))
+        for i in range(5000):
+            z.writestr(f"tiny/{i}.npy", b"")
+    assert path.stat().st_size < 2**20
+    opened = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    with pytest.raises(CheckpointError, match=r"it holds 'bomb', 'tiny/0', .* and 4993 more, "
+                                              r"which its metadata does not name"):
+        load(path)
+    assert not any(name.startswith(("bomb", "tiny")) for name in opened)
+
+
+def test_a_compressed_entry_is_refused_before_it_is_inflated(tmp_path):
+    path = tmp_path / "ck.npz"
+    two_layer_checkpoint(path)
+    with zipfile.ZipFile(path) as z:
+        entries = {i.filename: z.read(i) for i in z.infolist()}
+    with zipfile.ZipFile(path, "w") as z:
+        for key, value in entries.items():
+            z.writestr(key, value, compress_type=zipfile.ZIP_DEFLATED
+                       if key == "model/0.weight.npy" else zipfile.ZIP_STORED)
+    with pytest.raises(CheckpointError, match="entry 'model/0.weight' is compressed .zip method "
+                                              "8.; minidl writes and reads checkpoints "
+                                              "uncompressed"):
+        load(path)
+
+
+def test_metadata_nested_100000_deep_is_a_clear_error(tmp_path):
+    path = tmp_path / "ck.npz"
+    save(path, make_model())
+    arrays, meta = read_all(path)
+    for depth in (100_000, 150):
+        text = json.dumps(meta).replace('"extra": null', '"extra": ' + "[" * depth + "]" * depth)
+        arrays["__minidl__"] = np.frombuffer(text.encode(), np.uint8)
+        write_all(path, arrays)
+        with pytest.raises(CheckpointError, match="its metadata is nested deeper than a "
+                                                  "checkpoint holds .100 levels."):
+            load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_or_a_device_is_refused_not_waited_on(tmp_path):
+    import threading
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    outcome = []
+
+    def attempt():
+        try:
+            load(pipe)
+        except CheckpointError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert outcome == [f"{pipe}: not a minidl checkpoint: it is a named pipe; a checkpoint is "
+                       f"a file that save wrote"]
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(CheckpointError, match="it is a character device"):
+            load("/dev/zero")
+    with pytest.raises(IsADirectoryError):
+        load(tmp_path)
+
+
+def test_nonfinite_weights_are_refused_unless_allowed_and_then_named(tmp_path):
+    model = make_model()
+    opt = Adam(model.parameters())
+    fit(model, MSE(), opt, *make_data(n=8), epochs=1, verbose=0)
+    model[0].weight.data[0, 0] = np.nan
+    model[3].bias.data[0] = -np.inf
+    save(tmp_path / "m.npz", model, opt)
+    with pytest.raises(CheckpointError, match=r"m.npz: the checkpoint's model/0.weight, "
+                                              r"model/3.bias hold non-finite "
+                                              r"values .NaN or inf.*allow_nonfinite=True"):
+        load(tmp_path / "m.npz")
+    ck = load(tmp_path / "m.npz", allow_nonfinite=True)
+    assert ck.nonfinite == ["model/0.weight", "model/3.bias"]
+    assert np.isnan(ck.model[0].weight.data[0, 0]) and ck.model[3].bias.data[0] == -np.inf
+    opt.state[model[3].bias]["exp_avg_sq"][0] = np.inf  # the optimizer refuses its own
+    save(tmp_path / "m.npz", model, opt)
+    with pytest.raises(CheckpointError, match="parameter 3: 'exp_avg_sq' holds non-finite"):
+        load(tmp_path / "m.npz", allow_nonfinite=True)
+    save(tmp_path / "fine.npz", make_model())
+    assert load(tmp_path / "fine.npz").nonfinite == []
+    with pytest.raises(ValueError, match="load: allow_nonfinite must be True or False, got 'no'"):
+        load(tmp_path / "fine.npz", allow_nonfinite="no")
+    with pytest.raises(TypeError, match="load: model must be a Layer or None, got 'x'"):
+        load(tmp_path / "fine.npz", model="x")
+    with pytest.raises(TypeError, match="load: optimizer must be an Optimizer or None"):
+        load(tmp_path / "fine.npz", optimizer=[1])
+    with pytest.raises(TypeError, match="load: path must be a str or an os.PathLike"):
+        load(None)
+
+
+V1 = os.path.join(REPO, "tests", "fixtures", "checkpoints", "v1_mid_epoch.npz")
+
+
+def test_a_format_1_checkpoint_of_minidl_0_1_still_loads_and_resumes(tmp_path):
+    """Written by minidl 0.1.0 (tests/fixtures/checkpoints/v1_mid_epoch.npz): a run of three
+    epochs interrupted after 7 steps (batch 3 of epoch 2), with extra."""
+    ck = load(V1)
+    assert ck.metadata["format_version"] == 1 and ck.epoch == 1
+    assert ck.extra["note"] == "v1" and ck.extra["k"]["1"][0] == 1.5
+    assert np.isnan(ck.extra["k"]["1"][1]) and np.array_equal(ck.extra["a"], np.arange(3))
+    assert ck.trainer_state["progress"]["next_batch"] == 3
+
+    def setup():
+        model = Sequential(Dense(4, 6, rng=0), BatchNorm1d(6), Tanh(), Dropout(0.2, rng=1),
+                           Dense(6, 1, rng=2))
+        return model, Adam(model.parameters(), lr=0.01, amsgrad=True)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = X[:, :1] - X[:, 1:2]
+
+    def mae(a, b):
+        return float(np.mean(np.abs(a - b)))
+
+    model, opt = setup()
+    resumed = fit(model, MSE(), opt, X, y, epochs=3, batch_size=8, metrics={"mae": mae},
+                  verbose=0, resume=V1)
+    model, opt = setup()
+    whole = fit(model, MSE(), opt, X, y, epochs=3, batch_size=8, seed=3, metrics={"mae": mae},
+                verbose=0)
+    for key in ("train_loss", "train_mae", "steps"):
+        np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-12)
+    # format 1 cannot say which array is which beyond its names, but still refuses an array
+    # used twice, and entries it does not name
+    arrays, meta = read_all(V1)
+    meta["extra"]["a"] = {"__ndarray__": "model/0.weight"}
+    write_all(tmp_path / "v1.npz", arrays, meta)
+    with pytest.raises(CheckpointError, match="the array at 'extra/a' is stored as"):
+        load(tmp_path / "v1.npz")

@@ -545,3 +545,90 @@ def test_callback_keys_given_a_trainer_is_deprecated_and_still_answers():
     with pytest.warns(DeprecationWarning, match=r"callback_keys\(trainer\) is deprecated"):
         keys = minidl.resume.callback_keys(trainer)
     assert [key for key, _ in keys] == ["EarlyStopping:0", "EarlyStopping:1"]
+
+
+# ---------------------------------------------------------------------- tampered positions
+MAE = {"mae": lambda y, pred: float(np.mean(np.abs(y - pred)))}
+
+
+class StopAtStep(Callback):
+    def __init__(self, step):
+        self.at = step
+
+    def on_batch_end(self, batch, logs=None):
+        if logs["step"] == self.at:
+            raise KeyboardInterrupt
+
+
+def mid_epoch_checkpoint(path, shuffle=True):
+    """A run of 30 rows in batches of 8 (4 a epoch) with a metric, saved after 6 steps: inside
+    epoch 2, before its batch 3."""
+    X, y = make_data(n=30)
+    model = make_model()
+    trainer = minidl.Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=8,
+                             seed=1, shuffle=shuffle, metrics=MAE, verbose=0,
+                             callbacks=[StopAtStep(6)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(X, y, epochs=3)
+    trainer.save(path)
+    return X, y
+
+
+def change_progress(path, **changes):
+    """Rewrite the checkpoint's saved position; arrays it no longer names are dropped."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__minidl__").tobytes())
+    meta["trainer"]["progress"].update(changes)
+    for name in [n for n in arrays if n.startswith("trainer/progress/")]:
+        if meta["trainer"]["progress"][name.split("/")[2]] != {"__ndarray__": name}:
+            del arrays[name], meta["arrays"][name]
+    arrays["__minidl__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"next_batch": 999}, "next_batch is 999, but epoch 2 has 4 batches"),
+        ({"next_batch": 2.5}, "next_batch must be an int"),
+        ({"epoch": True}, "epoch must be an int"),
+        ({"lr": {"__float__": "nan"}}, "lr must be a finite number, got nan"),
+        ({"lr": -0.5}, "lr must be >= 0.0"),
+        ({"loss_sum": {"__float__": "inf"}}, "loss_sum must be a finite number"),
+        ({"elapsed": -1.0}, "elapsed must be >= 0.0"),
+        ({"order": None}, "the order of a shuffled epoch is missing"),
+        ({"train_pred": None}, "epoch 2 of this run began without metrics: the predictions of "
+                               "its first 2 batches"),
+    ],
+)
+def test_a_tampered_position_is_refused_before_anything_is_written(tmp_path, changes, message):
+    path = tmp_path / "run.npz"
+    X, y = mid_epoch_checkpoint(path)
+    change_progress(path, **changes)
+    model = make_model(seed=9)
+    before = model.state_dict()
+    with pytest.raises((CheckpointError, ValueError), match=message):
+        fit(model, MSE(), Adam(model.parameters(), lr=0.01), X, y, epochs=3, batch_size=8,
+            metrics=MAE, verbose=0, resume=path)
+    assert_same_arrays(model.state_dict(), before)
+
+
+def test_an_unshuffled_epoch_with_an_order_and_a_bad_train_time_are_refused(tmp_path):
+    path = tmp_path / "run.npz"
+    mid_epoch_checkpoint(path, shuffle=False)
+    change_progress(path, order=list(range(30)))  # a list: read back as an int array
+    model = make_model()
+    with pytest.raises(CheckpointError, match="the order of an unshuffled epoch is given"):
+        minidl.Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=8,
+                       shuffle=False, metrics=MAE, verbose=0).resume(path)
+    mid_epoch_checkpoint(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__minidl__").tobytes())
+    meta["trainer"]["train_time"] = {"__float__": "nan"}
+    arrays["__minidl__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="train_time must be a finite number"):
+        minidl.Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=8,
+                       metrics=MAE, verbose=0).resume(path)
