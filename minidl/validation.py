@@ -81,3 +81,23 @@ def check_float_dtype(owner: str, dtype: Any) -> np.dtype:
         raise ValueError(f"{owner}: dtype must be a floating dtype (np.float32, np.float64), "
                          f"got {dtype!r}")
     return result
+
+
+def returned_number(value, who: str, expected: str) -> float:
+    """``value`` as a float if it is one real number (a NumPy scalar or 0-d array too), or a
+    TypeError naming ``who`` returned it: ``float()`` would read the string "0.5" as a number
+    and fail on None or an array with NumPy's words."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        value = value[()]
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"{who} returned {describe(value)}; {expected}")
+
+
+def describe(value) -> str:
+    """``value`` in a few words for an error message: an array's shape and dtype, else its
+    type and (shortened) repr."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} (dtype {value.dtype})"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
