@@ -184,7 +184,7 @@ class Monitor:
         self.monitor = monitor
         self.mode = resolve_mode(owner, monitor, mode)
         self.min_delta = float(min_delta)
-        self.relative = bool(relative)
+        self.relative = check_bool(owner, "relative", relative)
         self.reset()
 
     def reset(self) -> None:

@@ -284,10 +284,10 @@ def test_progress_bar_lines_and_fits_verbose_switch():
     short_fit([ProgressBar(file=out, lines=True)], epochs=2)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
-    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1),
-                             verbose=0)
+    model = make_model()
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1), verbose=0)
     assert not any(isinstance(cb, ProgressBar) for cb in trainer.callbacks)
-    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1))
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1))
     assert sum(isinstance(cb, ProgressBar) for cb in trainer.callbacks) == 1
 
 
