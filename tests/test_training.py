@@ -816,7 +816,8 @@ def test_a_zero_dimensional_loss_value_is_a_number():
 
 
 @pytest.mark.parametrize(("returned", "what"), [
-    ("0.9", r"str '0\.9'"), (None, "NoneType None"), (np.ones(2), r"an array of shape \(2,\) \(dtype float64\)")])
+    ("0.9", r"str '0\.9'"), (None, "NoneType None"),
+    (np.ones(2), r"an array of shape \(2,\) \(dtype float64\)")])
 def test_a_metric_returning_the_wrong_type_is_named(returned, what):
     def my_metric(y_true, y_pred):
         return returned

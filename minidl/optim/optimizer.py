@@ -405,9 +405,9 @@ def _check_layout(name: str, state_dict: Any) -> None:
         problems.append(f"step_count is {count!r}, not an int")
     if isinstance(state_dict["state"], Mapping):
         for key, st in state_dict["state"].items():
-            index = key if isinstance(key, str) and key.isdigit() else None
-            if not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)
-                    or index is not None):
+            digits = isinstance(key, str) and key.isascii() and key.isdigit()
+            integer = isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+            if not (integer or digits):
                 problems.append(f"state key {key!r} is not a parameter index")
             elif not isinstance(st, Mapping):
                 problems.append(f"state[{key!r}] is a {type(st).__name__}, not a dict")
