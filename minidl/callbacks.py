@@ -37,6 +37,7 @@ Deprecated in 0.2: ``self.trainer`` (the :class:`~minidl.Trainer` itself) still 
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import string
@@ -158,10 +159,29 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
         return "min"
     if any(word in monitor for word in _HIGHER_IS_BETTER):
         return "max"
+    guess = closest(monitor, _usual_keys())
+    if guess is not None:
+        raise ValueError(f"{owner}: monitor {monitor!r} is not a value fit logs: did you mean "
+                         f"{guess!r}? (for a value of your own, pass mode='min' or mode='max')")
     raise ValueError(
         f"{owner}: cannot tell whether {monitor!r} should go up or down; pass mode='min' or "
         f"mode='max'"
     )
+
+
+def _usual_keys() -> list[str]:
+    """The History columns fit writes for the loss and the metrics it knows by name."""
+    from .metrics import METRICS
+
+    names = ["loss", *METRICS]
+    return [f"{split}_{name}" for split in ("train", "val") for name in names] + [
+        "lr", "epoch", "steps", "time"]
+
+
+def closest(name: str, keys) -> str | None:
+    """The key of ``keys`` closest to ``name`` (a typo: ``val_los``), or None."""
+    found = difflib.get_close_matches(name, list(keys), n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 class Monitor:
@@ -184,7 +204,7 @@ class Monitor:
         self.monitor = monitor
         self.mode = resolve_mode(owner, monitor, mode)
         self.min_delta = float(min_delta)
-        self.relative = bool(relative)
+        self.relative = check_bool(owner, "relative", relative)
         self.reset()
 
     def reset(self) -> None:
@@ -209,7 +229,9 @@ class Monitor:
         (``params``: a callback's ``params``)."""
         keys = list(params["log_keys"])
         if self.monitor not in keys:
-            hint = (" (pass validation_data= to fit to get val_ columns)"
+            guess = closest(self.monitor, keys)
+            hint = (f" (did you mean {guess!r}?)" if guess is not None
+                    else " (pass validation_data= to fit to get val_ columns)"
                     if self.monitor.startswith("val_") else "")
             raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; fit logs "
                              f"{keys}{hint}")

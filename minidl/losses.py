@@ -14,6 +14,7 @@ import numpy as np
 
 from .activations import log_softmax, sigmoid, softmax
 from .errors import BackwardBeforeForward, NonFiniteError, ShapeError
+from .validation import check_bool, describe, returned_number
 
 
 class Loss:
@@ -52,7 +53,8 @@ class Loss:
         target = self.check_target(pred, target)
         self._pred, self._target = None, None
         with np.errstate(over="ignore", invalid="ignore"):
-            value = float(self.value(pred, target))
+            value = returned_number(self.value(pred, target), f"{name}.value()",
+                                    "a loss returns one number, averaged over the batch")
         if not np.isfinite(value):
             exc = NonFiniteError(
                 f"{name}: the loss is {value} for finite predictions and targets (the value "
@@ -68,7 +70,12 @@ class Loss:
             raise BackwardBeforeForward(
                 f"{self!r}: backward() called before forward(); compute the loss first"
             )
-        return self.gradient(self._pred, self._target).astype(self._pred.dtype, copy=False)
+        grad = self.gradient(self._pred, self._target)
+        if not (isinstance(grad, np.ndarray) and grad.shape == self._pred.shape):
+            raise TypeError(f"{type(self).__name__}.gradient() returned {describe(grad)}; it "
+                            f"must return dL/dpred, an array of the predictions' shape "
+                            f"{self._pred.shape}")
+        return grad.astype(self._pred.dtype, copy=False)
 
     # --- what subclasses write
     def check_shapes(self, pred: np.ndarray, target: np.ndarray) -> None:
@@ -123,7 +130,7 @@ class MSE(Loss):
 
     def __init__(self, half_grad: bool = False):
         super().__init__()
-        self.half_grad = bool(half_grad)
+        self.half_grad = check_bool("MSE", "half_grad", half_grad)
 
     def value(self, pred, target):
         diff = pred - target
@@ -149,7 +156,7 @@ class BinaryCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = False):
         super().__init__()
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_bool("BinaryCrossEntropy", "from_logits", from_logits)
         self.decision_threshold = 0.0 if self.from_logits else 0.5
 
     def check_target(self, pred, target):

@@ -3,7 +3,8 @@
 Every metric takes ``(y_true, y_pred)`` and reads ``y_pred`` the way a model outputs it:
 
 - **class scores**, shape (N, C) with C > 1 (logits, probabilities): the predicted class is the
-  argmax; ``y_true`` holds class labels (N,) or one-hot rows (N, C).
+  argmax; ``y_true`` holds class labels 0 .. C-1, shape (N,), or one-hot rows (N, C) (any
+  other label could never be predicted, and is refused).
 - **binary scores**, floats of shape (N,) or (N, 1): the predicted class is positive where
   ``y_pred > threshold``. Without ``threshold`` it is read from the values, never guessed:
   scores split at 0 (the QA study's ``+1 if y_hat > 0 else -1`` for tanh
@@ -11,6 +12,8 @@ Every metric takes ``(y_true, y_pred)`` and reads ``y_pred`` the way a model out
   (logits, tanh outputs) at 0. Pass ``threshold=`` to say it yourself. ``y_true`` is read
   the same way (``y_true > threshold``), so with any threshold in [0, 1) targets in
   {-1, +1} and in {0, 1} both work; the classes are then 0 (negative) and 1 (positive).
+  Targets that are not two classes on either side of the threshold (labels 0, 1, 2) are
+  refused, as is a threshold that is not a finite number.
 - **labels**, integers of shape (N,): compared as they are, as scikit-learn does.
 
 Per-class results follow the sorted labels present in ``y_true`` or ``y_pred`` (scikit-learn's
@@ -34,12 +37,15 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 
 from .errors import ShapeError
+from .validation import check_number
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def class_labels(y_true, y_pred, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(true, pred)`` as 1-D label arrays, following the rules in the module docstring."""
+    if threshold is not None:
+        check_number("metrics", "threshold", threshold)
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.ndim == 0 or y_pred.ndim == 0 or len(y_true) != len(y_pred):
@@ -59,14 +65,51 @@ def class_labels(y_true, y_pred, threshold: float | None = None) -> tuple[np.nda
         pred = y_pred.argmax(axis=1)
         if y_true.ndim == 2 and y_true.shape == y_pred.shape:
             return y_true.argmax(axis=1), pred
-        return _single_column(y_true, "y_true", y_pred.shape), pred
+        true = _single_column(y_true, "y_true", y_pred.shape)
+        _check_class_labels(true, y_pred.shape[1])
+        return true, pred
     pred = _single_column(y_pred, "y_pred", y_pred.shape)
     true = _single_column(y_true, "y_true", y_pred.shape)
     if pred.dtype.kind == "f":
         if threshold is None:
             threshold = _infer_threshold(true, pred)
-        return (true > threshold).astype(np.int64), (pred > threshold).astype(np.int64)
+        binary = (true > threshold).astype(np.int64)
+        _check_binary_targets(true, binary, threshold)
+        return binary, (pred > threshold).astype(np.int64)
     return true, pred
+
+
+def _check_class_labels(true: np.ndarray, n_classes: int) -> None:
+    """Class scores of C columns predict the labels 0 .. C-1: a true label outside them (a -1
+    of +-1 targets, a 1-based label, 2.5) could never be predicted, and every such sample
+    would silently count as wrong."""
+    bad = (true < 0) | (true >= n_classes) | (true != np.round(true))
+    if bad.any():
+        raise ValueError(
+            f"metrics: y_pred holds class scores of {n_classes} columns, which predict the "
+            f"labels 0 .. {n_classes - 1}, but y_true holds {_some(true[bad])} (at index "
+            f"{int(np.argmax(bad))}); pass y_true as labels 0 .. {n_classes - 1} or one-hot rows"
+        )
+
+
+def _check_binary_targets(true: np.ndarray, binary: np.ndarray, threshold: float) -> None:
+    """Binary scores split the targets at ``threshold`` too: targets of more than two values
+    (class labels 0, 1, 2), or two on the same side of it, would be merged into one class and
+    the predictions judged against the merge."""
+    values = np.unique(true)
+    if len(values) > 2 or (len(values) == 2 and binary.min() == binary.max()):
+        raise ValueError(
+            f"metrics: y_pred holds binary scores (floats of shape (N,) or (N, 1)), read as "
+            f"class 1 where > {threshold}, but y_true holds the values {_some(values)}, which "
+            f"are not two classes on either side of {threshold}; for class labels pass "
+            f"integer predictions or class scores of shape (N, C)"
+        )
+
+
+def _some(values: np.ndarray) -> str:
+    values = np.unique(values)
+    shown = ", ".join(str(v) for v in values[:5].tolist())
+    return f"[{shown}{', ...' if len(values) > 5 else ''}]"
 
 
 def _check_values(y: np.ndarray, name: str) -> None:
@@ -230,6 +273,10 @@ METRICS: dict[str, _NamedMetric] = {
 }
 
 
+#: Names a metric cannot take: its columns would overwrite the loss's.
+RESERVED_NAMES = frozenset({"loss"})
+
+
 #: scikit-learn's name for :func:`accuracy`.
 accuracy_score = accuracy
 
@@ -269,7 +316,12 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
     ``decision_threshold`` (0 for MSE on +-1 targets and for logits, 0.5 for the probabilities
     of ``BinaryCrossEntropy()``). None keeps the metrics' default, 0. A function or partial
     given by the caller keeps its own threshold.
+
+    A metric cannot be named ``"loss"`` (:data:`RESERVED_NAMES`): its columns would overwrite
+    the loss's.
     """
+    if threshold is not None:
+        check_number("get_metrics", "threshold", threshold)
     if metrics is None:
         return {}
     if isinstance(metrics, (str, bytes)) or callable(metrics):
@@ -300,6 +352,12 @@ def get_metrics(metrics: Iterable | Mapping | None, *,
             raise ValueError(f"metric names must be identifiers, got {name!r}")
         if name in resolved:
             raise ValueError(f"metric {name!r} given twice")
+        if name in RESERVED_NAMES:
+            raise ValueError(
+                f"metric name {name!r} is taken: fit logs the loss as train_loss and val_loss "
+                f"(evaluate as 'loss'), which a metric of that name would overwrite; name it "
+                f"otherwise, e.g. metrics={{'my_{name}': fn}}"
+            )
         resolved[name] = metric
     return resolved
 

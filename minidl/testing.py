@@ -47,6 +47,7 @@ from .errors import GradcheckError
 from .gradcheck import gradcheck
 from .layer import Layer
 from .losses import Loss
+from .validation import check_int, check_number
 
 # ---------------------------------------------------------------------- strategies
 #: Batch sizes 1..8: small, so that a full finite-difference check stays quick.
@@ -57,12 +58,29 @@ widths = st.integers(min_value=1, max_value=16)
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
+#: The most dimensions :func:`shapes` draws (NumPy 1's limit).
+MAX_DIMS = 32
+#: The most values a shape of :func:`shapes` may hold.
+MAX_VALUES = 10**8
+
+
 def shapes(min_dims: int = 2, max_dims: int = 2, min_side: int = 1,
            max_side: int = 8) -> st.SearchStrategy[tuple[int, ...]]:
     """Array shapes ``(batch, ...)`` of ``min_dims``..``max_dims`` dimensions, each side in
-    [min_side, max_side]."""
-    if not 1 <= min_dims <= max_dims:
-        raise ValueError(f"shapes: need 1 <= min_dims <= max_dims, got {min_dims}, {max_dims}")
+    [min_side, max_side]. Bounded so that every shape is an array a test can make: at most
+    :data:`MAX_DIMS` dimensions and :data:`MAX_VALUES` values."""
+    for name, value in (("min_dims", min_dims), ("max_dims", max_dims), ("min_side", min_side),
+                        ("max_side", max_side)):
+        check_int("shapes", name, value, low=0)
+    if not 1 <= min_dims <= max_dims <= MAX_DIMS:
+        raise ValueError(f"shapes: need 1 <= min_dims <= max_dims <= {MAX_DIMS}, got "
+                         f"{min_dims}, {max_dims}")
+    if min_side > max_side:
+        raise ValueError(f"shapes: need min_side <= max_side, got {min_side}, {max_side}")
+    if max_side ** max_dims > MAX_VALUES:
+        raise ValueError(f"shapes: arrays of up to max_side ** max_dims = {max_side} ** "
+                         f"{max_dims} values; keep it at most {MAX_VALUES:,} (an example must "
+                         f"fit in memory, and finite differences run once per value)")
     side = st.integers(min_side, max_side)
     return st.integers(min_dims, max_dims).flatmap(
         lambda n: st.tuples(*([side] * n)))
@@ -83,12 +101,14 @@ def batches(shape=None, values: str | Callable = "normal") -> st.SearchStrategy[
 # ---------------------------------------------------------------------- values
 def normal(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
     """Standard normal values times ``scale``."""
+    check_number("normal", "scale", scale)
     return rng.standard_normal(shape) * scale
 
 
 def away_from_zero(rng: np.random.Generator, shape, margin: float = 0.05) -> np.ndarray:
     """Values at least ``margin`` from 0: for ReLU-like layers, whose kink breaks finite
     differences (the step is 1e-6, so any margin well above it will do)."""
+    _positive("away_from_zero", "margin", margin)
     z = rng.standard_normal(shape)
     return np.sign(z + (z == 0)) * (np.abs(z) + margin)
 
@@ -98,6 +118,9 @@ def off_kinks(rng: np.random.Generator, shape, kinks: Sequence[float] = (0.0,),
     """Normal values at least ``margin`` from each of ``kinks`` (the points where a
     piecewise function is not differentiable: 0 for ReLU, -1 and 1 for a hard tanh). A value
     that falls closer is pushed out to ``kink +- margin``, on its own side."""
+    _positive("off_kinks", "margin", margin)
+    for k in kinks:
+        check_number("off_kinks", "kinks", k)
     kinks = sorted(float(k) for k in kinks)
     if any(b - a <= 2 * margin for a, b in itertools.pairwise(kinks)):
         raise ValueError(f"off_kinks: kinks {kinks} must lie more than 2 * margin = "
@@ -123,6 +146,7 @@ def spread_columns(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
     """Values at least ``gap`` apart from each other, in random order: for max pooling, whose
     choice of maximum must not flip under the finite-difference step (1e-6)."""
+    _positive("distinct", "gap", gap)
     size = int(np.prod(shape))
     return (rng.permutation(size) * gap - size * gap / 2).reshape(shape)
 
@@ -130,7 +154,17 @@ def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
 def probabilities(rng: np.random.Generator, shape, low: float = 0.05,
                   high: float = 0.95) -> np.ndarray:
     """Uniform values in [low, high]: probabilities kept off 0 and 1."""
+    check_number("probabilities", "low", low, low=0.0, high=1.0)
+    check_number("probabilities", "high", high, low=0.0, high=1.0)
+    if low >= high:
+        raise ValueError(f"probabilities: need low < high, got {low!r}, {high!r}")
     return rng.uniform(low, high, shape)
+
+
+def _positive(owner: str, name: str, value) -> None:
+    check_number(owner, name, value, low=0.0)
+    if value == 0:
+        raise ValueError(f"{owner}: {name} must be > 0, got {value!r}")
 
 
 def _spread(rng, shape):
@@ -255,6 +289,9 @@ def gradcheck_property(cls: Callable[..., Layer | Loss], *args: Any,
         raise TypeError(f"{who}: {name} is a Loss, so pass target= (one of {sorted(TARGETS)}, "
                         f"or a function (rng, pred) -> target)")
     shape_spec = tuple(input_shape)
+    check_number(who, "atol", atol, low=0.0)
+    check_number(who, "rtol", rtol, low=0.0)
+    check_int(who, "max_examples", max_examples, low=1, allow_none=True)
 
     def draw(data, value, drawn):
         if isinstance(value, _Marker):

@@ -65,7 +65,7 @@ from .resume import (
     read_trainer_state,
 )
 from .resume import resume as resume_from
-from .validation import check_int, check_number
+from .validation import check_bool, check_int, check_number, describe, returned_number
 
 
 class Trainer:
@@ -103,11 +103,19 @@ class Trainer:
             raise ValueError(f"fit: on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
+        shuffle = check_bool("fit", "shuffle", shuffle)
+        own = {id(p) for p in model.parameters()}
+        if not any(id(p) in own for p in optimizer.params):
+            raise ValueError(
+                f"fit: the optimizer {type(optimizer).__name__} updates none of the model's "
+                f"{len(own)} parameters, so training would change nothing (was it built over "
+                f"another model?); pass e.g. {type(optimizer).__name__}(model.parameters())"
+            )
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.batch_size = batch_size
-        self.shuffle = bool(shuffle)
+        self.shuffle = shuffle
         self.requested_seed = seed  # None: the seed of a resumed run, or 0
         self.seed = 0 if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
@@ -238,8 +246,13 @@ class Trainer:
             # and the step skips it, as torch's loop with zero_grad() does
             self.optimizer.zero_grad()
             pred = self.model(xb)
-            value = _finite("train", lambda: self.loss.forward(pred, yb))
-            self.model.backprop(self.loss.backward(), input_grad=False)
+            value = _finite("train", lambda: _loss_value(self.loss, pred, yb))
+            grad = self.loss.backward()
+            if not (isinstance(grad, np.ndarray) and grad.shape == np.shape(pred)):
+                raise TypeError(f"fit: {type(self.loss).__name__}.backward() returned "
+                                f"{describe(grad)}; it must return dL/dpred, an array of the "
+                                f"predictions' shape {np.shape(pred)}")
+            self.model.backprop(grad, input_grad=False)
         except BaseException:
             _undo_batch(self.model, before)
             raise
@@ -256,7 +269,7 @@ class Trainer:
                                 "train_loss": progress.loss_sum / progress.n}
         for name, metric in self.metrics.items():
             assert progress.train_pred is not None  # kept by every batch (check_fits)
-            logs[f"train_{name}"] = float(metric(y, progress.train_pred))
+            logs[f"train_{name}"] = _metric_value(name, metric, y, progress.train_pred)
         if val is not None:
             scores = _finite("validation", lambda: _evaluate(
                 self.model, self.loss, val[0], val[1], self.metrics, self.batch_size))
@@ -429,10 +442,22 @@ def evaluate(model: Layer, loss: Loss, X, y, *, batch_size: int | None = None,
 
 def _evaluate(model, loss, X, y, metrics, batch_size=None) -> dict[str, float]:
     pred = _predict(model, X, batch_size)
-    scores = {"loss": loss.forward(pred, y)}
+    scores = {"loss": _loss_value(loss, pred, y)}
     for name, metric in metrics.items():
-        scores[name] = float(metric(y, pred))
+        scores[name] = _metric_value(name, metric, y, pred)
     return scores
+
+
+def _loss_value(loss: Loss, pred, y) -> float:
+    """``loss.forward(pred, y)`` as a float, or a TypeError saying what it returned."""
+    return returned_number(loss.forward(pred, y), f"{type(loss).__name__}.forward()",
+                      "a loss returns one number, averaged over the batch")
+
+
+def _metric_value(name: str, metric, y, pred) -> float:
+    """``metric(y, pred)`` as a float, or a TypeError saying which metric returned what."""
+    return returned_number(metric(y, pred), f"the metric {name!r} ({metric!r})",
+                      "a metric f(y_true, y_pred) returns one number")
 
 
 # ---------------------------------------------------------------------- helpers
@@ -537,10 +562,29 @@ def _as_inputs(X, dtype, name: str) -> np.ndarray:
     X = _numeric(X, name)
     if X.ndim == 0 or len(X) == 0:
         raise ValueError(f"{name} must hold at least one sample, got shape {X.shape}")
-    X = X.astype(dtype, copy=False)
+    X = _cast(X, dtype, name)
     if not _all_finite(X):
         raise ValueError(f"{name} contains {int(np.sum(~np.isfinite(X)))} non-finite value(s)")
     return X
+
+
+def _cast(a: np.ndarray, dtype, name: str) -> np.ndarray:
+    """``a`` in ``dtype``; a ValueError if finite values of ``a`` overflow it (1e300 into a
+    float32 model becomes inf, which is not the data's fault of being "non-finite")."""
+    with np.errstate(over="ignore"):  # said below, in words
+        cast = a.astype(dtype, copy=False)
+    if cast is not a and a.dtype.kind == "f" and not _all_finite(cast):
+        with np.errstate(invalid="ignore"):
+            over = np.isfinite(a) & ~np.isfinite(cast)
+        if over.any():
+            big = float(np.max(np.abs(a[over])))
+            raise ValueError(
+                f"{name} holds {int(over.sum())} value(s) too large for the model's dtype "
+                f"{np.dtype(dtype).name} (largest magnitude {big:.3g}, {np.dtype(dtype).name} "
+                f"holds up to {float(np.finfo(dtype).max):.3g}): they overflow to inf when "
+                f"cast; scale the data, or use a float64 model"
+            )
+    return cast
 
 
 def _prepare(X, y, dtype, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -552,7 +596,7 @@ def _prepare(X, y, dtype, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndar
             f"same length"
         )
     if y.dtype.kind == "f":
-        y = y.astype(dtype, copy=False)
+        y = _cast(y, dtype, y_name)
         if not _all_finite(y):
             raise ValueError(f"{y_name} contains {int(np.sum(~np.isfinite(y)))} non-finite "
                              f"value(s)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import numbers
+import os
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -81,3 +83,45 @@ def check_float_dtype(owner: str, dtype: Any) -> np.dtype:
         raise ValueError(f"{owner}: dtype must be a floating dtype (np.float32, np.float64), "
                          f"got {dtype!r}")
     return result
+
+
+def returned_number(value, who: str, expected: str) -> float:
+    """``value`` as a float if it is one real number (a NumPy scalar or 0-d array too), or a
+    TypeError naming ``who`` returned it: ``float()`` would read the string "0.5" as a number
+    and fail on None or an array with NumPy's words."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        value = value[()]
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"{who} returned {describe(value)}; {expected}")
+
+
+def describe(value) -> str:
+    """``value`` in a few words for an error message: an array's shape and dtype, else its
+    type and (shortened) repr."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} (dtype {value.dtype})"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_allocation(owner: str, what: str, shapes: list[tuple[int, ...]], dtype: Any,
+                     error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming ``owner`` and ``what`` if arrays of ``shapes`` in ``dtype``
+    together need more than this machine's physical memory: refused before NumPy tries (a
+    ``MemoryError``, or minutes of swapping)."""
+    itemsize = np.dtype(dtype).itemsize
+    values = sum(math.prod(int(d) for d in shape) for shape in shapes)
+    limit = memory_bytes()
+    if limit is not None and values * itemsize > limit:
+        raise error(f"{owner}: {what} needs {values:,} values ({values * itemsize / 2**30:,.1f} "
+                    f"GiB of {np.dtype(dtype).name}), more than this machine's memory "
+                    f"({limit / 2**30:,.1f} GiB)")

@@ -284,10 +284,10 @@ def test_progress_bar_lines_and_fits_verbose_switch():
     short_fit([ProgressBar(file=out, lines=True)], epochs=2)
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
-    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1),
-                             verbose=0)
+    model = make_model()
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1), verbose=0)
     assert not any(isinstance(cb, ProgressBar) for cb in trainer.callbacks)
-    trainer = minidl.Trainer(make_model(), MSE(), SGD(make_model().parameters(), lr=0.1))
+    trainer = minidl.Trainer(model, MSE(), SGD(model.parameters(), lr=0.1))
     assert sum(isinstance(cb, ProgressBar) for cb in trainer.callbacks) == 1
 
 
@@ -430,3 +430,21 @@ def test_model_checkpoint_names_a_missing_folder_before_training(tmp_path):
             callbacks=[ModelCheckpoint(str(folder / "c-{epoch}.npz"))])
     for key, value in model.state_dict().items():  # nothing trained: the check ran first
         assert np.array_equal(value, before[key]), key
+
+
+def test_a_misspelt_monitor_is_answered_with_the_closest_logged_key():
+    # issue 19: EarlyStopping("val_los") said "pass mode=" instead of naming the typo
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'val_los' is not a value fit "
+                                         r"logs: did you mean 'val_loss'\?"):
+        EarlyStopping("val_los")
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: .* did you mean 'val_accuracy'\?"):
+        ModelCheckpoint("m.npz", monitor="val_acuracy")
+    with pytest.raises(ValueError, match=r"cannot tell whether 'foo' should go up or down"):
+        EarlyStopping("foo")  # nothing close: the mode question stands
+    # a mode given: checked against what this fit logs, at train begin
+    model = make_model()
+    X, y = make_data()
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'train_acc' is not logged; "
+                                         r"fit logs .* \(did you mean 'train_accuracy'\?\)"):
+        fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0,
+            metrics=["accuracy"], callbacks=[EarlyStopping("train_acc", mode="max")])

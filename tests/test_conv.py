@@ -214,3 +214,48 @@ def test_the_reused_window_matrix_never_leaks_an_earlier_forward():
     layer.astype(np.float32)
     out = layer(a.astype(np.float32))
     assert out.dtype == np.float32 and layer._cols.dtype == np.float32
+
+
+# ------------------------------------------------------------------ issue 19
+def test_global_avg_pool_refuses_an_empty_map_as_window_pooling_does():
+    # issue 19: GlobalAvgPool2D()(np.zeros((2, 3, 0, 5))) returned NaN
+    for shape in [(2, 3, 0, 5), (2, 3, 4, 0)]:
+        with pytest.raises(minidl.ShapeError, match=r"GlobalAvgPool2D\(\): input of \dx\d has "
+                                                    r"no values to average"):
+            GlobalAvgPool2D()(np.zeros(shape))
+        with pytest.raises(minidl.ShapeError, match=r"is smaller than the 2x2 window"):
+            MaxPool2D(2)(np.zeros(shape))
+
+
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_allocating(monkeypatch):
+    # issue 19: Conv2D(padding=100000) tried to allocate 298 GiB, kernel_size=100000 74 GiB
+    from minidl import validation
+
+    monkeypatch.setattr(validation, "memory_bytes", lambda: 2**30)  # a 1 GiB machine
+    with pytest.raises(ValueError, match=r"Conv2D: a 100000x100000 kernel from 1 to 1 channels "
+                                         r"\(weight and gradient\) needs 20,000,000,000 values "
+                                         r"\(149\.0 GiB of float64\), more than this machine's "
+                                         r"memory \(1\.0 GiB\)"):
+        Conv2D(1, 1, 100000, rng=0)
+    layer = Conv2D(1, 1, 3, padding=100000, rng=0)
+    with pytest.raises(minidl.ShapeError, match=r"Conv2D\(.*\): a 5x5 input with padding "
+                                                r"100000x100000 and a 3x3 kernel .* needs "):
+        layer(np.zeros((1, 1, 5, 5)))
+    with pytest.raises(minidl.ShapeError, match=r"MaxPool2D\(.*\): 300x300 windows over a "
+                                                r"1000x1000 input needs"):
+        MaxPool2D(300, stride=1)(np.zeros((1, 1, 1000, 1000), np.float32))
+    with pytest.raises(ValueError, match=r"Dense: a 100000x100000 weight \(and its gradient\)"):
+        minidl.Dense(100000, 100000, rng=0)
+    # what fits is not refused
+    assert Conv2D(1, 1, 3, padding=4, rng=0)(np.zeros((1, 1, 5, 5))).shape == (1, 1, 11, 11)
+
+
+@pytest.mark.parametrize(("build", "owner", "name"), [
+    (lambda v: Conv2D(1, 1, 3, bias=v, rng=0), "Conv2D", "bias"),
+    (lambda v: minidl.BatchNorm1d(3, affine=v), "BatchNorm1d", "affine"),
+])
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_layer_flags_must_be_bools(build, owner, name, value):
+    # issue 19: Conv2D(bias="no") had a bias (Dense refuses it)
+    with pytest.raises(ValueError, match=rf"{owner}: {name} must be True or False, got "):
+        build(value)

@@ -311,3 +311,22 @@ def test_gradcheck_fails_on_a_nan_gradient(mode):
 
     with pytest.raises(minidl.GradcheckError):
         minidl.gradcheck(NanGrad(), np.random.default_rng(0).standard_normal((3, 4)), mode=mode)
+
+
+def test_gradcheck_input_grad_false_check_is_bit_equality():
+    """Issue 19 (untested promise): the input_grad=False path must set the very same
+    parameter gradients, bit for bit: a difference of one ulp, far inside any tolerance,
+    fails."""
+    class OneUlpOff(Dense):
+        def backward(self, grad_out):
+            out = super().backward(grad_out)
+            if not self.needs_input_grad:
+                w = self.weight.grad
+                w[0, 0] = np.nextafter(w[0, 0], np.inf)  # the smallest possible change
+            return out
+
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(GradcheckError, match=r"input_grad=False\) set a different gradient for "
+                                             r"parameter 'weight' than backprop\(grad_out\) "
+                                             r"\(max difference [0-9.e-]+\)"):
+        gradcheck(OneUlpOff(3, 2, rng=0), x, atol=1.0, rtol=1.0)

@@ -34,7 +34,18 @@ FLAG_OWNERS = [
     ("WeightTrajectory", "include_initial", lambda v: WeightTrajectory(include_initial=v)),
     ("Dense", "bias", lambda v: md.Dense(2, 2, bias=v, rng=0)),
     ("RecursiveMLP", "bias", lambda v: md.RecursiveMLP([2, 2], bias=v, rng=0)),
+    # issue 19's sweep: every flag of the layers, losses and fit
+    ("Conv2D", "bias", lambda v: md.Conv2D(1, 1, 2, bias=v, rng=0)),
+    ("BatchNorm1d", "affine", lambda v: md.BatchNorm1d(2, affine=v)),
+    ("MSE", "half_grad", lambda v: md.MSE(half_grad=v)),
+    ("BinaryCrossEntropy", "from_logits", lambda v: md.BinaryCrossEntropy(from_logits=v)),
+    ("fit", "shuffle", lambda v: _trainer(shuffle=v)),
 ]
+
+
+def _trainer(**kwargs):
+    model = md.Dense(2, 1, rng=0)
+    return md.Trainer(model, md.MSE(), md.SGD(model.parameters()), **kwargs)
 
 
 @pytest.mark.parametrize("value", NOT_BOOLS, ids=repr)

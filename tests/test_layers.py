@@ -392,3 +392,21 @@ def test_relu_gradient_at_exactly_zero_is_zero():
     relu.forward(np.array([[-1.0, 0.0, 1.0], [0.0, -0.0, 2.0]]))
     grad = relu.backward(np.ones((2, 3)))
     assert np.array_equal(grad, [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+
+
+def test_batchnorm_non_finite_batch_updates_the_finite_features_with_the_unbiased_variance():
+    """Issue 19 (untested promise): in a batch where one feature is not finite, that feature
+    keeps its running statistics and the others are updated as in a finite batch, with the
+    *unbiased* variance (var * N / (N - 1))."""
+    layer = BatchNorm1d(3, momentum=0.25)
+    x = np.array([[1.0, 2.0, np.inf], [4.0, -1.0, 0.0], [0.5, 0.0, 1.0], [2.5, 3.0, 2.0]])
+    with np.errstate(invalid="ignore"):
+        layer(x)
+    n, m = len(x), 0.25
+    for j in (0, 1):
+        col = x[:, j]
+        assert layer.running_mean[j] == pytest.approx((1 - m) * 0.0 + m * col.mean(), rel=1e-15)
+        assert layer.running_var[j] == pytest.approx((1 - m) * 1.0 + m * col.var() * n / (n - 1),
+                                                     rel=1e-15)
+        assert layer.running_var[j] != pytest.approx((1 - m) + m * col.var(), rel=1e-6)
+    assert layer.running_mean[2] == 0.0 and layer.running_var[2] == 1.0  # kept

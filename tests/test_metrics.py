@@ -22,7 +22,11 @@ from minidl.metrics import (
     recall,
 )
 
-sk = pytest.importorskip("sklearn.metrics")
+try:
+    import sklearn.metrics as sk
+except ImportError:  # only the comparisons with scikit-learn need it
+    sk = None
+needs_sklearn = pytest.mark.skipif(sk is None, reason="scikit-learn is not installed")
 
 # scikit-learn warns when one label covers everything; random small samples do that
 pytestmark = pytest.mark.filterwarnings("ignore:A single label was found")
@@ -52,6 +56,7 @@ def assert_prf_matches(sk_args, our_args, our_kwargs, sk_kwargs):
             )
 
 
+@needs_sklearn
 @given(n=sizes, seed=seeds)
 def test_plus_minus_one_scores_thresholded_at_zero(n, seed):
     """The QA study: tanh outputs, +1 if y_hat > 0 else -1, against +-1 targets."""
@@ -63,6 +68,7 @@ def test_plus_minus_one_scores_thresholded_at_zero(n, seed):
     assert_matches_sklearn(y_true.ravel(), pred_labels, y_true, scores)
 
 
+@needs_sklearn
 @given(n=sizes, seed=seeds)
 def test_probabilities_with_zero_one_targets(n, seed):
     rng = np.random.default_rng(seed)
@@ -71,6 +77,7 @@ def test_probabilities_with_zero_one_targets(n, seed):
     assert_matches_sklearn(y_true, (probs > 0.5).astype(int), y_true, probs, threshold=0.5)
 
 
+@needs_sklearn
 @given(n=sizes, c=n_classes, seed=seeds, one_hot=st.booleans())
 def test_class_scores_by_argmax(n, c, seed, one_hot):
     rng = np.random.default_rng(seed)
@@ -80,6 +87,7 @@ def test_class_scores_by_argmax(n, c, seed, one_hot):
     assert_matches_sklearn(labels, scores.argmax(axis=1), y_true, scores)
 
 
+@needs_sklearn
 @given(n=sizes, c=n_classes, seed=seeds)
 def test_integer_labels_as_given(n, c, seed):
     rng = np.random.default_rng(seed)
@@ -89,6 +97,7 @@ def test_integer_labels_as_given(n, c, seed):
     assert_matches_sklearn(y_true, y_pred, y_true, y_pred)
 
 
+@needs_sklearn
 @given(n=sizes, c=n_classes, seed=seeds, subset=st.booleans())
 def test_explicit_labels(n, c, seed, subset):
     """labels= in any order, with classes that never occur, and (subset=True) leaving out
@@ -215,3 +224,43 @@ def test_torch_named_aliases():
     import minidl
 
     assert minidl.Linear is minidl.Dense and minidl.CrossEntropyLoss is minidl.SoftmaxCrossEntropy
+
+
+@pytest.mark.parametrize(("y_true", "y_pred", "match"), [
+    # issue 19: one of three right, and accuracy said 1.0 (both read as > 0)
+    ([0, 1, 2], [0.0, 2.0, 1.0], r"y_true holds the values \[0, 1, 2\], which are not two"),
+    ([1, 2, 1], [0.3, 0.6, 0.2], r"y_true holds the values \[1, 2\]"),  # both > 0: one class
+    ([-1, 1], [[0.1, 0.9], [0.8, 0.2]], r"class scores of 2 columns, .* y_true holds \[-1\]"),
+    ([1, 3], [[0.1, 0.9, 0.0], [0.8, 0.2, 0.0]], r"labels 0 \.\. 2, but y_true holds \[3\]"),
+    ([0.5, 1.0], [[0.1, 0.9], [0.8, 0.2]], r"y_true holds \[0\.5\]"),
+])
+def test_labels_that_are_not_the_predictions_convention_are_refused(y_true, y_pred, match):
+    for metric in (accuracy, f1_score, precision_recall_f1, confusion_matrix):
+        with pytest.raises(ValueError, match=match):
+            metric(y_true, y_pred)
+
+
+def test_labels_in_the_convention_still_work():
+    assert accuracy([1, 1, 1], [0.3, 0.6, 0.2]) == pytest.approx(1 / 3)  # one class present
+    assert accuracy([[0, 1], [1, 0]], [[0.1, 0.9], [0.8, 0.2]]) == 1.0  # one-hot rows
+    assert accuracy([True, False], [[0.1, 0.9], [0.8, 0.2]]) == 1.0
+    assert accuracy([1.0, 0.0], [[0.1, 0.9], [0.8, 0.2]]) == 1.0  # whole floats are labels
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -float("inf"), "0.5", True])
+def test_a_threshold_must_be_a_finite_number(threshold):
+    # issue 19: NaN or inf gave 1.0 (every sample on one side, targets and predictions alike)
+    with pytest.raises(ValueError, match=r"metrics: threshold must be a finite number"):
+        accuracy([0, 1, 0], [0.2, 0.8, 0.7], threshold=threshold)
+    with pytest.raises(ValueError, match=r"get_metrics: threshold must be a finite number"):
+        get_metrics("accuracy", threshold=threshold)
+
+
+@pytest.mark.parametrize("metrics", [{"loss": accuracy}, ["loss"], {"loss": "accuracy"}])
+def test_a_metric_cannot_be_named_loss(metrics):
+    with pytest.raises((ValueError, TypeError), match=r"(metric name 'loss' is taken|unknown)"):
+        get_metrics(metrics)
+    def loss(y_true, y_pred):
+        return 0.0
+    with pytest.raises(ValueError, match=r"metric name 'loss' is taken: fit logs the loss"):
+        get_metrics([loss])

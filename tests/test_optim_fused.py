@@ -160,7 +160,9 @@ def test_parallel_kernels_match_the_loop(cls, kw, monkeypatch):
                                          (RMSprop, {"eps": 0.0})])
 def test_zero_over_zero_gives_the_loops_nan_not_an_exception(cls, kw, impl, monkeypatch):
     """eps=0 and a zero gradient: 0/0 is NaN in NumPy; the fused kernels follow NumPy's
-    error model (numba's default would raise ZeroDivisionError, and could not vectorise)."""
+    error model (numba's default would raise ZeroDivisionError, and could not vectorise).
+    The constructors refuse eps=0 (issue 19), so it is written into ``defaults`` afterwards:
+    the kernels' error model is what is tested (a NaN gradient meets it too)."""
     results = {}
     for path in ("loop", impl, *(("fused parallel",) if impl == "fused" else ())):
         if path == "fused parallel":  # the parallel compilation's error model too
@@ -169,7 +171,8 @@ def test_zero_over_zero_gives_the_loops_nan_not_an_exception(cls, kw, impl, monk
             monkeypatch.setattr(_kernels_numba, "PARALLEL_MIN_SIZE", 0)
             monkeypatch.setattr(_kernels_numba, "THREADS", "parallel")
         params = make_params(np.float32)
-        opt = cls(params, lr=0.1, **kw, **FLAGS[path.split()[0]])
+        opt = cls(params, lr=0.1, **FLAGS[path.split()[0]])
+        opt.defaults.update(kw)
         for p in params:
             p.grad[...] = 0.0
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -508,3 +511,67 @@ def test_batched_small_parameters_match_the_loop_in_any_mix(cls, kwargs, monkeyp
             np.testing.assert_array_equal(a, b)
     assert_state_dicts_equal(runs["fused"][1], runs["loop"][1])
     assert calls and max(calls) >= 2  # several small parameters in one call
+
+
+# ------------------------------------------------------------------ issue 19: untested promises
+LARGE = (181, 182)  # 32,942 values: above PARALLEL_MIN_SIZE, so not batched with the small
+
+
+def large_trajectory(cls, kw, impl, dtype, steps=4):
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal(LARGE), dtype=dtype),
+              Parameter(rng.standard_normal((3,)), dtype=dtype),
+              Parameter(rng.standard_normal(LARGE[::-1]), dtype=dtype)]
+    opt = cls(params, **kw, **FLAGS[impl])
+    out = []
+    for _ in range(steps):
+        for p in params:
+            p.grad[...] = rng.standard_normal(p.shape)
+        opt.step()
+        out.append(([p.data.copy() for p in params], opt.state_dict()))
+    return out
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", ["serial", "parallel", "auto"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "kw"), CASES, ids=IDS)
+def test_parameters_larger_than_a_parallel_chunk_match_the_loop(cls, kw, dtype, threads,
+                                                                 monkeypatch):
+    """Issue 19: every fused test used parameters of at most 42 values, so a kernel that left
+    the end of a large parameter alone (a skipped last chunk) went unnoticed. Parameters of
+    more than PARALLEL_MIN_SIZE values, on each compilation (serial, parallel, and the
+    Adaptive choice), match the loop bit for bit, to their last value."""
+    from minidl.optim import _kernels_numba
+
+    assert np.prod(LARGE) >= _kernels_numba.PARALLEL_MIN_SIZE
+    monkeypatch.setattr(_kernels_numba, "THREADS", threads)
+    ref = large_trajectory(cls, kw, "loop", dtype)
+    got = large_trajectory(cls, kw, "fused", dtype)
+    assert_same_trajectory(ref, got)
+    first = np.random.default_rng(0).standard_normal(LARGE).astype(dtype)
+    assert np.all(got[-1][0][0] != first)  # every value moved, the last ones too
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", [(5,), LARGE], ids=["small", "large"])
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_fused_amsgrad_keeps_numpys_nan_after_a_nan_gradient(cls, shape):
+    """Issue 19: np.maximum(max_exp_avg_sq, v) is NaN where v is; the kernel's ``vi != vi``
+    term does the same (``vi > vm`` alone is False for NaN, and would keep the old maximum,
+    so the NaN gradient would vanish from max_exp_avg_sq and the next steps differ)."""
+    results = {}
+    for impl in ("loop", "fused"):
+        rng = np.random.default_rng(3)
+        p = Parameter(rng.standard_normal(shape))
+        opt = cls([p], lr=0.01, amsgrad=True, **FLAGS[impl])
+        for t in range(3):
+            p.grad[...] = rng.standard_normal(shape)
+            if t == 1:
+                p.grad.reshape(-1)[-1] = np.nan
+            with np.errstate(invalid="ignore"):
+                opt.step()
+        results[impl] = (p.data.copy(), opt.state[p]["max_exp_avg_sq"].copy())
+    assert np.isnan(results["loop"][1].reshape(-1)[-1])
+    for a, b in zip(results["loop"], results["fused"], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -202,3 +202,27 @@ def test_state_dict_with_different_step_counters_loads(impl):
     other = Adam([Parameter(p.data) for p in params], lr=0.01, **FLAGS[impl])
     other.load_state_dict(saved)
     assert other.step_count == 3
+
+
+# ------------------------------------------------------------------ issue 19: eps = 0
+@pytest.mark.parametrize(("build", "owner"), [
+    (lambda p, eps: minidl.Adam(p, eps=eps), "Adam"),
+    (lambda p, eps: minidl.AdamW(p, eps=eps), "AdamW"),
+    (lambda p, eps: minidl.RMSprop(p, eps=eps), "RMSprop"),
+    (lambda p, eps: minidl.RMSprop(p, eps=eps, centered=True), "RMSprop"),
+    (lambda p, eps: minidl.Adagrad(p, eps=eps), "Adagrad"),
+])
+def test_eps_zero_is_refused_where_the_denominator_can_be_zero(build, owner):
+    # issue 19: Adam(eps=0).step() on a fresh model gave NaN weights, and an exact-zero
+    # gradient [0.9, nan, 1.1]
+    with pytest.raises(ValueError, match=rf"{owner}: eps must be > 0, got 0\.0: the update "
+                                         rf"divides by 0 \+ eps where"):
+        build([minidl.Parameter(np.ones(3))], 0.0)
+
+
+def test_adagrad_eps_zero_with_a_positive_accumulator_is_well_defined():
+    p = minidl.Parameter(np.array([0.9, 1.0, 1.1]))
+    opt = minidl.Adagrad([p], lr=0.1, eps=0.0, initial_accumulator_value=0.1)
+    p.grad[...] = [1.0, 0.0, -1.0]
+    opt.step()
+    assert np.all(np.isfinite(p.data)) and p.data[1] == 1.0

@@ -157,3 +157,74 @@ def test_load_state_dict_non_strict():
     with pytest.raises(StateDictError, match=r"'0\.bias': expected shape \(2,\), got \(5,\)"):
         model.load_state_dict(state, strict=False)
     assert model.load_state_dict(model.state_dict()) == ([], [])
+
+
+# ------------------------------------------------------------------ issue 19
+def _model_and_grads():
+    model = Sequential(Dense(3, 2, rng=0), Tanh(), Dense(2, 1, rng=1))
+    for p in model.parameters():
+        p.grad[...] = 0.5
+    return model
+
+
+@pytest.mark.parametrize("fused", [False, None])
+@pytest.mark.parametrize(("key", "value", "match"), [
+    ("lr", -1, r"Adam: param_groups\[1\]\['lr'\] must be >= 0.0, got -1"),
+    ("lr", float("nan"), r"Adam: param_groups\[1\]\['lr'\] must be a finite number, got nan"),
+    ("lr", "fast", r"Adam: param_groups\[1\]\['lr'\] must be a finite number, got 'fast'"),
+    ("lr", None, r"param_groups\[1\]\['lr'\] must be a finite number, got None"),
+    ("weight_decay", -0.1, r"param_groups\[1\]\['weight_decay'\] must be >= 0.0"),
+    ("weight_decay", float("inf"), r"param_groups\[1\]\['weight_decay'\] must be a finite"),
+])
+def test_a_group_rate_written_by_hand_is_checked_at_step(key, value, match, fused):
+    # issue 19: param_groups[0]["lr"] = -1 (or NaN) was accepted while the lr setter refuses it
+    model = _model_and_grads()
+    opt = Adam([{"params": model[0].parameters()}, {"params": model[2].parameters()}],
+               fused=fused)
+    before = [p.data.copy() for p in model.parameters()]
+    opt.param_groups[1][key] = value
+    with pytest.raises(ValueError, match=match):
+        opt.step()
+    opt.param_groups[1][key] = np.float64(0.01)  # a NumPy float a scheduler wrote is fine
+    opt.step()
+    assert not np.array_equal(before[-1], model[2].bias.data)
+
+
+@pytest.mark.parametrize("fused", [False, None])
+@pytest.mark.parametrize(("grad", "got"), [
+    (np.ones((1, 1)), r"a gradient of shape \(1, 1\)"),  # would broadcast silently
+    (np.ones(5), r"a gradient of shape \(5,\)"),
+    (None, r"a gradient of a NoneType, not an array"),
+    ([0.5], r"a gradient of a list, not an array"),
+])
+def test_a_gradient_of_the_wrong_shape_names_the_parameter(grad, got, fused):
+    model = _model_and_grads()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, fused=fused)
+    model[2].bias.grad = grad
+    with pytest.raises(minidl.ShapeError, match=rf"SGD\.step: parameter 3 \(group 0, "
+                                                rf"Parameter\(shape=\(1,\), dtype=float64\)\) "
+                                                rf"has {got}; p\.grad must be an array of the "
+                                                rf"parameter's shape \(1,\)"):
+        opt.step()
+
+
+@pytest.mark.parametrize(("state_dict", "match"), [
+    ({"hparams": {}}, r"the state dict has no \['step_count', 'state'\]"),
+    ([1, 2], r"expected a dict \(what state_dict\(\) returns\), got list"),
+    (None, r"expected a dict .*got NoneType"),
+    ({"hparams": {}, "step_count": 0, "state": {"x": {}}}, r"state key 'x' is not a parameter"),
+    ({"hparams": {}, "step_count": 0, "state": {0: [1.0]}}, r"state\[0\] is a list, not a dict"),
+    ({"hparams": [], "step_count": 0, "state": {}}, r"'hparams' is a list, not a dict"),
+    ({"hparams": {}, "step_count": "1", "state": {}}, r"step_count is '1', not an int"),
+    ({"hparams": {}, "step_count": 0, "state": {}, "param_groups": [3]},
+     r"param_groups is not a list of dicts"),
+])
+def test_a_malformed_optimizer_state_dict_is_a_state_dict_error(state_dict, match):
+    # issue 19: KeyError, TypeError or int('x') from inside load_state_dict
+    model = _model_and_grads()
+    opt = Adam(model.parameters())
+    opt.step()
+    saved = opt.state_dict()
+    with pytest.raises(StateDictError, match=rf"Adam\.load_state_dict: .*{match}"):
+        opt.load_state_dict(state_dict)
+    assert opt.state_dict()["step_count"] == saved["step_count"]  # unchanged

@@ -30,7 +30,9 @@ from minidl.testing import (
     IN,
     OUT,
     RNG,
+    away_from_zero,
     batches,
+    distinct,
     gradcheck_property,
     off_kinks,
     probabilities,
@@ -235,3 +237,56 @@ def test_the_optional_dependencies_are_extras_and_in_dev():
     assert [d.split(">=")[0] for d in extras["sklearn"]] == ["scikit-learn"]
     dev_self = next(d for d in extras["dev"] if d.startswith("minidl["))
     assert {"testing", "sklearn"} <= set(dev_self[len("minidl["):-1].split(","))
+
+
+# ------------------------------------------------------------ issue 19
+class SlightlyOff(ScaleShift):
+    """ScaleShift with the weight gradient 2% too large: out of the default rtol (1e-3)."""
+
+    def backward(self, grad_out):
+        grad_x = super().backward(grad_out)
+        self.weight.grad[...] *= 1.02
+        return grad_x
+
+
+def test_gradcheck_property_honours_the_atol_and_rtol_it_is_given():
+    """Untested promise: the tolerances reach gradcheck (a property that kept the defaults
+    would fail the loose check, and one that loosened them would pass the tight one)."""
+    with pytest.raises(GradcheckError, match=r"parameter 'weight' .*\(atol=1e-05, "
+                                             r"rtol=0\.001\)"):
+        NO_SHRINK(gradcheck_property(SlightlyOff, IN, RNG))()
+    gradcheck_property(SlightlyOff, IN, RNG, rtol=0.05, max_examples=FEW)()
+    with pytest.raises(GradcheckError, match=r"\(atol=0\.0, rtol=1e-12\)"):  # exact ScaleShift
+        NO_SHRINK(gradcheck_property(ScaleShift, IN, RNG, atol=0.0, rtol=1e-12))()
+    gradcheck_property(SlightlyOff, IN, RNG, atol=100.0, rtol=0.0, max_examples=FEW)()
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: shapes(min_side=-3), r"shapes: min_side must be an int >= 0, got -3"),
+    (lambda: shapes(min_side=5, max_side=2), r"shapes: need min_side <= max_side, got 5, 2"),
+    (lambda: shapes(min_dims=10**6, max_dims=10**6), r"shapes: need 1 <= min_dims <= "
+                                                     r"max_dims <= 32, got 1000000"),
+    (lambda: shapes(max_dims=12, max_side=8), r"shapes: arrays of up to max_side \*\* max_dims "
+                                              r"= 8 \*\* 12 values"),
+    (lambda: shapes(min_dims=1.5), r"shapes: min_dims must be an int >= 0, got 1\.5"),
+    (lambda: away_from_zero(np.random.default_rng(0), (3,), margin=-1),
+     r"away_from_zero: margin must be >= 0\.0, got -1"),
+    (lambda: away_from_zero(np.random.default_rng(0), (3,), margin=0),
+     r"away_from_zero: margin must be > 0, got 0"),
+    (lambda: off_kinks(np.random.default_rng(0), (3,), kinks=(0.0, 1.0), margin=float("nan")),
+     r"off_kinks: margin must be a finite number"),
+    (lambda: probabilities(np.random.default_rng(0), (3,), low=-1),
+     r"probabilities: low must be >= 0\.0, got -1"),
+    (lambda: probabilities(np.random.default_rng(0), (3,), high=2),
+     r"probabilities: high must lie in \[0\.0, 1\.0\], got 2"),
+    (lambda: probabilities(np.random.default_rng(0), (3,), low=0.7, high=0.3),
+     r"probabilities: need low < high, got 0\.7, 0\.3"),
+    (lambda: distinct(np.random.default_rng(0), (3,), gap=0),
+     r"distinct: gap must be > 0, got 0"),
+    (lambda: gradcheck_property(ReLU, atol=-1), r"gradcheck_property\(ReLU\): atol must be >= "),
+    (lambda: gradcheck_property(ReLU, max_examples=0), r"max_examples must be a positive int"),
+])
+def test_strategies_refuse_nonsense_arguments(call, match):
+    # issue 19: shapes(min_side=-3) yielded (-1, -3); shapes(min_dims=10**6) never yielded
+    with pytest.raises(ValueError, match=match):
+        call()

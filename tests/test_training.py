@@ -733,3 +733,116 @@ def test_finite_inputs_whose_sum_overflows_are_accepted():
     history = fit(model, MSE(), SGD(model.parameters(), lr=0.0), X, np.ones((10, 1)), epochs=1,
                   verbose=0, on_nonfinite="stop")
     assert len(history) <= 1  # the inputs were accepted; what training makes of them is its own
+
+
+# ------------------------------------------------------------------ issue 19: careless users
+def _small_fit(**kwargs):
+    X, y = make_data(20)
+    model = make_model(hidden=4)
+    opt = kwargs.pop("optimizer", None) or minidl.SGD(model.parameters(), lr=0.1)
+    return fit(model, kwargs.pop("loss", MSE()), opt, X, y, epochs=kwargs.pop("epochs", 1),
+               verbose=0, **kwargs), model
+
+
+def test_a_metric_named_loss_cannot_overwrite_the_loss():
+    # issue 19: fit(metrics={"loss": f}) wrote f's value over train_loss and val_loss
+    X, y = make_data(20)
+    with pytest.raises(ValueError, match=r"metric name 'loss' is taken"):
+        _small_fit(metrics={"loss": accuracy}, validation_data=(X, y))
+
+
+def test_an_optimizer_over_another_model_is_refused():
+    # issue 19: trained nothing and returned a normal History
+    other = make_model(hidden=4)
+    with pytest.raises(ValueError, match=r"fit: the optimizer Adam updates none of the model's "
+                                         r"4 parameters"):
+        _small_fit(optimizer=minidl.Adam(other.parameters()))
+    model = make_model(hidden=4)  # a part of the model (others frozen) is fine
+    X, y = make_data(20)
+    fit(model, MSE(), minidl.SGD(model[0].parameters(), lr=0.1), X, y, epochs=1,
+        verbose=0)
+
+
+@pytest.mark.parametrize("shuffle", ["no", "False", 0, None, np.float64(1.0)])
+def test_shuffle_must_be_a_bool(shuffle):
+    # issue 19: fit(shuffle="no") shuffled
+    with pytest.raises(ValueError, match=r"fit: shuffle must be True or False, got "):
+        _small_fit(shuffle=shuffle, batch_size=4)
+
+
+class _ValueLoss(MSE):
+    def __init__(self, returned):
+        super().__init__()
+        self.returned = returned
+
+    def value(self, pred, target):
+        return self.returned
+
+
+class _ForwardLoss(MSE):
+    def __init__(self, returned):
+        super().__init__()
+        self.returned = returned
+
+    def forward(self, pred, target):
+        super().forward(pred, target)
+        return self.returned
+
+
+class _GradientLoss(MSE):
+    def gradient(self, pred, target):
+        return None
+
+
+@pytest.mark.parametrize(("loss", "match"), [
+    (_ValueLoss(None), r"_ValueLoss\.value\(\) returned NoneType None; a loss returns one"),
+    (_ValueLoss("0.5"), r"_ValueLoss\.value\(\) returned str '0\.5'"),
+    (_ValueLoss(np.ones(3)), r"_ValueLoss\.value\(\) returned an array of shape \(3,\)"),
+    (_ForwardLoss(None), r"_ForwardLoss\.forward\(\) returned NoneType None"),
+    (_ForwardLoss("abc"), r"_ForwardLoss\.forward\(\) returned str 'abc'"),
+    (_ForwardLoss(np.ones((2, 1))), r"_ForwardLoss\.forward\(\) returned an array of shape"),
+    (_GradientLoss(), r"_GradientLoss\.gradient\(\) returned NoneType None; it must return "
+                      r"dL/dpred"),
+])
+def test_a_loss_returning_the_wrong_type_is_named(loss, match):
+    # issue 19: raw TypeError/ValueError from float() or math.isfinite, or "0.5" read as 0.5
+    with pytest.raises(TypeError, match=match):
+        _small_fit(loss=loss)
+
+
+def test_a_zero_dimensional_loss_value_is_a_number():
+    history, _ = _small_fit(loss=_ValueLoss(np.array(0.25)))
+    assert history["train_loss"] == [0.25]
+
+
+@pytest.mark.parametrize(("returned", "what"), [
+    ("0.9", r"str '0\.9'"), (None, "NoneType None"),
+    (np.ones(2), r"an array of shape \(2,\) \(dtype float64\)")])
+def test_a_metric_returning_the_wrong_type_is_named(returned, what):
+    def my_metric(y_true, y_pred):
+        return returned
+    X, y = make_data(20)
+    with pytest.raises(TypeError, match=rf"the metric 'my_metric' \(.*my_metric.*\) returned "
+                                        rf"{what}; a metric f\(y_true, y_pred\) returns one"):
+        _small_fit(metrics=[my_metric])
+    model = make_model(hidden=4)
+    with pytest.raises(TypeError, match=rf"the metric 'my_metric' .* returned {what}"):
+        evaluate(model, MSE(), X, y, metrics=[my_metric])
+
+
+def test_inputs_too_large_for_a_float32_model_are_said_to_overflow():
+    # issue 19: X of 1e300 into a float32 model was called "non-finite"
+    X, y = make_data(20)
+    model = make_model(hidden=4).astype(np.float32)
+    X[3, 1] = 1e300
+    X[5, 0] = -1e200
+    with pytest.raises(ValueError, match=r"X holds 2 value\(s\) too large for the model's dtype "
+                                         r"float32 \(largest magnitude 1e\+300, float32 holds up "
+                                         r"to 3\.4e\+38\): they overflow"):
+        fit(model, MSE(), minidl.SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"y holds 20 value\(s\) too large"):
+        fit(model, MSE(), minidl.SGD(model.parameters(), lr=0.1), make_data(20)[0],
+            np.full((20, 1), 1e39), epochs=1, verbose=0)
+    X[3, 1] = np.inf  # a real infinity is still non-finite
+    with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\)"):
+        minidl.predict(make_model(hidden=4), X)

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
-from ..validation import check_int, check_number
+from ..validation import check_bool, check_float_dtype, check_int, check_number
 
 
 class BatchNorm1d(Layer):
@@ -43,8 +43,8 @@ class BatchNorm1d(Layer):
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)
-        self.affine = bool(affine)
-        self.dtype = np.dtype(dtype)
+        self.affine = check_bool("BatchNorm1d", "affine", affine)
+        self.dtype = check_float_dtype("BatchNorm1d", dtype)
         if self.affine:
             self.weight = Parameter(np.ones(self.num_features), dtype=self.dtype)
             self.bias = Parameter(np.zeros(self.num_features), dtype=self.dtype)

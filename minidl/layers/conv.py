@@ -8,6 +8,7 @@ from ..errors import ShapeError
 from ..init import INITIALIZERS, as_generator, get_initializer
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
+from ..validation import check_allocation, check_bool, check_float_dtype
 from ._windows import col2im, im2col, pair
 
 
@@ -44,15 +45,19 @@ class Conv2D(Layer):
         self.kernel_size = pair("Conv2D", "kernel_size", kernel_size, 1)
         self.stride = pair("Conv2D", "stride", stride, 1)
         self.padding = pair("Conv2D", "padding", padding, 0)
-        self.use_bias = bool(bias)
+        self.use_bias = check_bool("Conv2D", "bias", bias)
         self.init = init
-        self.dtype = np.dtype(dtype)
+        self.dtype = check_float_dtype("Conv2D", dtype)
         generator = as_generator(rng, "Conv2D")
         kh, kw = self.kernel_size
+        check_allocation("Conv2D", f"a {kh}x{kw} kernel from {self.in_channels} to "
+                         f"{self.out_channels} channels (weight and gradient)",
+                         [(self.in_channels, self.out_channels, kh, kw)] * 2, self.dtype)
         drawn = get_initializer(init)((self.in_channels, self.out_channels, kh, kw), generator,
                                       self.dtype)
         self.weight = Parameter(np.ascontiguousarray(drawn.transpose(1, 0, 2, 3)), dtype=self.dtype)
-        self.bias = Parameter(np.zeros(self.out_channels), dtype=self.dtype) if bias else None
+        self.bias = (Parameter(np.zeros(self.out_channels), dtype=self.dtype) if self.use_bias
+                     else None)
         self._cols = None
 
     def get_config(self):
@@ -94,6 +99,12 @@ class Conv2D(Layer):
         n = x.shape[0]
         oh, ow = self.output_shape(*x.shape[2:])
         ph, pw = self.padding
+        (kh, kw), (h, w) = self.kernel_size, x.shape[2:]
+        check_allocation(self.describe(), f"a {h}x{w} input with padding {ph}x{pw} and a "
+                         f"{kh}x{kw} kernel (padded input, window matrix and output)",
+                         [(n, self.in_channels, h + 2 * ph, w + 2 * pw),
+                          (self.in_channels * kh * kw, n * oh * ow),
+                          (self.out_channels, n * oh * ow)], self.dtype, ShapeError)
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         # (K, N*OH*OW), into the last forward's matrix when the shape is the same (a fresh one

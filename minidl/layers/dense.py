@@ -8,7 +8,7 @@ from ..errors import ShapeError
 from ..init import as_generator, get_initializer, init_config
 from ..layer import Layer, as_float_array
 from ..parameter import Parameter
-from ..validation import check_bool, check_float_dtype, check_int
+from ..validation import check_allocation, check_bool, check_float_dtype, check_int
 
 
 class Dense(Layer):
@@ -34,6 +34,8 @@ class Dense(Layer):
         self.init = init
         self.dtype = check_float_dtype("Dense", dtype)
         generator = as_generator(rng, "Dense")
+        check_allocation("Dense", f"a {self.in_features}x{self.out_features} weight (and its "
+                         f"gradient)", [(self.in_features, self.out_features)] * 2, self.dtype)
         weight = get_initializer(init)((self.in_features, self.out_features), generator, self.dtype)
         self.weight = Parameter(weight, dtype=self.dtype)
         self.bias = Parameter(np.zeros(self.out_features), dtype=self.dtype) if bias else None

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..layer import Layer, as_float_array
+from ..validation import check_allocation
 from ._windows import add_windows, pair, windows
 
 
@@ -34,6 +35,8 @@ class _Pool2D(Layer):
             raise ShapeError(f"{self.describe()}: input of {x.shape[2]}x{x.shape[3]} is smaller "
                              f"than the {kh}x{kw} window")
         win = windows(x, self.kernel_size, self.stride)
+        check_allocation(self.describe(), f"{kh}x{kw} windows over a {x.shape[2]}x"
+                         f"{x.shape[3]} input", [win.shape], x.dtype, ShapeError)
         win = win.reshape(*win.shape[:4], kh * kw)                # (N, C, OH, OW, kh*kw) copy
         self._shape, self._dtype = x.shape, x.dtype
         return self.pool(win)
@@ -97,6 +100,9 @@ class GlobalAvgPool2D(Layer):
         if x.ndim != 4:
             raise ShapeError(f"{self.describe()}: expected input of shape (N, C, H, W), "
                              f"got {x.shape}")
+        if x.shape[2] == 0 or x.shape[3] == 0:  # as window pooling and Conv2D refuse it
+            raise ShapeError(f"{self.describe()}: input of {x.shape[2]}x{x.shape[3]} has no "
+                             f"values to average")
         self._shape, self._dtype = x.shape, x.dtype
         return x.mean(axis=(2, 3))
 

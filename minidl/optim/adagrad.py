@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer, check_eps, check_number
 
 
 class Adagrad(Optimizer):
@@ -30,6 +30,9 @@ class Adagrad(Optimizer):
                  eps: float = 1e-10, *, foreach: bool | None = None, fused: bool | None = None):
         check_number("Adagrad", "lr_decay", lr_decay, low=0.0)
         check_number("Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0.0)
+        if initial_accumulator_value == 0:  # else sqrt(s_t) > 0 always
+            check_eps("Adagrad", eps, "where every gradient so far was exactly 0 and "
+                      "initial_accumulator_value is 0")
         check_number("Adagrad", "eps", eps, low=0.0)
         super().__init__(params, lr=lr, weight_decay=weight_decay, lr_decay=float(lr_decay),
                          initial_accumulator_value=float(initial_accumulator_value),

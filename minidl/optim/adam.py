@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..validation import check_bool
-from .optimizer import Optimizer, check_betas, check_number
+from .optimizer import Optimizer, check_betas, check_eps
 
 
 class Adam(Optimizer):
@@ -30,7 +30,8 @@ class Adam(Optimizer):
                  foreach: bool | None = None, fused: bool | None = None):
         name = type(self).__name__
         betas = check_betas(name, betas)
-        check_number(name, "eps", eps, low=0.0)
+        check_eps(name, eps, "where every gradient so far was exactly 0 (a fresh model, a "
+                  "dead unit)")
         amsgrad = check_bool(name, "amsgrad", amsgrad)
         super().__init__(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=float(eps),
                          amsgrad=amsgrad, foreach=foreach, fused=fused)

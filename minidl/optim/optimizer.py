@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import StateDictError
+from ..errors import ShapeError, StateDictError
 from ..parameter import Parameter
 from ..validation import check_betas, check_number  # noqa: F401 (re-exported for subclasses)
 from . import fused as _fused
@@ -151,11 +151,18 @@ class Optimizer:
 
     def _walk(self, update) -> None:
         """``update(p, state, lr, weight_decay)`` for each parameter with a gradient, group
-        after group, after creating its state if it has none and counting its step."""
-        for group in self.param_groups:
+        after group, after creating its state if it has none and counting its step.
+
+        Each group's ``lr`` and ``weight_decay`` are checked first, as the constructor and the
+        ``lr`` setter check them (a scheduler or a user may have written
+        ``param_groups[i]["lr"] = -1``)."""
+        for gi, group in enumerate(self.param_groups):
             # Python floats, whatever a scheduler wrote (a NumPy float64 would make NumPy
             # compute a float32 parameter's update in float64)
-            lr, weight_decay = float(group["lr"]), float(group["weight_decay"])
+            lr, weight_decay = group["lr"], group["weight_decay"]
+            if not (type(lr) is float and type(weight_decay) is float  # the common case, fast
+                    and 0.0 <= lr < math.inf and 0.0 <= weight_decay < math.inf):
+                lr, weight_decay = self._group_rates(gi, group)
             for p in group["params"]:
                 if not p.has_grad:
                     continue
@@ -165,10 +172,37 @@ class Optimizer:
                 state["step"] += 1
                 update(p, state, lr, weight_decay)
 
+    def _group_rates(self, gi: int, group: dict[str, Any]) -> tuple[float, float]:
+        """Group ``gi``'s ``lr`` and ``weight_decay`` as floats, or the ValueError the ``lr``
+        setter gives, naming the group."""
+        where = f"param_groups[{gi}]" if len(self.param_groups) > 1 else "param_groups[0]"
+        for key in ("lr", "weight_decay"):
+            check_number(type(self).__name__, f"{where}['{key}']", group[key], low=0.0)
+        return float(group["lr"]), float(group["weight_decay"])
+
+    def _check_grad(self, p: Parameter) -> None:
+        """A ShapeError naming ``p`` unless its gradient is an array of its shape."""
+        grad = p.grad
+        if isinstance(grad, np.ndarray) and grad.shape == p.data.shape:
+            return  # an ndarray subclass
+        index = next(i for i, q in enumerate(self.params) if q is p)
+        gi = next(i for i, g in enumerate(self.param_groups) if any(q is p for q in g["params"]))
+        got = (f"shape {grad.shape}" if isinstance(grad, np.ndarray)
+               else f"a {type(grad).__name__}, not an array")
+        raise ShapeError(
+            f"{type(self).__name__}.step: parameter {index} (group {gi}, {p!r}) has a gradient "
+            f"of {got}; p.grad must be an array of the parameter's shape {p.data.shape}"
+        )
+
     def _update_one(self, p: Parameter, state: dict[str, Any], lr: float,
                     weight_decay: float) -> None:
-        """The loop's update of one parameter: weight decay, then :meth:`update`."""
+        """The loop's update of one parameter: weight decay, then :meth:`update`. A gradient
+        that is not an array of the parameter's shape (``p.grad = ...`` of another shape
+        would be broadcast, or fail inside NumPy) is a ShapeError naming the parameter; the
+        fused path sends such a parameter here (its kernel takes only matching arrays)."""
         grad = p.grad
+        if type(grad) is not np.ndarray or grad.shape != p.data.shape:
+            self._check_grad(p)
         if weight_decay:
             if self.decoupled_weight_decay:
                 p.data *= 1 - lr * weight_decay
@@ -222,6 +256,7 @@ class Optimizer:
         nothing; a state dict that does not fit raises :class:`StateDictError` (a malformed
         one, the conversion's own error)."""
         name = type(self).__name__
+        _check_layout(name, state_dict)
         saved_class = state_dict.get("class", name)
         if saved_class != name and saved_class not in self.former_names:
             raise StateDictError(
@@ -231,7 +266,7 @@ class Optimizer:
         problems = []
         new_state: dict[Parameter, dict[str, Any]] = {}
         for key, st in state_dict["state"].items():
-            i = int(key)
+            i = int(key)  # checked by _check_layout
             if not 0 <= i < len(params):
                 problems.append(f"state for parameter {i}, but there are {len(params)}")
                 continue
@@ -336,6 +371,53 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hparams.items())
         return f"{type(self).__name__}({args})"
+
+
+def check_eps(owner: str, eps: Any, zero_denominator: str) -> None:
+    """``eps`` must be a finite number > 0 where ``zero_denominator`` (when the update's
+    denominator is exactly 0) can happen: eps = 0 there gives 0/0, a NaN weight."""
+    check_number(owner, "eps", eps, low=0.0)
+    if eps == 0:
+        raise ValueError(f"{owner}: eps must be > 0, got {eps!r}: the update divides by "
+                         f"0 + eps {zero_denominator}, and 0/0 would make the weight NaN")
+
+
+def _check_layout(name: str, state_dict: Any) -> None:
+    """A StateDictError unless ``state_dict`` has the layout :meth:`Optimizer.state_dict`
+    writes (a dict with ``hparams`` and ``state`` dicts, an int ``step_count``, state keys
+    that are parameter indices, each state a dict, groups a list of dicts), so that what is
+    wrong is named, not met as a KeyError or a failed ``int()`` half-way through."""
+    where = f"{name}.load_state_dict"
+    if not isinstance(state_dict, Mapping):
+        raise StateDictError(f"{where}: expected a dict (what state_dict() returns), got "
+                             f"{type(state_dict).__name__}")
+    missing = [k for k in ("hparams", "step_count", "state") if k not in state_dict]
+    if missing:
+        raise StateDictError(f"{where}: the state dict has no {missing} (it has "
+                             f"{sorted(map(str, state_dict))}); was it written by "
+                             f"Optimizer.state_dict()?")
+    problems = []
+    for key in ("hparams", "state"):
+        if not isinstance(state_dict[key], Mapping):
+            problems.append(f"'{key}' is a {type(state_dict[key]).__name__}, not a dict")
+    count = state_dict["step_count"]
+    if not isinstance(count, (int, np.integer)) or isinstance(count, (bool, np.bool_)):
+        problems.append(f"step_count is {count!r}, not an int")
+    if isinstance(state_dict["state"], Mapping):
+        for key, st in state_dict["state"].items():
+            digits = isinstance(key, str) and key.isascii() and key.isdigit()
+            integer = isinstance(key, (int, np.integer)) and not isinstance(key, bool)
+            if not (integer or digits):
+                problems.append(f"state key {key!r} is not a parameter index")
+            elif not isinstance(st, Mapping):
+                problems.append(f"state[{key!r}] is a {type(st).__name__}, not a dict")
+    groups = state_dict.get("param_groups")
+    if groups is not None and not (isinstance(groups, (list, tuple)) and all(
+            isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple))
+            for g in groups)):
+        problems.append("param_groups is not a list of dicts with a 'params' list")
+    if problems:
+        raise StateDictError(f"{where}: " + "; ".join(problems))
 
 
 def _param_groups(owner: str, params, defaults: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import check_bool
-from .optimizer import Optimizer, check_number
+from .optimizer import Optimizer, check_eps, check_number
 
 
 class RMSprop(Optimizer):
@@ -31,7 +31,8 @@ class RMSprop(Optimizer):
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  foreach: bool | None = None, fused: bool | None = None):
         check_number("RMSprop", "alpha", alpha, low=0.0, high=1.0)
-        check_number("RMSprop", "eps", eps, low=0.0)
+        check_eps("RMSprop", eps, "where every gradient so far was exactly 0 (and, centered, "
+                  "where the gradients were all equal)")
         check_number("RMSprop", "momentum", momentum, low=0.0)
         centered = check_bool("RMSprop", "centered", centered)
         super().__init__(params, lr=lr, weight_decay=weight_decay, alpha=float(alpha),
