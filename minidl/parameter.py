@@ -57,7 +57,15 @@ class Parameter:
         """Whether ``grad`` holds a gradient for the next optimizer step: not zeroed by
         :meth:`zero_grad` since a layer's ``backward`` last wrote it, or holding a nonzero
         value. ``step()`` skips a parameter without one (no weight decay, no state update)."""
-        return not self._zeroed or bool(self.grad.any())
+        if not self._zeroed:
+            return True
+        grad = self.grad
+        if not isinstance(grad, np.ndarray):  # torch's habit: p.grad = None
+            raise TypeError(
+                f"{self!r}: grad is {type(grad).__name__}, not an array; minidl allocates each "
+                f"gradient once and zero_grad() marks it as absent: call p.zero_grad() instead "
+                f"of assigning {grad!r}")
+        return bool(grad.any())
 
     def zero_grad(self) -> None:
         """Set the gradient to zero, in place, and mark it as no gradient (:attr:`has_grad`)

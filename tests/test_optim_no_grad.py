@@ -226,3 +226,14 @@ def test_adagrad_eps_zero_with_a_positive_accumulator_is_well_defined():
     p.grad[...] = [1.0, 0.0, -1.0]
     opt.step()
     assert np.all(np.isfinite(p.data)) and p.data[1] == 1.0
+
+
+def test_a_gradient_set_to_none_is_named_with_the_minidl_way():
+    """torch's habit ``p.grad = None`` after ``zero_grad()``: a clear error, not an
+    AttributeError from inside the optimizer."""
+    p = Parameter(np.ones(2))
+    opt = SGD([p], lr=0.1)
+    p.zero_grad()
+    p.grad = None
+    with pytest.raises(TypeError, match=r"grad is NoneType, not an array.*p\.zero_grad\(\)"):
+        opt.step()
