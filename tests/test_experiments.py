@@ -413,6 +413,24 @@ def test_each_study_runs_quick_and_writes_its_files(quick, name):
                                    set(settings.SEEDS[:settings.QUICK_SEEDS]))
 
 
+def seeds_start_apart(epochs: pd.DataFrame) -> list:
+    """The configurations (every id but the seed) of full-batch GD runs whose seeds give the
+    same first-epoch training loss: with no shuffling, only each seed's own initial weights
+    tell them apart, so a run seeded like another is one run counted twice (spread 0)."""
+    gd = epochs[(epochs["optimizer"] == "gd") & (epochs["epoch"] == 1)]
+    ids = [c for c in ("variant", "inputs", "trained_on", "optimizer") if c in gd]
+    assert gd["seed"].nunique() >= 2
+    return [key for key, runs in gd.groupby(ids, sort=False)
+            if runs["train_loss"].nunique() < len(runs)]
+
+
+@pytest.mark.parametrize("name", ["train_size", "features", "one_layer", "deep", "fitting",
+                                  "trajectories"])
+def test_each_seed_of_a_qa_run_starts_from_its_own_weights(quick, name):
+    assert seeds_start_apart(pd.read_csv(quick / name / "epochs.csv",
+                                         dtype={"variant": str})) == []
+
+
 def test_the_quick_runs_have_the_expected_run_sets(quick):
     def variants(name):
         return list(dict.fromkeys(pd.read_csv(quick / name / "summary.csv",
