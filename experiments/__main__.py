@@ -118,6 +118,11 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
     try:  # every flag and the data, before any work
         check_seeds(args.seeds or ())
         out = check_out(args.out)
+        if not args.no_report and args.report is not None:  # written after every study
+            if args.report.is_dir():
+                raise FlagError(f"--report {args.report}: is a folder; give the report's "
+                                f"file (such as {args.report / 'report.md'})")
+            check_out(args.report.parent, "--report", args.report)
     except FlagError as exc:
         fail(f"{prog}: {exc}")
     if not all(short(m).startswith("mnist") for m in modules):

@@ -139,13 +139,16 @@ def check_seeds(seeds) -> list[int]:
     return seeds
 
 
-def check_out(out) -> Path:
+def check_out(out, flag: str = "--out", given=None) -> Path:
     """The results folder ``out``, created if missing and checked to take a file, before any
     work: a folder that cannot be written (read-only, a file in the way, no such device) is a
-    :class:`FlagError` naming it, not an ``OSError`` after the runs."""
+    :class:`FlagError` naming ``flag`` and its value ``given`` (default ``out``), not an
+    ``OSError`` after the runs."""
     out = Path(out)
+    given = out if given is None else given
     if out.exists() and not out.is_dir():
-        raise FlagError(f"--out {out}: is a file, not a folder")
+        raise FlagError(f"{flag} {given}: {out} is a file, not a folder"
+                        if Path(given) != out else f"{flag} {given}: is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".minidl-write-check.", suffix=".tmp")
@@ -155,7 +158,7 @@ def check_out(out) -> Path:
         why = exc.strerror or str(exc)
         if isinstance(exc, (FileExistsError, NotADirectoryError)):
             why = "part of that path is a file, not a folder"
-        raise FlagError(f"--out {out}: cannot write there: {why}") from None
+        raise FlagError(f"{flag} {given}: cannot write there: {why}") from None
     return out
 
 

@@ -581,6 +581,25 @@ def test_an_out_that_is_a_file_or_under_one_is_refused_before_any_work(fake_stud
     assert ran == [] and (tmp_path / "f").read_text() == "x"
 
 
+def test_a_report_path_that_cannot_be_written_is_refused_before_any_work(fake_studies,
+                                                                         tmp_path):
+    import contextlib
+    import io
+
+    ran, _ = fake_studies
+    (tmp_path / "f").write_text("x")
+    for report_path, expected in (
+            (tmp_path / "f" / "r.md", f"--report {tmp_path / 'f' / 'r.md'}: {tmp_path / 'f'} "
+                                      f"is a file, not a folder"),
+            (tmp_path, f"--report {tmp_path}: is a folder; give the report's file")):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            runner.main(["run", "all", "--out", str(tmp_path / "out"), "--report",
+                         str(report_path)])
+        assert exc.value.code == 2 and expected in err.getvalue(), err.getvalue()
+    assert ran == []
+
+
 def test_an_out_that_cannot_be_written_is_refused_before_any_work(fake_studies, tmp_path,
                                                                    monkeypatch):
     from experiments import flags
