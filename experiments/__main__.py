@@ -134,7 +134,8 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             train, _ = load_data(args.data)
             check_data(train, args.data)
         except (FileNotFoundError, MinidlError, FlagError) as exc:
-            fail(f"{prog}: {exc}")
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
         present = set() if train.kinds is None else set(train.kinds.tolist())
         bad = missing_kinds(args.kinds or (), present)
         if bad:
