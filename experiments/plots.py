@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from experiments import files
+
 INPUT_LABELS = {"source": "[q | a | 1]", "pairs": "[q | a | q*a | |q-a| | 1]"}
 LABELS = {"gd": "GD", "sgd": "SGD", "adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSProp",
           "momentum": "momentum"}
@@ -28,7 +30,7 @@ def figure(nrows: int, ncols: int, title: str, size=(5.0, 3.8)):
 def save_figure(fig, folder: Path, name: str) -> Path:
     path = Path(folder) / name
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # nothing clipped, whatever the layout
+    files.save_png(fig, path, dpi=110, bbox_inches="tight")  # nothing clipped, any layout
     plt.close(fig)
     return path
 

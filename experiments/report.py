@@ -6,14 +6,14 @@ per kind of wrong answer, the headline numbers of every study, then each study's
 from __future__ import annotations
 
 import importlib
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from experiments import files
 from experiments.common import portable
+from experiments.flags import FlagError
 from experiments.plots import LABELS
 from experiments.qa.baselines import COSINE, COSINE_ROW
 
@@ -206,8 +206,14 @@ def write_report(results, studies: list[str], path) -> Path:
     ``<name>/config.json``), at ``path``, with their figures copied to ``figures/<name>/``
     beside it."""
     results, path = Path(results), Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not results.is_dir():
+        raise FlagError(f"--out {results}: no such results folder; run the studies first "
+                        f"(python -m experiments run all --out {results})")
     done = [m for m in studies if (results / m.rsplit(".", 1)[-1] / "config.json").exists()]
+    if not done:  # a report of nothing would read "None features" and "1 test rows"
+        raise FlagError(f"--out {results}: holds no study's results (no <study>/config.json "
+                        f"for any of {', '.join(m.rsplit('.', 1)[-1] for m in studies)}); run "
+                        f"them first (python -m experiments run NAME... --out {results})")
     body, rows, registry = [], [], sections()
     for module in done:
         name = module.rsplit(".", 1)[-1]
@@ -215,13 +221,13 @@ def write_report(results, studies: list[str], path) -> Path:
         figures = path.parent / "figures" / name
         figures.mkdir(parents=True, exist_ok=True)
         for png in sorted((results / name).glob("*.png")):
-            shutil.copy2(png, figures / png.name)
+            files.copy_file(png, figures / png.name)
         body.append(section(results).strip())
         if head is not None:
             rows.append(head(results))
     names = [m.rsplit(".", 1)[-1] for m in done]
     parts = [header(results, names), overview(results, rows), *body]
-    path.write_text("\n\n".join(p for p in parts if p) + "\n", encoding="utf-8")
+    files.write_text(path, "\n\n".join(p for p in parts if p) + "\n")
     return path
 
 
@@ -310,7 +316,7 @@ seeds, `≈` where they do not; chance is 0.5):
 
 def as_run(results, study: str) -> str:
     """The optimizers and epochs a study's results were run with (its config.json)."""
-    config = json.loads((Path(results) / study / "config.json").read_text())
+    config = files.read_json(Path(results) / study / "config.json")
     s = read_summary(results, study)
     parts = []
     for name in dict.fromkeys(s["optimizer"]):
@@ -396,8 +402,8 @@ SOURCE_ADAM = "≈ 0.98 (its own data, all kinds, [q | a | 1])"
 
 def header(results: Path, modules: list[str]) -> str:
     timing_path = results / "timing.json"
-    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    first = json.loads((results / modules[0] / "config.json").read_text()) if modules else {}
+    timing = files.read_timing(timing_path, set_aside=False)
+    first = files.read_json(results / modules[0] / "config.json") if modules else {}
     argv = first.get("argv", {})
     argv = argv if isinstance(argv, dict) else {}  # a study's own config.json may differ
     per_study = ", ".join(f"{k} {v:.0f} s" for k, v in timing.get("studies", {}).items()

@@ -18,7 +18,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 import minidl as md
-from experiments import common, plots
+from experiments import common, files, plots
 from experiments.settings import (
     FIVE,
     HIDDEN,
@@ -109,7 +109,7 @@ def main(argv=None) -> None:
     folder = common.write_results(args.out, STUDY, args, per_epoch, summary, features,
                                   epochs=epochs, seeds=seeds, tsne=TSNE_SETTINGS,
                                   variants=list(variants), features_name=args.features)
-    distances(ids, paths).to_csv(folder / "distances.csv", index=False)
+    distances(ids, paths).pipe(files.write_csv, folder / "distances.csv")
     plots.save_figure(figure(ids, paths, seeds, epochs), folder, f"{STUDY}.png")
 
 

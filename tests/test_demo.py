@@ -53,3 +53,28 @@ def test_the_main_job_refuses_bad_arguments_in_one_line(capsys, tmp_path):
         demo.main(["--kinds", "no_such_kind", "--epochs", "1", "--seeds", "1"])
     err = capsys.readouterr().err
     assert info.value.code == 2 and "no training rows of kind no_such_kind" in err
+
+
+def test_the_main_job_caps_its_jobs_at_the_cores_and_takes_the_runner_s_seeds(capsys,
+                                                                              monkeypatch):
+    from experiments import flags
+
+    monkeypatch.setattr(flags, "cores", lambda: 2)
+    assert demo.arguments(["--jobs", "100000"]).jobs == 2
+    assert "note: --jobs 100000: this machine has 2 cores; running 2 at a time" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demo.arguments(["--seeds", str(2**32)])  # the studies' bound, one for every tool
+    assert "a seed is a whole number from 0 to 4294967295" in capsys.readouterr().err
+
+
+def test_the_main_job_refuses_too_little_data_before_any_run(capsys, tmp_path):
+    (tmp_path / "train.csv").write_text("soru,cevap,etiket\nBaşkent?,Ankara,+1\n"
+                                        "Başkent?,İzmir,-1\n", encoding="utf-8")
+    (tmp_path / "test.csv").write_text("soru,cevap,etiket\nDağ?,Ağrı,+1\nDağ?,Uludağ,-1\n",
+                                       encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--data", str(tmp_path), "--features", "tfidf", "--epochs", "1"])
+    out = capsys.readouterr()
+    assert info.value.code == 2 and "the training split has 1 question group(s)" in out.err
+    assert " runs (" not in out.out  # nothing ran

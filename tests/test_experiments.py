@@ -413,6 +413,24 @@ def test_each_study_runs_quick_and_writes_its_files(quick, name):
                                    set(settings.SEEDS[:settings.QUICK_SEEDS]))
 
 
+def seeds_start_apart(epochs: pd.DataFrame) -> list:
+    """The configurations (every id but the seed) of full-batch GD runs whose seeds give the
+    same first-epoch training loss: with no shuffling, only each seed's own initial weights
+    tell them apart, so a run seeded like another is one run counted twice (spread 0)."""
+    gd = epochs[(epochs["optimizer"] == "gd") & (epochs["epoch"] == 1)]
+    ids = [c for c in ("variant", "inputs", "trained_on", "optimizer") if c in gd]
+    assert gd["seed"].nunique() >= 2
+    return [key for key, runs in gd.groupby(ids, sort=False)
+            if runs["train_loss"].nunique() < len(runs)]
+
+
+@pytest.mark.parametrize("name", ["train_size", "features", "one_layer", "deep", "fitting",
+                                  "trajectories"])
+def test_each_seed_of_a_qa_run_starts_from_its_own_weights(quick, name):
+    assert seeds_start_apart(pd.read_csv(quick / name / "epochs.csv",
+                                         dtype={"variant": str})) == []
+
+
 def test_the_quick_runs_have_the_expected_run_sets(quick):
     def variants(name):
         return list(dict.fromkeys(pd.read_csv(quick / name / "summary.csv",
@@ -476,3 +494,256 @@ def test_the_runner_reports_these_studies(quick, tmp_path):
     assert "## Headline numbers" in text
     for link in re.findall(r"\]\((figures/[^)]+)\)", text):
         assert (path.parent / link).exists(), link
+
+
+# ---------------------------------------------------------------------------- the runner's flags
+@pytest.fixture
+def fake_studies(monkeypatch):
+    """Two registered studies that record their argv and write one file each: ``ran`` lists
+    the calls; ``fail["b"]`` set to an exception makes study b raise it."""
+    import types
+
+    ran, fail = [], {}
+
+    def study(name):
+        def main(argv):
+            ran.append((name, list(argv)))
+            if name in fail:
+                raise fail[name]
+            out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else Path("runs")
+            from experiments import files
+
+            files.write_text(out / name / "config.json", "{}\n")
+        return types.SimpleNamespace(main=main)
+
+    for name in ("fake_a", "fake_b"):
+        monkeypatch.setitem(sys.modules, f"experiments.{name}", study(name))
+    monkeypatch.setattr(runner, "STUDIES", ["experiments.fake_a", "experiments.fake_b"])
+    return ran, fail
+
+
+def run_runner(*argv) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = runner.main(["run", *argv, "--no-report"])
+        except SystemExit as exc:
+            code = exc.code
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--seeds", "-1"], "--seeds: a seed is a whole number from 0 to 4294967295, got -1"),
+    (["--seeds", "1", "x"], "--seeds: expected a whole number, got 'x'"),
+    (["--seeds", "1", "1"], "--seeds: 1 given more than once"),
+    (["--jobs", "0"], "--jobs: must be at least 1, got 0"),
+    (["--epochs", "0"], "--epochs: must be at least 1, got 0"),
+    (["--epochs", "-3"], "--epochs: must be at least 1, got -3"),
+])
+def test_the_runner_refuses_bad_flags_before_any_work(fake_studies, tmp_path, flags, expected):
+    ran, _ = fake_studies
+    code, err = run_runner("all", *flags, "--out", str(tmp_path / "out"))
+    assert code == 2 and expected in err and "Traceback" not in err, err
+    assert ran == [] and not (tmp_path / "out" / "timing.json").exists()
+
+
+def test_jobs_beyond_the_cores_are_capped_and_said(capsys, monkeypatch):
+    from experiments import flags
+
+    monkeypatch.setattr(flags, "cores", lambda: 3)
+    p = common.parser("doc")
+    assert p.parse_args(["--jobs", "100000"]).jobs == 3
+    assert "note: --jobs 100000: this machine has 3 cores; running 3 at a time" in \
+        capsys.readouterr().err
+    assert p.parse_args(["--jobs", "2"]).jobs == 2 and capsys.readouterr().err == ""
+
+
+def test_the_runner_hands_the_capped_jobs_on(fake_studies, tmp_path, monkeypatch):
+    from experiments import flags
+
+    monkeypatch.setattr(flags, "cores", lambda: 1)
+    ran, _ = fake_studies
+    code, err = run_runner("fake_a", "--jobs", "100000", "--out", str(tmp_path))
+    assert code == 0 and err.count("this machine has 1 core; running 1 at a time") == 1
+    assert ran[0][1][ran[0][1].index("--jobs") + 1] == "1"  # not 100000
+
+
+def test_an_out_that_is_a_file_or_under_one_is_refused_before_any_work(fake_studies, tmp_path):
+    ran, _ = fake_studies
+    (tmp_path / "f").write_text("x")
+    code, err = run_runner("all", "--out", str(tmp_path / "f"))
+    assert code == 2 and f"--out {tmp_path / 'f'}: is a file, not a folder" in err
+    code, err = run_runner("all", "--out", str(tmp_path / "f" / "sub"))
+    assert code == 2 and "part of that path is a file, not a folder" in err
+    assert ran == [] and (tmp_path / "f").read_text() == "x"
+
+
+def test_a_report_path_that_cannot_be_written_is_refused_before_any_work(fake_studies,
+                                                                         tmp_path):
+    import contextlib
+    import io
+
+    ran, _ = fake_studies
+    (tmp_path / "f").write_text("x")
+    for report_path, expected in (
+            (tmp_path / "f" / "r.md", f"--report {tmp_path / 'f' / 'r.md'}: {tmp_path / 'f'} "
+                                      f"is a file, not a folder"),
+            (tmp_path, f"--report {tmp_path}: is a folder; give the report's file")):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+            runner.main(["run", "all", "--out", str(tmp_path / "out"), "--report",
+                         str(report_path)])
+        assert exc.value.code == 2 and expected in err.getvalue(), err.getvalue()
+    assert ran == []
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(fake_studies, tmp_path,
+                                                                   monkeypatch):
+    from experiments import flags
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(flags.tempfile, "mkstemp", refused)  # root may write anywhere
+    ran, _ = fake_studies
+    code, err = run_runner("all", "--out", str(tmp_path / "ro"))
+    assert code == 2 and f"--out {tmp_path / 'ro'}: cannot write there: Permission denied" in err
+    assert ran == []
+
+
+def test_a_disk_error_in_a_study_is_one_line_and_keeps_the_finished_studies(fake_studies,
+                                                                              tmp_path):
+    import errno
+
+    ran, fail = fake_studies
+    fail["fake_b"] = OSError(errno.ENOSPC, "experiments: cannot write 'x': No space left")
+    code, err = run_runner("all", "--out", str(tmp_path))
+    assert code == 2 and "error: fake_b: [Errno 28] experiments: cannot write 'x'" in err
+    assert "Traceback" not in err
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert list(timing["studies"]) == ["fake_a"]  # written as fake_a finished
+    assert (tmp_path / "fake_a" / "config.json").is_file() and [r[0] for r in ran] == [
+        "fake_a", "fake_b"]
+
+
+def test_a_damaged_timing_json_is_set_aside_with_a_note(fake_studies, tmp_path):
+    (tmp_path / "timing.json").write_text('{"studies": {"fake_a": 1.')  # cut short
+    code, err = run_runner("fake_a", "--out", str(tmp_path))
+    assert code == 0, err
+    assert f"note: {tmp_path / 'timing.json'} is not a timing record" in err
+    assert f"set aside as {tmp_path / 'timing.json.bad'}" in err
+    assert (tmp_path / "timing.json.bad").read_text() == '{"studies": {"fake_a": 1.'
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert list(timing["studies"]) == ["fake_a"] and timing["last"]["studies"] == ["fake_a"]
+    for bad in ("[1, 2]", '{"studies": 3}', "\xff"):
+        (tmp_path / "timing.json").write_text(bad)
+        assert run_runner("fake_a", "--out", str(tmp_path))[0] == 0
+        assert json.loads((tmp_path / "timing.json").read_text())["studies"]
+
+
+def test_timing_json_is_written_atomically(fake_studies, tmp_path, monkeypatch):
+    """A crash while timing.json is written leaves the old one whole."""
+    from minidl import atomic
+
+    run_runner("fake_a", "--out", str(tmp_path))
+    before = (tmp_path / "timing.json").read_text()
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_runner("fake_a", "--out", str(tmp_path))
+    assert (tmp_path / "timing.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_every_file_the_studies_and_the_report_write_goes_through_files():
+    """No study, the runner or the report writes a file in place: pandas' to_csv,
+    Path.write_text/write_bytes, savefig, shutil.copy and open(..., "w") appear only in
+    experiments/files.py (which writes atomically)."""
+    import re
+
+    pattern = re.compile(r"\.to_csv\(\s*[^)\s]|(?<!files)\.write_(text|bytes)\(|\.savefig\("
+                         r"(?!fh)|shutil\.copy|open\([^)]*[\"'][wa]b?[\"']")
+    offenders = []
+    for path in sorted((ROOT / "experiments").rglob("*.py")):
+        if path.name == "files.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_report_refuses_a_folder_without_results_naming_it(tmp_path, capsys):
+    for folder in (tmp_path / "empty", tmp_path / "missing"):
+        if folder.name == "empty":
+            folder.mkdir()
+        with pytest.raises(SystemExit) as exc:
+            runner.main(["report", "--out", str(folder)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"--out {folder}:" in err and "Traceback" not in err
+        assert not (folder / "report.md").exists()
+    assert "holds no study's results" in runner_err(tmp_path / "empty", capsys)
+
+
+def runner_err(folder, capsys) -> str:
+    with pytest.raises(SystemExit):
+        runner.main(["report", "--out", str(folder)])
+    return capsys.readouterr().err
+
+
+def test_report_names_a_damaged_config_json(quick, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(quick / "one_layer", tmp_path / "one_layer")
+    (tmp_path / "one_layer" / "config.json").write_text('{"study": "one_la')
+    err = runner_err(tmp_path, capsys)
+    assert f"{tmp_path / 'one_layer' / 'config.json'}: cannot be read as JSON" in err
+
+
+def qa_folder(tmp_path, train_rows) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text("soru,cevap,etiket\n" + "".join(
+        f"{q},{a},{y}\n" for q, a, y in train_rows), encoding="utf-8")
+    (folder / "test.csv").write_text("soru,cevap,etiket\nT?,evet,+1\nT?,hayir,-1\n",
+                                     encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ([], "train.csv holds no question/answer pairs (only the header soru,cevap,etiket)"),
+    ([("A?", "a1", "+1"), ("A?", "a2", "-1"), ("B?", "b1", "+1"), ("B?", "b2", "-1")],
+     "the training split has 2 question group(s)"),
+])
+def test_too_little_training_data_is_refused_before_any_work(fake_studies, tmp_path, rows,
+                                                             expected):
+    ran, _ = fake_studies
+    data = qa_folder(tmp_path, rows)
+    code, err = run_runner("all", "--data", str(data), "--out", str(tmp_path / "out"))
+    assert code == 2 and expected in err and "Traceback" not in err, err
+    assert ran == []
+
+
+def test_a_study_run_alone_refuses_too_few_questions_before_training(tmp_path):
+    data = qa_folder(tmp_path, [("A?", "a1", "+1"), ("A?", "a2", "-1"), ("B?", "b1", "+1"),
+                                ("B?", "b2", "-1")])
+    from experiments.flags import FlagError
+
+    with pytest.raises(FlagError, match="training split has 2 question group"):
+        one_layer.main(["--features", "tfidf", "--data", str(data), "--out", str(tmp_path / "o"),
+                        "--epochs", "1", "--seeds", "1", "--jobs", "1"])
+    assert not (tmp_path / "o" / "one_layer").exists()
+    f = fake_features(n_questions=30)
+    with pytest.raises(FlagError, match="--kinds wrong: the training split has 1 question"):
+        common.qa_data(f.__class__(f.X_train[:3], f.y_train[:3], f.X_test, f.y_test,
+                                   texts={"train": (f.texts["train"][0][:3],
+                                                    f.texts["train"][1][:3]),
+                                          "test": f.texts["test"]},
+                                   kinds={"train": f.kinds["train"][:3],
+                                          "test": f.kinds["test"]}), trained_on="wrong")

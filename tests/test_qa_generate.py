@@ -539,3 +539,63 @@ def test_out_under_a_file_names_the_path_and_the_problem(tmp_path, capsys):
     assert code == 2 and fake.requests == []  # found before the server was asked
     assert str(out) in err and "afile" in err and "not a folder" in err
     assert "Errno 17" not in err and "File exists" not in err
+
+
+# ---------------------------------------------------------------------------- issue 19
+def test_a_stray_closing_tag_inside_a_row_keeps_the_rows_before_it():
+    kept, cleaned = _kept("A?,a,+1\nA?,b,-1\nB?,c</think>c,+1\nB?,d,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1", "B?,cc,+1", "B?,d,-1"]
+    assert [(r.line, r.reason) for r in cleaned.removed] == [
+        (3, "stray </think> with no opening tag")]
+    # thinking on the closing tag's line, with nothing before it, is still thinking
+    kept, _ = _kept("Önce düşüneyim</think>A?,a,+1\nA?,b,-1")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+
+
+@pytest.mark.parametrize(("reply", "rows", "changed"), [
+    ("```A?,a,+1\nA?,b,-1\n```", ["A?,a,+1", "A?,b,-1"], [1]),
+    ("```csv A?,a,+1\nA?,b,-1```", ["A?,a,+1", "A?,b,-1"], [1, 2]),
+    ("~~~ 1. A?,a,+1\n2. A?,b,-1\n~~~", ["A?,a,+1", "A?,b,-1"], [1, 1, 2]),
+    ("```csv\nA?,a,+1\nA?,b,-1\n```", ["A?,a,+1", "A?,b,-1"], []),
+])
+def test_a_code_fence_on_a_row_s_line_is_removed_and_the_row_kept(reply, rows, changed):
+    kept, cleaned = _kept(reply)
+    assert kept == rows
+    assert [c.line for c in cleaned.changed] == changed
+    assert all(r.reason == "code fence" and r.text.strip("`~csv ") == ""
+               for r in cleaned.removed)
+
+
+def test_a_single_bullet_pair_loses_its_bullets():
+    kept, cleaned = _kept("İşte:\n• A?,a,+1\n• A?,b,-1\n")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+    assert [c.reason for c in cleaned.changed] == ["bullet '•' removed"] * 2
+    kept, _ = _kept("• A?,a,+1\nA?,b,-1\n")
+    assert kept == ["A?,a,+1", "A?,b,-1"]
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"soru,cevap,etiket\nS?,a,+1\n" + "S?,\xe7ok,-1\n".encode("latin-1"),
+     "line 3: not valid UTF-8"),
+    (b"soru;cevap;etiket\nS?;a;+1\n", "line 1: expected the header"),
+    ("soru,cevap,etiket\nS?,a,+1\nŞ?,b\n".encode(), "line 3: expected 3 fields"),
+    ("ı".encode("utf-16"), "not valid UTF-8"),
+    (b"", "empty file"),
+])
+def test_an_unreadable_other_split_is_refused_before_any_request(tmp_path, capsys, content,
+                                                                  expected):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(content)
+    err = _refused_before_any_request(tmp_path, capsys, ["--out", str(tmp_path / "t.csv"),
+                                                         "--other", str(bad)],
+                                      f"--other {bad}: its questions cannot be read", expected)
+    assert err.startswith("error: ")
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_the_other_split_s_questions_count_even_where_their_pair_is_incomplete(tmp_path):
+    other = tmp_path / "test.csv"
+    other.write_text("soru,cevap,etiket\nSoru numarası 1?,x,+1\n\nSoru numarası 2?,y,-1\n"
+                     "Soru numarası 2?,z,-1\n", encoding="utf-8")
+    taken = generate_qa.other_questions(other)
+    assert sorted(taken.values()) == [f"{other}, line 2", f"{other}, line 4"]

@@ -24,6 +24,7 @@ from minidl.datasets import (
     validate_splits,
     write_qa,
 )
+from minidl.datasets.qa import OLD_MAC
 from minidl.errors import MinidlError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qa"
@@ -122,6 +123,10 @@ def test_strict_raises_one_error_listing_all_problems():
     ("Soru?,Cevap", "expected 3 fields"),
     ("Soru?,Cevap,+2", "label must be"),
     ("Soru?,Cevap,evet", "label must be"),
+    ("Soru?,Cevap,0", "label must be +1, -1 or 1, got '0'"),  # a 0/1 file is not +1/-1
+    ("Soru?,Cevap,+0", "label must be"),
+    ("Soru?,Cevap,-0", "label must be"),
+    ("Soru?,Cevap,1.0", "label must be"),
     ("Soru?,Cevap,", "empty field: etiket"),
     (",Cevap,+1", "empty field: soru"),
     ("Soru?,   ,-1", "empty field: cevap"),
@@ -162,6 +167,35 @@ def test_header_is_required_and_checked():
     with pytest.raises(QADataError, match="empty file"):
         parse_qa("")
     assert len(parse_qa("", strict=False)) == 0
+
+
+@pytest.mark.parametrize("header", ["SORU,CEVAP,ETİKET", "SORU,CEVAP,ETIKET", "Soru,Cevap,Etiket",
+                                    "soru,cevap,etıket", " SORU , CEVAP , ETİKET "])
+def test_the_header_is_read_with_turkish_case_rules(header):
+    ds = parse_qa(f"{header}\nS?,a,+1\nS?,b,-1\n")
+    assert ds.header and len(ds) == 2
+
+
+def test_a_zero_one_file_is_refused_not_read_as_plus_minus_one():
+    with pytest.raises(QADataError, match=r"line 3: label must be \+1, -1 or 1, got '0'"):
+        parse_qa(f"{HEADER}\nS?,a,1\nS?,b,0\n")
+
+
+@pytest.mark.parametrize("data", [f"{HEADER}\rS?,a,+1\rS?,b,-1\r",
+                                  f"{HEADER}\rS?,a,+1\rS?,b,-1\r".encode()])
+def test_old_mac_line_endings_are_named_not_called_a_bad_header(data, tmp_path):
+    ds = parse_qa(data, strict=False)
+    assert len(ds) == 0 and reasons(ds) == {1: OLD_MAC}
+    assert "lone \\r" in OLD_MAC and "expected the header" not in OLD_MAC
+    path = tmp_path / "topics.csv"
+    path.write_bytes(b"bolum,konu,soru,tur\rtrain,t,S?,fact\r")
+    with pytest.raises(QADataError, match="old Mac line endings"):
+        load_topics(path)
+    path.write_bytes("BÖLUM,KONU,SORU,TÜR\ntrain,t,S?,fact\n".encode())
+    with pytest.raises(QADataError, match="expected the header bolum,konu,soru,tur"):
+        load_topics(path)
+    path.write_bytes(b"BOLUM,KONU,SORU,TUR\ntrain,t,S?,fact\n")
+    assert len(load_topics(path).entries) == 1
 
 
 def test_invalid_utf8_line_is_rejected_not_raised():

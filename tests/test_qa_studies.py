@@ -100,6 +100,16 @@ def test_the_optimizer_studies_run_both_inputs_on_all_kinds_and_each_kind(quick)
     assert (quick / "out" / "optimizers" / "baselines.csv").is_file()
 
 
+@pytest.mark.parametrize("name", ["optimizers", "adaptive"])
+def test_each_seed_of_the_optimizer_studies_starts_from_its_own_weights(quick, name):
+    """GD's runs differ by their initial weights alone: seeded alike they would be one run
+    reported with a spread of 0."""
+    from tests.test_experiments import seeds_start_apart
+
+    epochs = pd.read_csv(quick / "out" / name / "epochs.csv")
+    assert seeds_start_apart(epochs) == []
+
+
 def test_the_report_opens_with_what_was_found_per_kind(quick):
     text = (quick / "out" / "report.md").read_text(encoding="utf-8")
     assert text.index("## What was found") < text.index("## Headline numbers") < text.index(

@@ -243,7 +243,12 @@ class TfidfEmbedder(Embedder):
         except ImportError as exc:
             raise ImportError(f"TfidfEmbedder needs scikit-learn: {EXPERIMENTS_EXTRA}") from exc
         kwargs = {"preprocessor": turkish_lower, **self.tfidf_kwargs}
-        self.vectorizer = TfidfVectorizer(max_features=self.max_features, **kwargs).fit(texts)
+        try:
+            self.vectorizer = TfidfVectorizer(max_features=self.max_features, **kwargs).fit(texts)
+        except ValueError as exc:  # scikit-learn's "empty vocabulary; perhaps ..."
+            raise ValueError(f"TfidfEmbedder.fit: no word of two or more letters in the "
+                             f"{len(texts)} training texts to build a vocabulary from "
+                             f"({exc})") from None
         return self
 
     def _require_fitted(self):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from experiments.flags import FlagError
 from minidl.datasets import QADataset, QAFeatures, load_qa_features, load_splits, qa_features
 
 from .embedders import TfidfEmbedder, default_cache_dir, make_embedder
@@ -44,8 +45,13 @@ def load_data(data: str | os.PathLike | None = None) -> tuple[QADataset, QADatas
         raise FileNotFoundError(f"{folder}: expected train.csv and test.csv in the study's "
                                 f"format (soru,cevap,etiket); missing {', '.join(missing)}")
     topics = folder / "topics.csv"
-    return load_splits(folder / "train.csv", folder / "test.csv",
-                       topics=topics if topics.is_file() else None)
+    train, test = load_splits(folder / "train.csv", folder / "test.csv",
+                              topics=topics if topics.is_file() else None)
+    empty = [name for name, ds in (("train.csv", train), ("test.csv", test)) if len(ds) == 0]
+    if empty:  # a header alone: nothing to train or to score, said before any embedding
+        raise FlagError(f"{folder}: {' and '.join(empty)} hold{'s' * (len(empty) == 1)} no "
+                        f"question/answer pairs (only the header soru,cevap,etiket)")
+    return train, test
 
 
 def matches(features: QAFeatures, splits: dict[str, QADataset]) -> bool:

@@ -12,8 +12,11 @@ in ``changed`` with its original text and what was removed.
 Numbering is removed only where it is numbering, since real questions start with what looks
 like it ("1. Dünya Savaşı", "19. yüzyılda", "3 - 2 kaçtır?"): a run of consecutive lines (blank
 lines aside) numbered ``1, 2, 3, ...`` in the same style (``1.``, ``1)``, ...), at least two long;
-or a run of at least two lines with the same bullet (``-``, ``*``, ``•``) that are not all one
-question (the two rows of one pair that start with ``- `` are a question starting with ``- ``).
+or a run of at least two lines with the same bullet (``-``, ``*``) that are not all one
+question (the two rows of one pair that start with ``- `` are a question starting with ``- ``);
+``•``, which no question starts with, is removed from any line. A code fence (with a language
+name such as ``csv``) is removed from the start or the end of a line holding a row, the change
+recorded; a line that is only a fence is removed.
 Only the first numbering of a line is removed (``3. 19. yüzyılda ...`` keeps ``19. yüzyılda``).
 
 Think blocks nest (``<think>a<think>b</think>c</think>`` is one block). A closing tag that is the
@@ -35,6 +38,12 @@ _THINK_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
 _THINK_ANY = _THINK_TAG
 _NUMBER = re.compile(r"^\s*(\d{1,4})\s*([.)\]:-])\s+")
 _BULLET = re.compile(r"^\s*([-*•])\s+")
+#: A code fence at the start of a line (with a language name such as ``csv`` and a space
+#: after it), or at its end.
+_FENCE_START = re.compile(r"^\s*(```|~~~)(?:(?:csv|text|plaintext|txt)\s+)?", re.IGNORECASE)
+_FENCE_END = re.compile(r"(```|~~~)\s*$")
+#: Bullets no question starts with: removed from a single line too.
+_ALWAYS_BULLET = "•"
 _LABEL_END = re.compile(r",\s*\"?\s*[+-]?1\s*\"?\s*$")
 INSIDE_THINK = "inside a <think> block"
 STRAY_CLOSE = "stray </think> with no opening tag"
@@ -74,16 +83,23 @@ def clean_reply(reply: str) -> CleanedReply:
     out.n_lines = len(lines)
     depth = 1 if _template_think(lines) else 0
     candidates: list[tuple[int, str]] = []  # (line, text outside think blocks), in order
+    fenced: dict[int, str] = {}  # line -> its text before a fence was removed from it
     for number, text in enumerate(lines, start=1):
         kept, reason, depth = _strip_think(text, depth)
         if reason:
             out.removed.append(Rejected(number, text, reason))
             if not kept.strip():
                 continue
+        unfenced = _FENCE_END.sub("", _FENCE_START.sub("", kept, count=1), count=1)
+        if unfenced != kept:
+            if not looks_like_row(unfenced):  # a fence alone, or one with no row on its line
+                out.removed.append(Rejected(number, text, "code fence"))
+                continue
+            fenced[number], kept = text, unfenced
         candidates.append((number, kept))
     prefixes = _numbering(candidates)
     for number, text in candidates:
-        _keep(out, number, text, prefixes.get(number))
+        _keep(out, number, text, prefixes.get(number), fenced.get(number))
     return out
 
 
@@ -98,8 +114,11 @@ def _template_think(lines: list[str]) -> bool:
             continue
         if not tag.group(1):
             return False
-        before.append(text[: tag.start()])
         rows = [t for t in before if t.strip()]
+        head = text[: tag.start()]
+        if rows and head.strip():  # after rows, the tag's line is judged whole, tags removed:
+            head = _THINK_TAG.sub("", text)  # a row with a stray tag inside keeps the rows
+        rows += [head] if head.strip() else []
         return not rows or not all(looks_like_row(t) for t in rows)
     return False
 
@@ -154,6 +173,9 @@ def _numbering(candidates: list[tuple[int, str]]) -> dict[int, str]:
             end += 1
         run = marks[start:end]
         start = end
+        if style == _ALWAYS_BULLET:  # no question starts with one: a line or a pair too
+            prefixes.update((m[0], m[3]) for m in run)
+            continue
         if style is None or len(run) < 2:
             continue
         if run[0][2] is not None:
@@ -165,13 +187,11 @@ def _numbering(candidates: list[tuple[int, str]]) -> dict[int, str]:
     return prefixes
 
 
-def _keep(out: CleanedReply, number: int, text: str, prefix: str | None) -> None:
+def _keep(out: CleanedReply, number: int, text: str, prefix: str | None,
+          fenced: str | None = None) -> None:
     stripped = text.strip()
     if not stripped:
         out.n_blank += 1
-        return
-    if stripped.startswith("```") or stripped.startswith("~~~"):
-        out.removed.append(Rejected(number, text, "code fence"))
         return
     unnumbered = stripped
     if prefix:
@@ -182,7 +202,10 @@ def _keep(out: CleanedReply, number: int, text: str, prefix: str | None) -> None
     if not looks_like_row(unnumbered):
         out.removed.append(Rejected(number, text, "not a CSV row (commentary or announcement)"))
         return
+    if fenced is not None:
+        out.changed.append(Rejected(number, fenced, "code fence removed"))
     if prefix:
         what = "bullet" if _BULLET.match(prefix) else "numbering"
-        out.changed.append(Rejected(number, text, f"{what} {prefix.strip()!r} removed"))
+        out.changed.append(Rejected(number, fenced if fenced is not None else text,
+                                    f"{what} {prefix.strip()!r} removed"))
     out.lines.append((number, unnumbered))

@@ -2,10 +2,13 @@
 
 File format
 -----------
-UTF-8 (a byte-order mark is accepted), ``\\n`` or ``\\r\\n`` line endings, a header line
-``soru,cevap,etiket`` (question, answer, label), then one row per line. A field that contains a
+UTF-8 (a byte-order mark is accepted), ``\\n`` or ``\\r\\n`` line endings (old Mac ``\\r``
+endings are refused, saying so), a header line ``soru,cevap,etiket`` (question, answer,
+label; in any case, Turkish or not: ``SORU,CEVAP,ETİKET`` and ``ETIKET`` both match), then
+one row per line. A field that contains a
 comma is quoted (``"27,3"``), a quote inside a quoted field is doubled (``""``). The label is
-``+1`` (correct answer), ``-1`` (wrong answer) or ``1``. Spaces around fields are ignored.
+``+1`` (correct answer), ``-1`` (wrong answer) or ``1``; anything else (``0``, ``2``, ``yes``)
+is refused, so a 0/1 file is never read as +1/-1. Spaces around fields are ignored.
 
 Lines
 -----
@@ -248,12 +251,28 @@ def parse_row(text: str) -> tuple[tuple[str, str, int] | None, str | None]:
     return (fields[0], fields[1], label), None
 
 
-def _is_header(text: str) -> bool:
+def header_key(name: str) -> str:
+    """A header field's comparison key: NFKC, Turkish lower case, dotted and dotless i folded
+    together, so ``ETİKET``, ``ETIKET`` and ``etiket`` all read as ``etiket``."""
+    return turkish_lower(unicodedata.normalize("NFKC", name.strip())).replace("ı", "i")
+
+
+#: Why a first line holding a lone carriage return is not a header: old Mac line endings.
+OLD_MAC = ("old Mac line endings: the lines end with a lone \\r (carriage return); save the "
+           "file with \\n or \\r\\n line endings")
+
+
+def _header_problem(text: str, expected: Sequence[str]) -> str | None:
+    """None when ``text`` is the header ``expected`` (see :func:`header_key`), else why not."""
     try:
         fields = next(csv.reader([text], strict=True, skipinitialspace=True))
     except (csv.Error, StopIteration):
-        return False
-    return [f.strip().lower() for f in fields] == list(HEADER)
+        fields = []
+    if [header_key(f) for f in fields] == list(expected):
+        return None
+    if "\r" in text:
+        return OLD_MAC
+    return f"expected the header {','.join(expected)}"
 
 
 def parse_qa(data: str | bytes, *, source: str = "<string>", strict: bool = True,
@@ -278,9 +297,10 @@ def parse_qa(data: str | bytes, *, source: str = "<string>", strict: bool = True
             rejected.append(Rejected(number, "", "not valid UTF-8"))
             continue
         if header and offset == 0:
-            header_ok = _is_header(text)
-            if not header_ok:
-                rejected.append(Rejected(number, text, "expected the header soru,cevap,etiket"))
+            problem = _header_problem(text, HEADER)
+            header_ok = problem is None
+            if problem is not None:
+                rejected.append(Rejected(number, text, problem))
             continue
         row, reason = parse_row(text)
         if row is None:
@@ -476,10 +496,10 @@ def load_topics(path: str | os.PathLike) -> Topics:
     lines = split_lines(Path(path).read_bytes())
     problems: list[Rejected] = []
     entries: dict[str, tuple[str, str, str, int]] = {}
-    if not lines or lines[0] is None or [f.strip() for f in next(csv.reader([lines[0]]), [])] \
-            != list(TOPICS_HEADER):
-        problems.append(Rejected(1, lines[0] or "" if lines else "",
-                                 f"expected the header {','.join(TOPICS_HEADER)}"))
+    problem = (f"expected the header {','.join(TOPICS_HEADER)}" if not lines or lines[0] is None
+               else _header_problem(lines[0], TOPICS_HEADER))
+    if problem is not None:
+        problems.append(Rejected(1, lines[0] or "" if lines else "", problem))
     for number, text in enumerate(lines[1:], start=2):
         if text is None:
             problems.append(Rejected(number, "", "not valid UTF-8"))
