@@ -437,3 +437,10 @@ def test_a_crash_mid_write_leaves_the_previous_cache(tmp_path, monkeypatch, fail
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the old cache, intact: no "unusable" warning
         assert_same(load_mnist(download=False), old)
+
+
+def test_a_cache_folder_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(MNISTUnavailableError, match=r"cache '.*file.mnist\.npz': '.*file' is "
+                                                    r"a file, not a folder"):
+        load_mnist(tmp_path / "nowhere", cache_dir=tmp_path / "file", download=False)
