@@ -382,6 +382,7 @@ def test_a_damaged_cache_is_named_reported_and_rebuilt(tmp_path, damage, message
     ("too big", r"train CSV in bad\.whl: \d{5} bytes, more than any MNIST CSV \(the limit is "
                 r"1000\); refused unread"),
     ("no rows", r"test CSV in bad\.whl: no rows after the header"),
+    ("cr", r"test CSV in bad\.whl: its lines end in \\r alone \(old Mac line endings\)"),
 ])
 def test_a_damaged_wheel_is_named(tmp_path, monkeypatch, damage, message):
     wheel = tmp_path / "bad.whl"
@@ -399,7 +400,8 @@ def test_a_damaged_wheel_is_named(tmp_path, monkeypatch, damage, message):
     else:
         with zipfile.ZipFile(wheel, "w") as z:
             z.writestr(mnist.CSV_FILES["train"], csv_bytes(*tiny()[:2]))
-            z.writestr(mnist.CSV_FILES["test"], b"label,1x1\n\n")
+            z.writestr(mnist.CSV_FILES["test"], b"label,1x1\n\n" if damage == "no rows"
+                       else csv_bytes(*tiny()[2:]).replace(b"\n", b"\r"))
     with pytest.raises(MNISTUnavailableError, match=message):
         load_mnist(wheel=wheel, download=False)
 

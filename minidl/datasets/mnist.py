@@ -392,6 +392,9 @@ def _check_csv_size(size: int, where: str) -> None:
 
 def parse_csv(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) from the text ``label,1x1,...,28x28`` then one row per image."""
+    if b"\r" in data and b"\n" not in data:
+        raise _SourceFailed(f"{where}: its lines end in \\r alone (old Mac line endings); "
+                            f"expected \\n or \\r\\n")
     header, _, body = data.partition(b"\n")
     if not header.startswith(b"label,"):
         raise _SourceFailed(f"{where}: expected a header starting with 'label,', got "
