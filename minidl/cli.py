@@ -105,8 +105,8 @@ def parser() -> ArgumentParser:
                    help="layers: the modes checked")
     g.add_argument("--gradcheck-mode", choices=["full", "random"], default="full",
                    help="every element, or random directions")
-    g.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance")
-    g.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance")
+    g.add_argument("--atol", type=_tolerance, default=1e-5, help="absolute tolerance")
+    g.add_argument("--rtol", type=_tolerance, default=1e-3, help="relative tolerance")
     return p
 
 
@@ -128,6 +128,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):  # NaN fails the first test
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
 
 

@@ -49,7 +49,7 @@ from .containers import RecursiveMLP
 from .losses import MSE, SoftmaxCrossEntropy
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .training import fit, predict
-from .validation import check_int, check_number
+from .validation import check_bool, check_int, check_number
 
 #: ``activation=`` names; ``"logistic"`` is scikit-learn's name for the sigmoid.
 ACTIVATIONS = {
@@ -107,13 +107,13 @@ class _MinidlMLP(BaseEstimator):
                 )
             raise TypeError(f"{name}.fit got unexpected keyword argument(s) "
                             f"{sorted(fit_params)}; it takes only X and y")
-        hidden, activation, optimizer_cls, dtype = self._check_params()
+        hidden, activation, optimizer_cls, dtype, early_stopping = self._check_params()
         X, y = self._validate(X, y)
         target, n_outputs, fitted = self._targets(y)
         rng = _generator(self.random_state, type(self).__name__)
 
         validation_data, callbacks = None, []
-        if self.early_stopping:
+        if early_stopping:
             train, val = _split(rng, len(X), self.validation_fraction, self._stratify(target),
                                 type(self).__name__)
             X, target, validation_data = X[train], target[train], (X[val], target[val])
@@ -134,8 +134,7 @@ class _MinidlMLP(BaseEstimator):
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(v) for v in history["train_loss"]] if len(history) else []
         self.n_outputs_ = n_outputs
-        self.best_validation_loss_ = (float(callbacks[0].best) if self.early_stopping
-                                      else None)
+        self.best_validation_loss_ = float(callbacks[0].best) if early_stopping else None
         return self
 
     def _validate(self, X, y):
@@ -155,7 +154,7 @@ class _MinidlMLP(BaseEstimator):
                              f"got {self.hidden_layer_sizes!r}") from None
         hidden = [check_int(name, f"hidden_layer_sizes[{i}]", s, low=1)
                   for i, s in enumerate(sizes)]
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got "
                              f"{self.activation!r}")
         optimizer_cls = self.optimizer
@@ -178,7 +177,8 @@ class _MinidlMLP(BaseEstimator):
         if not (isinstance(self.verbose, (numbers.Integral, np.integer))
                 and self.verbose in (0, 1, 2)) or isinstance(self.verbose, bool):
             raise ValueError(f"{name}: verbose must be 0, 1 or 2, got {self.verbose!r}")
-        if self.early_stopping:
+        early_stopping = check_bool(name, "early_stopping", self.early_stopping)
+        if early_stopping:
             check_number(name, "validation_fraction", self.validation_fraction, low=0.0,
                          high=1.0, high_inclusive=False)
         try:
@@ -187,7 +187,7 @@ class _MinidlMLP(BaseEstimator):
             dtype = None
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"{name}: dtype must be float32 or float64, got {self.dtype!r}")
-        return hidden, ACTIVATIONS[self.activation], optimizer_cls, dtype
+        return hidden, ACTIVATIONS[self.activation], optimizer_cls, dtype, early_stopping
 
     def _make_optimizer(self, cls, model) -> Optimizer:
         kwargs = dict(self.optimizer_params or {})

@@ -106,6 +106,9 @@ def test_every_subcommand_has_help_with_defaults(tmp_path, args, default):
     (("gradcheck", "layers:Scale", "IN"), ["Scale(IN)", "'rng'"]),
     (("gradcheck", "minidl:MSE"), ["MSE is a Loss", "--target"]),
     (("gradcheck", "layers:Scale", "--max-examples", "0"), ["--max-examples"]),
+    (("gradcheck", "layers:Scale", "--atol", "nan"), ["--atol", "finite number >= 0", "'nan'"]),
+    (("gradcheck", "layers:Scale", "--atol=-1"), ["--atol", "finite number >= 0", "'-1'"]),
+    (("gradcheck", "layers:Scale", "--rtol", "inf"), ["--rtol", "finite number >= 0", "'inf'"]),
 ])
 def test_a_bad_argument_is_one_line_and_exit_code_2(tmp_path, args, words):
     (tmp_path / "layers.py").write_text(LAYERS)
@@ -210,6 +213,80 @@ def test_gradcheck_of_a_loss_needs_and_uses_a_target(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ("PASS: MSE(): every gradient agrees with finite "
                                    "differences over 5 examples")
+
+
+RECORDER = '''
+import os
+import numpy as np
+from minidl import Layer, Parameter
+
+
+class Recorder(Layer):
+    """y = x * w, appending each input it sees to the file named by $RECORD."""
+
+    def __init__(self, width, rng):
+        super().__init__()
+        self.w = Parameter(np.random.default_rng(rng).standard_normal(width))
+
+    def forward(self, x):
+        with open(os.environ["RECORD"], "a") as f:
+            f.write(f"{x.shape} {x.tobytes().hex()}\\n")
+        self.x = x
+        return x * self.w.data
+
+    def backward(self, g):
+        self.w.grad[...] = (g * self.x).sum(0)
+        return g * self.w.data
+'''
+
+
+def _gradcheck_help(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["gradcheck", "--help"])
+    assert done.value.code == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_gradcheck_help_promises_its_tolerances_and_derandomised_examples(capsys):
+    text = _gradcheck_help(capsys)
+    assert "--atol ATOL absolute tolerance (default: 1e-05)" in text
+    assert "--rtol RTOL relative tolerance (default: 0.001)" in text
+    assert "--max-examples MAX_EXAMPLES hypothesis examples (derandomised) (default: 25)" in text
+
+
+def test_gradcheck_uses_the_tolerances_its_help_promises(monkeypatch, capsys):
+    from minidl import testing
+
+    seen = []
+    real = testing.gradcheck_property
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(testing, "gradcheck_property", spy)
+    assert cli.main(["gradcheck", "minidl:MSE", "--target", "normal",
+                     "--max-examples", "2"]) == 0
+    assert (seen[-1]["atol"], seen[-1]["rtol"]) == (1e-5, 1e-3)  # the defaults of the help
+    assert cli.main(["gradcheck", "minidl:MSE", "--target", "normal", "--max-examples", "2",
+                     "--atol", "0.25", "--rtol", "0.5"]) == 0
+    assert (seen[-1]["atol"], seen[-1]["rtol"]) == (0.25, 0.5)
+    assert "PASS: MSE()" in capsys.readouterr().out
+
+
+def test_gradcheck_examples_are_derandomised(tmp_path, monkeypatch, capsys):
+    """The help says derandomised: two runs draw the same examples (and a third, with another
+    number of examples, draws a prefix of them or another set; not checked)."""
+    (tmp_path / "rec.py").write_text(RECORDER)
+    monkeypatch.chdir(tmp_path)
+    runs = []
+    for i in range(2):
+        record = tmp_path / f"run{i}.txt"
+        monkeypatch.setenv("RECORD", str(record))
+        assert cli.main(["gradcheck", "rec.py:Recorder", "IN", "RNG", "--max-examples",
+                         "6"]) == 0, capsys.readouterr()
+        runs.append(record.read_text())
+    assert runs[0] and runs[0] == runs[1]
+    assert len(set(runs[0].splitlines())) > 3  # several examples, not one repeated
 
 
 def test_the_module_docstring_names_every_subcommand():

@@ -133,6 +133,63 @@ def test_load_qa_features_names_the_file_and_the_problem(tmp_path, damage, messa
     assert isinstance(info.value, ValueError) and isinstance(info.value, MinidlError)
 
 
+def rewrite_entry(path, name, change):
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays[name] = change(arrays[name])
+    np.savez(path, **arrays)
+
+
+def huge_npy_claim(path, name):
+    """Replace entry ``name`` by an npy header claiming a terabyte-sized array."""
+    import io
+    import zipfile
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files if k != name}
+    np.savez(path, **arrays)
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False,
+                                                "shape": (10**12, 4)})
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(f"{name}.npy", head.getvalue() + bytes(64))
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda p: rewrite_entry(p, "train_qindex", lambda a: a - 1),
+     r"train_qindex must lie in 0\.\.\d+ \(rows of train_qemb\), found -1\.\.\d+"),
+    (lambda p: rewrite_entry(p, "test_qindex", lambda a: a + 100),
+     r"test_qindex must lie in 0\.\.\d+ \(rows of test_qemb\), found 100\.\.\d+"),
+    (lambda p: rewrite_entry(p, "test_qindex", lambda a: a.astype(np.float32)),
+     r"test_qindex must be 6 integers \(one per row of test_aemb\), got float32"),
+    (lambda p: rewrite_entry(p, "train_answers", lambda a: a[:-1]),
+     r"train_answers \(7\) and train_labels \(8,\) must have one entry per row \(8\)"),
+    (lambda p: rewrite_entry(p, "train_questions", lambda a: a[:-1]),
+     r"train_questions holds \d+ texts for \d+ question embeddings"),
+    (lambda p: rewrite_entry(p, "train_labels", lambda a: np.where(a > 0, 1, 0)),
+     r"train_labels must be \+1 or -1, found \[0, 1\]"),
+    (lambda p: rewrite_entry(p, "test_aemb", lambda a: np.where(a > 0, np.nan, a)),
+     r"test_aemb holds non-finite values"),
+    (lambda p: rewrite_entry(p, "test_aemb", lambda a: a[:, :3]),
+     r"test_qemb has width 4 but test_aemb 3"),
+    (lambda p: huge_npy_claim(p, "train_aemb"),
+     r"truncated or corrupt \.npz archive \(reading 'train'\): (MemoryError|ValueError)"),
+])
+def test_load_qa_features_refuses_entries_that_disagree(tmp_path, damage, message):
+    path = saved_features(tmp_path)
+    damage(path)
+    with pytest.raises(QAFeaturesError, match=message) as info:
+        load_qa_features(path)
+    assert str(info.value).startswith(f"load_qa_features: {path}: ")
+
+
+@pytest.mark.parametrize("value", ["no", "False", None, 1, float("nan")], ids=repr)
+def test_pair_features_bias_must_be_a_bool(value):
+    with pytest.raises(ValueError, match=f"pair_features: bias must be True or False, got "
+                                         f"{re.escape(repr(value))}"):
+        pair_features(["q"], ["a"], FakeEmbedder(), bias=value)
+
+
 def test_load_qa_features_of_a_missing_file_is_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.npz"):
         load_qa_features(tmp_path / "nowhere.npz")

@@ -4,6 +4,7 @@ parameter at fault. (scikit-learn's own estimator checks are in test_sklearn_che
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -211,6 +212,9 @@ def test_input_checks_are_scikit_learns():
     ({"random_state": 1.5}, "random_state must be an int >= 0"),
     ({"verbose": 3}, "verbose must be 0, 1 or 2"),
     ({"verbose": True}, "verbose must be 0, 1 or 2"),
+    ({"activation": ["relu"]}, r"activation must be one of .*got \['relu'\]"),
+    *[({"early_stopping": v}, f"early_stopping must be True or False, got {re.escape(repr(v))}")
+      for v in ["False", "no", "", None, 1, 0.0, float("nan"), [True]]],
 ])
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_bad_parameters_are_named_at_fit(cls, params, match):
@@ -233,3 +237,90 @@ def test_without_sklearn_the_import_error_says_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
     assert "pip install 'minidl[sklearn]'" in out
+
+
+# ---------------------------------------------------------------------- promises (issue 19)
+class FitSpy:
+    """Stands in for ``minidl.fit`` inside minidl.sklearn: records each call's arguments and
+    runs the real one."""
+
+    def __init__(self, monkeypatch):
+        import minidl.sklearn as sk
+        self.calls = []
+        real = sk.fit
+
+        def spy(model, loss, opt, X, y, **kwargs):
+            self.calls.append({"X": X.copy(), "y": np.array(y, copy=True), **kwargs})
+            return real(model, loss, opt, X, y, **kwargs)
+        monkeypatch.setattr(sk, "fit", spy)
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_random_state_drives_the_shuffling_not_only_the_weights(cls, monkeypatch):
+    X = np.random.default_rng(1).standard_normal((30, 3))
+    y = np.arange(30) % 2
+    spy = FitSpy(monkeypatch)
+    for rs in (0, 0, 1, 2, np.random.default_rng(7), np.random.default_rng(7)):
+        cls((4,), epochs=1, batch_size=5, random_state=rs).fit(X, y)
+    seeds = [call["seed"] for call in spy.calls]
+    assert all(isinstance(s, int) for s in seeds), seeds  # never None (fresh entropy)
+    assert seeds[0] == seeds[1] and seeds[4] == seeds[5]  # the same state, the same order
+    assert len({seeds[0], seeds[2], seeds[3], seeds[4]}) == 4  # another state, another order
+    assert all(call.get("shuffle", True) is True for call in spy.calls)  # fit shuffles
+
+
+def test_the_shuffling_follows_random_state_behind_identical_weights(monkeypatch):
+    """Two fits whose weights start equal differ only by their batches' order: the model
+    after one epoch differs when the random_state differs."""
+    import minidl.sklearn as sk
+
+    X = np.random.default_rng(1).standard_normal((40, 3))
+    y = np.arange(40) % 2
+    real = sk.RecursiveMLP
+
+    def same_weights(sizes, **kwargs):  # the weights ignore random_state; the shuffling not
+        return real(sizes, **{**kwargs, "rng": np.random.default_rng(123)})
+    monkeypatch.setattr(sk, "RecursiveMLP", same_weights)
+
+    def weights(rs):
+        model = MLPClassifier((4,), epochs=1, batch_size=4, learning_rate=0.1,
+                              random_state=rs).fit(X, y).model_
+        return np.concatenate([v.ravel() for v in model.state_dict().values()])
+    assert np.array_equal(weights(0), weights(0))
+    assert not np.array_equal(weights(0), weights(1))
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_early_stopping_never_trains_on_its_validation_rows(cls, monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    X[:, 0] = np.arange(50)  # each row tells its index
+    y = np.arange(50) % 2
+    spy = FitSpy(monkeypatch)
+    cls((3,), epochs=2, early_stopping=True, validation_fraction=0.2, random_state=0).fit(X, y)
+    (call,) = spy.calls
+    X_val, _ = call["validation_data"]
+    train_rows, val_rows = set(call["X"][:, 0].tolist()), set(X_val[:, 0].tolist())
+    assert not train_rows & val_rows
+    assert train_rows | val_rows == set(range(50))
+    assert len(val_rows) == 10 and len(call["X"]) == 40
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_fit_never_rewrites_a_constructor_parameter(cls):
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    opt_params = {"betas": (0.8, 0.9)}
+    given = {"hidden_layer_sizes": 5, "activation": "tanh", "optimizer": "ADAM",
+             "optimizer_params": opt_params, "epochs": 2, "batch_size": None,
+             "early_stopping": True, "validation_fraction": 0.25, "random_state": 3,
+             "dtype": np.float32}
+    est = cls(**given)
+    est.fit(X, y)
+    params = est.get_params()
+    for name, value in given.items():
+        assert params[name] is value, name  # the very object given: an int stays an int
+    assert opt_params == {"betas": (0.8, 0.9)}
+    sizes = [5, 4]
+    cls(hidden_layer_sizes=sizes, epochs=1, random_state=0).fit(X, y)
+    assert sizes == [5, 4]

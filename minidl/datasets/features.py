@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from ..errors import MinidlError, ShapeError
+from ..validation import check_bool
 from .qa import QADataset
 
 _PARTS = ("qemb", "aemb", "qindex", "labels", "questions", "answers")
@@ -64,6 +65,7 @@ def pair_features(questions: Sequence[str], answers: Sequence[str], embedder: Pa
 
     ``bias=False`` leaves out the ones column, giving ``(N, 2d)``.
     """
+    bias = check_bool("pair_features", "bias", bias)
     questions = text_list(questions, "pair_features: questions")
     answers = text_list(answers, "pair_features: answers")
     if len(questions) != len(answers):
@@ -161,14 +163,19 @@ class QAFeaturesError(MinidlError, ValueError):
 
 
 _FEATURE_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
-                        IndexError, RuntimeError)  # RuntimeError: zip features zipfile lacks
+                        IndexError, RuntimeError, NotImplementedError, OverflowError,
+                        MemoryError)  # RuntimeError, NotImplementedError: zip features
+                                      # zipfile lacks; MemoryError: a header claiming terabytes
 
 
 def load_qa_features(path: str | os.PathLike) -> QAFeatures:
     """Load a file written by :func:`save_qa_features` (NumPy only, no pickles).
 
     Raises :class:`QAFeaturesError` (a ``ValueError``) naming the file and what is wrong for a
-    file that is not one, and ``FileNotFoundError`` for a missing one.
+    file that is not one (empty, truncated, corrupt, too large to hold, missing entries, or
+    entries that disagree: a question index out of range, a count of rows, answers, labels or
+    kinds that differs, labels other than +1/-1, non-finite embeddings), and
+    ``FileNotFoundError`` for a missing one.
     """
     name = os.fspath(path)
     with open(path, "rb") as f:  # FileNotFoundError / IsADirectoryError speak for themselves
@@ -215,10 +222,13 @@ def _from_arrays(data, name: str) -> QAFeatures:
             qemb = data[f"{split}_qemb"].astype(np.float64)
             aemb = data[f"{split}_aemb"].astype(np.float64)
             qindex = data[f"{split}_qindex"]
-            out[f"X_{split}"] = np.hstack([qemb[qindex], aemb, np.ones((len(qindex), 1))])
-            out[f"y_{split}"] = data[f"{split}_labels"].astype(np.int64)
+            labels = data[f"{split}_labels"]
             questions = data[f"{split}_questions"].tolist()
-            texts[split] = ([questions[i] for i in qindex], data[f"{split}_answers"].tolist())
+            answers = data[f"{split}_answers"].tolist()
+            _check_split(split, qemb, aemb, qindex, labels, questions, answers, bad)
+            out[f"X_{split}"] = np.hstack([qemb[qindex], aemb, np.ones((len(qindex), 1))])
+            out[f"y_{split}"] = labels.astype(np.int64)
+            texts[split] = ([questions[i] for i in qindex], answers)
             if f"{split}_kinds" in files:
                 kinds[split] = np.asarray(data[f"{split}_kinds"], dtype=str)
                 if kinds[split].shape != (len(qindex),):
@@ -232,3 +242,31 @@ def _from_arrays(data, name: str) -> QAFeatures:
                   f"{exc}") from exc
     return QAFeatures(out["X_train"], out["y_train"], out["X_test"], out["y_test"], texts, meta,
                       kinds)
+
+
+def _check_split(split, qemb, aemb, qindex, labels, questions, answers, bad) -> None:
+    """Raise ``bad(why)`` unless one split's entries agree: what would otherwise be read
+    silently wrong (a negative index picks a question from the end, a short list of answers
+    pairs texts with the wrong rows) or fail with a raw NumPy error."""
+    for name, emb in (("qemb", qemb), ("aemb", aemb)):
+        if emb.ndim != 2:
+            raise bad(f"{split}_{name} must be 2-D (rows, d), got shape {emb.shape}")
+        if not np.isfinite(emb).all():
+            raise bad(f"{split}_{name} holds non-finite values (NaN or inf)")
+    if qemb.shape[1] != aemb.shape[1]:
+        raise bad(f"{split}_qemb has width {qemb.shape[1]} but {split}_aemb {aemb.shape[1]}")
+    rows = len(aemb)
+    if qindex.ndim != 1 or qindex.dtype.kind not in "iu" or len(qindex) != rows:
+        raise bad(f"{split}_qindex must be {rows} integers (one per row of {split}_aemb), got "
+                  f"{qindex.dtype} {qindex.shape}")
+    if rows and (qindex.min() < 0 or qindex.max() >= len(qemb)):
+        raise bad(f"{split}_qindex must lie in 0..{len(qemb) - 1} (rows of {split}_qemb), "
+                  f"found {int(qindex.min())}..{int(qindex.max())}")
+    if len(questions) != len(qemb):
+        raise bad(f"{split}_questions holds {len(questions)} texts for {len(qemb)} question "
+                  f"embeddings")
+    if len(answers) != rows or labels.shape != (rows,):
+        raise bad(f"{split}_answers ({len(answers)}) and {split}_labels {labels.shape} must "
+                  f"have one entry per row ({rows})")
+    if labels.dtype.kind not in "iu" or not np.isin(labels, (-1, 1)).all():
+        raise bad(f"{split}_labels must be +1 or -1, found {np.unique(labels)[:5].tolist()}")
