@@ -546,7 +546,8 @@ def test_an_interrupt_lets_the_runner_stop_its_own_way(tmp_path):
         def main(argv, prog):
             try:
                 print("ready", flush=True)
-                time.sleep(60)
+                for _ in range(600):  # short sleeps: a signal that lands just before a long
+                    time.sleep(0.1)   # sleep's system call would wait all of it out
             except KeyboardInterrupt:
                 time.sleep(0.5)  # longer than subprocess.run's grace before it kills
                 print("stopped cleanly", flush=True)
