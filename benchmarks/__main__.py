@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from minidl.cli import ArgumentParser, fail
+from minidl.cli import ArgumentParser, fail, path_arg
 
 from . import optim, report, timing, train
 
@@ -33,7 +33,7 @@ def parse(argv, prog: str = "python -m benchmarks"):
                     help="with --optimizer: time only your optimizers (and Adam for scale)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (for tests)")
     ap.add_argument("--no-torch", action="store_true", help="do not import torch")
-    ap.add_argument("--out", type=Path, default=Path("performance"),
+    ap.add_argument("--out", type=path_arg, default=Path("performance"),
                     help="where performance.json/.md/.png go, relative to the current folder "
                     "(the committed ones: --out docs, from the repository root)")
     ap.add_argument("--budget", type=float, default=0.4,

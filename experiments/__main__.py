@@ -61,15 +61,15 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
     if argv[:1] == ["list"]:  # instant: imports neither minidl nor numpy
         from argparse import ArgumentParser
     else:  # one-line errors, defaults in --help
-        from minidl.cli import ArgumentParser, fail
+        from minidl.cli import ArgumentParser, fail, path_arg
 
     parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered studies")
     report = sub.add_parser("report", help="write the report from existing results")
-    report.add_argument("--out", type=Path, default=Path("runs"),
+    report.add_argument("--out", type=path_arg, default=Path("runs"),
                         help="the results folder (the committed ones: results)")
-    report.add_argument("--report", type=Path,
+    report.add_argument("--report", type=path_arg,
                         help="where the report goes, its figures beside it (default: "
                         "OUT/report.md)")
     study_flags, mnist_flags = [], []
@@ -79,7 +79,7 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
         run = sub.add_parser("run", help="run studies, then write the report",
                              description="Run studies, then write the report.")
         run.add_argument("names", nargs="+", help="'all' or study names (see list)")
-        run.add_argument("--report", type=Path,
+        run.add_argument("--report", type=path_arg,
                          help="where the report goes, its figures beside it (default: "
                          "OUT/report.md; the committed one: --out results --report "
                          "docs/report.md)")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
@@ -30,7 +29,7 @@ from experiments import common, report
 from experiments.optimizers import train
 from experiments.qa.embedders import FEATURE_NAMES, ModelUnavailableError
 from experiments.settings import EPOCHS, INPUTS, SEEDS, THREE
-from minidl.cli import ArgumentParser
+from minidl.cli import ArgumentParser, path_arg
 from minidl.errors import MinidlError
 
 from .flags import (
@@ -48,7 +47,7 @@ from .flags import (
 def arguments(argv=None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m experiments.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--optimizers", nargs="+", choices=THREE, default=list(THREE))
-    p.add_argument("--data", type=Path, help="a folder with train.csv and test.csv in the "
+    p.add_argument("--data", type=path_arg, help="a folder with train.csv and test.csv in the "
                    "study's format (default: the shipped data/qa)")
     p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
                    help="the sentence embedder")

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from minidl.atomic import same_file
+from minidl.cli import path_arg
 from minidl.datasets import save_qa_features
 from minidl.errors import MinidlError
 
@@ -64,13 +65,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
     p.add_argument("--features", choices=SENTENCE_FEATURES, default="e5-small",
                    help="the sentence embedder (default: e5-small, multilingual, needs no torch)")
-    p.add_argument("--data", type=Path, default=None,
+    p.add_argument("--data", type=path_arg, default=None,
                    help=f"a folder with train.csv and test.csv (default: {DATA.name}/ shipped "
                         f"with minidl)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=path_arg, default=None,
                    help="the .npz to write (default: the committed file of --features; "
                         "required with --data)")
-    p.add_argument("--cache-dir", type=Path, default=None,
+    p.add_argument("--cache-dir", type=path_arg, default=None,
                    help="reuse and store embeddings here (keyed by model and text)")
     args = p.parse_args(argv)
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from experiments.qa.embedders import FEATURE_NAMES
 from experiments.settings import ALL_KINDS, INPUTS, QUICK_EPOCHS, QUICK_SEEDS, SEEDS
+from minidl.cli import path_arg
 
 DEFAULT_FEATURES = "e5-small"
 
@@ -41,7 +42,7 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        help=f"seeds (default: the study's, {SEEDS})"),
         p.add_argument("--features", choices=FEATURE_NAMES, default=DEFAULT_FEATURES,
                        help="QA studies: the sentence features"),
-        p.add_argument("--data", type=Path, help="QA studies: a folder with train.csv and "
+        p.add_argument("--data", type=path_arg, help="QA studies: a folder with train.csv and "
                        "test.csv (default: the repository's data/qa)"),
         p.add_argument("--inputs", nargs="+", choices=INPUTS, type=str,
                        help="QA studies: the model's inputs: source, the source's "
@@ -54,7 +55,7 @@ def add_study_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
                        f"joined by + (default: {ALL_KINDS}, then each kind alone, in "
                        f"optimizers and adaptive; {ALL_KINDS} in the others); the test split "
                        f"is always scored whole, per kind"),
-        p.add_argument("--out", type=Path, default=Path("runs"),
+        p.add_argument("--out", type=path_arg, default=Path("runs"),
                        help="results folder, relative to the current folder (the committed "
                        "results: --out results, from the repository root)"),
         p.add_argument("--quick", action="store_true",
@@ -173,7 +174,7 @@ def add_mnist_flags(p: argparse.ArgumentParser) -> list[argparse.Action]:
         p.add_argument("--dataset", choices=("mnist", "synthetic"),
                        help="MNIST studies: mnist (default) or synthetic, a tiny generated "
                        "stand-in (the default with --quick)"),
-        p.add_argument("--mnist-dir", type=Path,
+        p.add_argument("--mnist-dir", type=path_arg,
                        help="MNIST studies: a folder of MNIST IDX files (optional)"),
         p.add_argument("--protocol", choices=("split", "source"), default="split",
                        help="MNIST studies: split, train on 48,000 and validate on 12,000; "

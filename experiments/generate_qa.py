@@ -54,6 +54,7 @@ from pathlib import Path
 from experiments.flags import positive_int
 from experiments.qa.llm_reply import clean_reply
 from minidl.atomic import make_folder, same_file
+from minidl.cli import path_arg
 from minidl.datasets.qa import (
     QADataError,
     QADataset,
@@ -477,11 +478,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m experiments.generate_qa",
         description="Generate Turkish question/answer CSV rows with a local LLM server.")
-    p.add_argument("--out", required=True, type=Path, help="CSV to write (resumed if present)")
+    p.add_argument("--out", required=True, type=path_arg, help="CSV to write (resumed if present)")
     p.add_argument("--count", type=positive_int, default=150, help="valid question pairs wanted")
-    p.add_argument("--other", type=Path, action="append", default=[],
+    p.add_argument("--other", type=path_arg, action="append", default=[],
                    help="the other split: its questions are not reused (repeatable)")
-    p.add_argument("--rejected", type=Path, default=None,
+    p.add_argument("--rejected", type=path_arg, default=None,
                    help="where rejected lines go (default <out>.rejected.csv)")
     p.add_argument("--api", choices=sorted(APIS), default="ollama")
     p.add_argument("--url", type=_url, default=None, help="server address (default: Ollama "
@@ -500,6 +501,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    for flag, path in (("--out", args.out), ("--rejected", args.rejected)):
+        if path is not None and (not path.name or path.is_dir()):
+            print(f"error: {flag} {path}: is a folder; give the CSV file to write",
+                  file=sys.stderr)
+            return 2
     rejected = args.rejected or args.out.with_suffix(".rejected.csv")
     try:
         check_distinct([("--out", args.out),

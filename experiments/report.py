@@ -17,9 +17,28 @@ from experiments.flags import FlagError
 from experiments.plots import LABELS
 from experiments.qa.baselines import COSINE, COSINE_ROW
 
+#: Columns every study's summary.csv has.
+SUMMARY_COLUMNS = ("optimizer", "n_seeds")
+
 
 def read_summary(results: Path, study: str) -> pd.DataFrame:
-    return pd.read_csv(Path(results) / study / "summary.csv", dtype={"variant": str})
+    """A study's summary.csv; a missing, unreadable or damaged one is a :class:`FlagError`
+    naming the file (the report is written from results a run left, or a user copied)."""
+    path = Path(results) / study / "summary.csv"
+    try:
+        summary = pd.read_csv(path, dtype={"variant": str})
+    except FileNotFoundError:
+        raise FlagError(f"{path}: missing; rerun the study ({study}) into "
+                        f"{Path(results)}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FlagError(f"{path}: cannot be read as a study's summary ({exc})") from None
+    missing = [column for column in SUMMARY_COLUMNS if column not in summary.columns]
+    if missing:
+        raise FlagError(f"{path}: not a study's summary (no column {', '.join(missing)}); "
+                        f"rerun the study ({study})")
+    if summary.empty:
+        raise FlagError(f"{path}: a summary without rows; rerun the study ({study})")
+    return summary
 
 
 def decimals(n_test) -> int:

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from .errors import ShapeError
 from .layer import Layer, as_float_array
 from .validation import check_number
 
@@ -136,6 +137,12 @@ class Softmax(Activation):
         self.axis = int(axis)
 
     def function(self, x):
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ShapeError(f"{self.describe()}: input of shape {x.shape} has no axis "
+                             f"{self.axis}")
+        if x.shape[self.axis] == 0:
+            raise ShapeError(f"{self.describe()}: input of shape {x.shape} has no values along "
+                             f"axis {self.axis} to normalise over")
         return softmax(x, self.axis)
 
     def vjp(self, x, y, grad_out):

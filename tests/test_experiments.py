@@ -747,3 +747,41 @@ def test_a_study_run_alone_refuses_too_few_questions_before_training(tmp_path):
                                           "test": f.texts["test"]},
                                    kinds={"train": f.kinds["train"][:3],
                                           "test": f.kinds["test"]}), trained_on="wrong")
+
+
+@pytest.mark.parametrize("argv", [
+    [sys.executable, "-m", "experiments", "run", "optimizers", "--out", ""],
+    [sys.executable, "-m", "experiments", "report", "--out", ""],
+    [sys.executable, "-m", "experiments.generate_qa", "--out", ""],
+    [sys.executable, "-m", "experiments.generate_qa", "--out", "."],
+    [sys.executable, "-m", "benchmarks", "--out", ""],
+    [sys.executable, "-m", "minidl.cli", "data", "mnist", "--cache-dir", ""],
+])
+def test_an_empty_or_folder_path_is_refused_not_read_as_the_current_folder(argv, tmp_path):
+    """Found by the replay of issue 19: argparse's Path("") is the current folder, so
+    ``--out ""`` wrote a study's results where the command was run."""
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert ("a path must not be empty" in done.stderr
+            or "is a folder; give the CSV file to write" in done.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("garbage\n", "not a study's summary (no column optimizer, n_seeds)"),
+    ("optimizer,n_seeds\n", "a summary without rows"),
+    (None, "missing; rerun the study (optimizers)"),
+])
+def test_report_names_a_damaged_or_missing_summary(tmp_path, content, message):
+    study = tmp_path / "optimizers"
+    study.mkdir()
+    (study / "config.json").write_text((ROOT / "results" / "optimizers" / "config.json")
+                                       .read_text())
+    if content is not None:
+        (study / "summary.csv").write_text(content)
+    done = subprocess.run([sys.executable, "-m", "experiments", "report", "--out", str(tmp_path),
+                           "--report", str(tmp_path / "r.md")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

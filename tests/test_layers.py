@@ -410,3 +410,17 @@ def test_batchnorm_non_finite_batch_updates_the_finite_features_with_the_unbiase
                                                      rel=1e-15)
         assert layer.running_var[j] != pytest.approx((1 - m) + m * col.var(), rel=1e-6)
     assert layer.running_mean[2] == 0.0 and layer.running_var[2] == 1.0  # kept
+
+
+def test_an_empty_batch_flattens_and_an_empty_softmax_axis_is_named():
+    """Found by the replay of issue 19: Flatten's reshape(-1) failed on an empty batch, and
+    softmax over an axis of size 0 (or an axis the input lacks) raised inside NumPy."""
+    from minidl import Flatten, Softmax
+
+    assert Flatten()(np.zeros((0, 3, 4, 4))).shape == (0, 48)
+    with pytest.raises(ShapeError, match=r"Softmax\(axis=-1\): input of shape \(2, 0\) has no "
+                                         r"values along axis -1"):
+        Softmax()(np.zeros((2, 0)))
+    with pytest.raises(ShapeError, match=r"Softmax\(axis=3\): input of shape \(2, 3\) has no "
+                                         r"axis 3"):
+        Softmax(axis=3)(np.zeros((2, 3)))

@@ -237,3 +237,19 @@ def test_a_gradient_set_to_none_is_named_with_the_minidl_way():
     p.grad = None
     with pytest.raises(TypeError, match=r"grad is NoneType, not an array.*p\.zero_grad\(\)"):
         opt.step()
+
+
+@pytest.mark.parametrize("grad", [np.full(2, "a"), np.ones(2, complex), np.array([None, None])])
+def test_a_gradient_that_does_not_hold_real_numbers_is_named(grad):
+    """Found by the replay of issue 19: a string, complex or object gradient failed inside
+    NumPy's arithmetic; both paths name the parameter."""
+    import warnings
+
+    for flags in ({"fused": False}, {}):
+        p = Parameter(np.ones(2))
+        p.grad = grad
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(TypeError, match=r"SGD\.step: parameter 0 \(group 0, "
+                                                r"Parameter.*p\.grad must hold real numbers"):
+                SGD([p], lr=0.1, **flags).step()

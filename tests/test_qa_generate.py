@@ -572,6 +572,8 @@ def test_a_single_bullet_pair_loses_its_bullets():
     assert [c.reason for c in cleaned.changed] == ["bullet '•' removed"] * 2
     kept, _ = _kept("• A?,a,+1\nA?,b,-1\n")
     assert kept == ["A?,a,+1", "A?,b,-1"]
+    kept, _ = _kept("•A?,a,+1\n•A?,b,-1\n")  # the replay of issue 19: no space after it
+    assert kept == ["A?,a,+1", "A?,b,-1"]
 
 
 @pytest.mark.parametrize(("content", "expected"), [

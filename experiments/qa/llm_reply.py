@@ -37,7 +37,7 @@ from minidl.datasets.qa import HEADER, Rejected, split_lines
 _THINK_TAG = re.compile(r"<(/?)(think|thinking|reasoning)>", re.IGNORECASE)
 _THINK_ANY = _THINK_TAG
 _NUMBER = re.compile(r"^\s*(\d{1,4})\s*([.)\]:-])\s+")
-_BULLET = re.compile(r"^\s*([-*•])\s+")
+_BULLET = re.compile(r"^\s*(?:([-*])\s+|(•)\s*)")  # "•" with or without a space after it
 #: A code fence at the start of a line (with a language name such as ``csv`` and a space
 #: after it), or at its end.
 _FENCE_START = re.compile(r"^\s*(```|~~~)(?:(?:csv|text|plaintext|txt)\s+)?", re.IGNORECASE)
@@ -160,7 +160,7 @@ def _numbering(candidates: list[tuple[int, str]]) -> dict[int, str]:
         if m := _NUMBER.match(text):
             marks.append((number, m.group(2), int(m.group(1)), m.group(0), text[m.end():]))
         elif m := _BULLET.match(text):
-            marks.append((number, m.group(1), None, m.group(0), text[m.end():]))
+            marks.append((number, m.group(1) or m.group(2), None, m.group(0), text[m.end():]))
         else:
             marks.append((number, None, None, "", text))
     prefixes: dict[int, str] = {}

@@ -19,7 +19,7 @@ class Flatten(Layer):
         if x.ndim < 1:
             raise ValueError(f"{self.describe()}: expected at least a batch axis, got a scalar")
         self._shape, self._dtype = x.shape, x.dtype
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # -1 fails for an empty batch
 
     def backward(self, grad_out):
         shape = self._cache("_shape")

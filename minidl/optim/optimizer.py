@@ -183,15 +183,20 @@ class Optimizer:
     def _check_grad(self, p: Parameter) -> None:
         """A ShapeError naming ``p`` unless its gradient is an array of its shape."""
         grad = p.grad
-        if isinstance(grad, np.ndarray) and grad.shape == p.data.shape:
+        if (isinstance(grad, np.ndarray) and grad.shape == p.data.shape
+                and grad.dtype.kind in "biuf"):
             return  # an ndarray subclass
         index = next(i for i, q in enumerate(self.params) if q is p)
         gi = next(i for i, g in enumerate(self.param_groups) if any(q is p for q in g["params"]))
+        where = f"{type(self).__name__}.step: parameter {index} (group {gi}, {p!r})"
+        if isinstance(grad, np.ndarray) and grad.shape == p.data.shape:
+            raise TypeError(f"{where} has a gradient of dtype {grad.dtype}; p.grad must hold "
+                            f"real numbers")
         got = (f"shape {grad.shape}" if isinstance(grad, np.ndarray)
                else f"a {type(grad).__name__}, not an array")
         raise ShapeError(
-            f"{type(self).__name__}.step: parameter {index} (group {gi}, {p!r}) has a gradient "
-            f"of {got}; p.grad must be an array of the parameter's shape {p.data.shape}"
+            f"{where} has a gradient of {got}; p.grad must be an array of the parameter's "
+            f"shape {p.data.shape}"
         )
 
     def _update_one(self, p: Parameter, state: dict[str, Any], lr: float,
@@ -201,7 +206,8 @@ class Optimizer:
         would be broadcast, or fail inside NumPy) is a ShapeError naming the parameter; the
         fused path sends such a parameter here (its kernel takes only matching arrays)."""
         grad = p.grad
-        if type(grad) is not np.ndarray or grad.shape != p.data.shape:
+        if (type(grad) is not np.ndarray or grad.shape != p.data.shape
+                or grad.dtype.kind not in "biuf"):
             self._check_grad(p)
         if weight_decay:
             if self.decoupled_weight_decay:
