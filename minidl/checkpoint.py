@@ -517,6 +517,9 @@ def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *
         if not isinstance(trainer_state, dict):
             raise CheckpointError(f"{path}: corrupt checkpoint: the training state is a "
                                   f"{type(trainer_state).__name__}, not a dict")
+        from .resume import check_trainer_state  # resume.py imports this module
+
+        check_trainer_state(trainer_state, str(path))  # a CheckpointError naming the file
     extra = ({} if meta.get("extra") is None
              else _decode(meta["extra"], arrays, path, "extra", version))
     if not isinstance(extra, dict):

@@ -168,14 +168,13 @@ class TrainerState:
     callbacks: Mapping[str, Any]
 
 
-def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) -> TrainerState:
-    """``state`` (a Trainer's :meth:`~minidl.Trainer.state_dict`, from the checkpoint at
-    ``path`` if given) read and checked against ``trainer``, changing nothing.
-
-    A malformed state raises :class:`~minidl.errors.StateDictError` (with ``path``: a
-    :class:`~minidl.errors.CheckpointError` naming the file); one saved with another ``seed``
-    (when ``trainer`` was given one), ``batch_size`` or ``shuffle`` a ``ValueError``: the run
-    would not continue exactly."""
+def check_trainer_state(state: Any, path: str | None = None) -> TrainerState:
+    """``state`` (a Trainer's :meth:`~minidl.Trainer.state_dict`) read and checked on its own:
+    its counts, shuffling state, position inside an epoch and callback states are of the right
+    types and in range. A malformed one raises :class:`~minidl.errors.StateDictError` (with
+    ``path``: a :class:`~minidl.errors.CheckpointError` naming the file). :func:`minidl.load`
+    runs it on a checkpoint's training state; a resume runs it again, then compares the state
+    with the Trainer (:func:`read_trainer_state`)."""
     def corrupt(why: str) -> Exception:
         if path is None:
             return StateDictError(f"Trainer.load_state_dict: {why}")
@@ -209,7 +208,17 @@ def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) ->
                     ("shuffle", isinstance(state.get("shuffle", True), (bool, np.bool_)))):
         if not ok:
             raise corrupt(f"{key} is {state[key]!r}")
+    return saved
 
+
+def read_trainer_state(state: Any, trainer: Trainer, path: str | None = None) -> TrainerState:
+    """``state`` (a Trainer's :meth:`~minidl.Trainer.state_dict`, from the checkpoint at
+    ``path`` if given) read and checked against ``trainer``, changing nothing.
+
+    A malformed state raises as in :func:`check_trainer_state`; one saved with another
+    ``seed`` (when ``trainer`` was given one), ``batch_size`` or ``shuffle`` a ``ValueError``:
+    the run would not continue exactly."""
+    saved = check_trainer_state(state, path)
     mismatches = []
     if trainer.requested_seed is not None and saved.seed != trainer.seed:
         mismatches.append(

@@ -632,3 +632,23 @@ def test_an_unshuffled_epoch_with_an_order_and_a_bad_train_time_are_refused(tmp_
     with pytest.raises(CheckpointError, match="train_time must be a finite number"):
         minidl.Trainer(model, MSE(), Adam(model.parameters(), lr=0.01), batch_size=8,
                        metrics=MAE, verbose=0).resume(path)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("epoch", -3, "epoch must be an int >= 0, got -3"),
+    ("step", 2.5, "step must be an int"),
+    ("seed", "x", "seed must be an int"),
+])
+def test_load_itself_refuses_a_tampered_training_state(tmp_path, field, value, message):
+    """Found by the replay of issue 19: load returned a Checkpoint whose epoch was -3 (only a
+    resume checked the training state); the loader checks it, naming the file."""
+    path = tmp_path / "run.npz"
+    mid_epoch_checkpoint(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__minidl__").tobytes())
+    meta["trainer"][field] = value
+    arrays["__minidl__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match=rf"run\.npz: corrupt training state: .*{message}"):
+        minidl.load(path)
