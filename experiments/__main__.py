@@ -60,6 +60,7 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["list"]:  # instant: imports neither minidl nor numpy
         from argparse import ArgumentParser
+        path_arg = Path
     else:  # one-line errors, defaults in --help
         from minidl.cli import ArgumentParser, fail, path_arg
 

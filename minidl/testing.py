@@ -94,13 +94,27 @@ def batches(shape=None, values: str | Callable = "normal") -> st.SearchStrategy[
     if shape is None:
         shape = st.tuples(batch_sizes, widths)
     elif not isinstance(shape, st.SearchStrategy):
-        shape = st.just(tuple(shape))
+        shape = st.just(_shape("batches", shape))
     return st.builds(lambda s, seed: make(np.random.default_rng(seed), s), shape, seeds)
 
 
 # ---------------------------------------------------------------------- values
+def _shape(who: str, shape) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints >= 0 (an int is a 1-d shape), or a clear ValueError."""
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        raise ValueError(f"{who}: shape must be a tuple of ints >= 0, got {shape!r}") from None
+    if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0
+               for d in dims):
+        raise ValueError(f"{who}: shape must be a tuple of ints >= 0, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
 def normal(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
     """Standard normal values times ``scale``."""
+    shape = _shape("normal", shape)
     check_number("normal", "scale", scale)
     return rng.standard_normal(shape) * scale
 
@@ -108,6 +122,7 @@ def normal(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
 def away_from_zero(rng: np.random.Generator, shape, margin: float = 0.05) -> np.ndarray:
     """Values at least ``margin`` from 0: for ReLU-like layers, whose kink breaks finite
     differences (the step is 1e-6, so any margin well above it will do)."""
+    shape = _shape("away_from_zero", shape)
     _positive("away_from_zero", "margin", margin)
     z = rng.standard_normal(shape)
     return np.sign(z + (z == 0)) * (np.abs(z) + margin)
@@ -118,6 +133,7 @@ def off_kinks(rng: np.random.Generator, shape, kinks: Sequence[float] = (0.0,),
     """Normal values at least ``margin`` from each of ``kinks`` (the points where a
     piecewise function is not differentiable: 0 for ReLU, -1 and 1 for a hard tanh). A value
     that falls closer is pushed out to ``kink +- margin``, on its own side."""
+    shape = _shape("off_kinks", shape)
     _positive("off_kinks", "margin", margin)
     for k in kinks:
         check_number("off_kinks", "kinks", k)
@@ -146,6 +162,7 @@ def spread_columns(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
 def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
     """Values at least ``gap`` apart from each other, in random order: for max pooling, whose
     choice of maximum must not flip under the finite-difference step (1e-6)."""
+    shape = _shape("distinct", shape)
     _positive("distinct", "gap", gap)
     size = int(np.prod(shape))
     return (rng.permutation(size) * gap - size * gap / 2).reshape(shape)
@@ -154,6 +171,7 @@ def distinct(rng: np.random.Generator, shape, gap: float = 0.01) -> np.ndarray:
 def probabilities(rng: np.random.Generator, shape, low: float = 0.05,
                   high: float = 0.95) -> np.ndarray:
     """Uniform values in [low, high]: probabilities kept off 0 and 1."""
+    shape = _shape("probabilities", shape)
     check_number("probabilities", "low", low, low=0.0, high=1.0)
     check_number("probabilities", "high", high, low=0.0, high=1.0)
     if low >= high:

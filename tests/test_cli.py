@@ -568,3 +568,13 @@ def test_an_interrupt_lets_the_runner_stop_its_own_way(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 5, err
     assert out == "stopped cleanly\n" and "Traceback" not in err
+
+
+def test_gradcheck_arguments_the_class_refuses_are_an_argument_error(tmp_path):
+    """Found by the replay of issue 19: ``minidl gradcheck minidl:Dense 3 2`` (no rng=)
+    reported FAIL with exit code 1, as if the gradients were wrong."""
+    done = minidl("gradcheck", "minidl:Dense", "3", "2", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "minidl gradcheck: Dense(3, 2): Dense needs rng=")
+    assert "FAIL" not in done.stdout

@@ -290,3 +290,18 @@ def test_strategies_refuse_nonsense_arguments(call, match):
     # issue 19: shapes(min_side=-3) yielded (-1, -3); shapes(min_dims=10**6) never yielded
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_value_makers_and_batches_refuse_a_negative_or_non_int_shape():
+    """Found by the replay of issue 19: NumPy's 'negative dimensions are not allowed'."""
+    from minidl import testing
+
+    rng = np.random.default_rng(0)
+    for make in (testing.normal, testing.away_from_zero, testing.off_kinks, testing.distinct,
+                 testing.probabilities):
+        with pytest.raises(ValueError, match=rf"{make.__name__}: shape must be a tuple of "
+                                             r"ints >= 0, got \(-1, 3\)"):
+            make(rng, (-1, 3))
+        assert make(rng, (2, 3)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"batches: shape must be a tuple of ints >= 0"):
+        testing.batches(shape=(-1, 2))
