@@ -161,8 +161,9 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
         return "max"
     guess = closest(monitor, _usual_keys())
     if guess is not None:
-        raise ValueError(f"{owner}: monitor {monitor!r} is not a value fit logs: did you mean "
-                         f"{guess!r}? (for a value of your own, pass mode='min' or mode='max')")
+        raise ValueError(f"{owner}: monitor {monitor!r} is not one of the usual columns fit "
+                         f"logs: did you mean {guess!r}? (for a value of your own, pass "
+                         f"mode='min' or mode='max')")
     raise ValueError(
         f"{owner}: cannot tell whether {monitor!r} should go up or down; pass mode='min' or "
         f"mode='max'"

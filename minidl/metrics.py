@@ -93,11 +93,13 @@ def _check_class_labels(true: np.ndarray, n_classes: int) -> None:
 
 
 def _check_binary_targets(true: np.ndarray, binary: np.ndarray, threshold: float) -> None:
-    """Binary scores split the targets at ``threshold`` too: targets of more than two values
-    (class labels 0, 1, 2), or two on the same side of it, would be merged into one class and
-    the predictions judged against the merge."""
+    """Binary scores split the targets at ``threshold`` too: class labels of more than two
+    values (0, 1, 2), or two on the same side of it, would be merged into one class and the
+    predictions judged against the merge. Soft targets (probabilities such as 0.1, 0.9, 0.8)
+    are split at the threshold, as the docstring says."""
     values = np.unique(true)
-    if len(values) > 2 or (len(values) == 2 and binary.min() == binary.max()):
+    labels = len(values) > 2 and bool(np.all(values == np.round(values)))
+    if labels or (len(values) == 2 and binary.min() == binary.max()):
         raise ValueError(
             f"metrics: y_pred holds binary scores (floats of shape (N,) or (N, 1)), read as "
             f"class 1 where > {threshold}, but y_true holds the values {_some(values)}, which "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
+from collections.abc import Callable
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -89,10 +91,12 @@ def returned_number(value, who: str, expected: str) -> float:
     """``value`` as a float if it is one real number (a NumPy scalar or 0-d array too), or a
     TypeError naming ``who`` returned it: ``float()`` would read the string "0.5" as a number
     and fail on None or an array with NumPy's words."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
-        value = value[()]
-    if isinstance(value, numbers.Real):
-        return float(value)
+    if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0:
+        if value.dtype.kind in "biuf":  # NumPy's numbers and bools (np.True_ is no Real)
+            return float(value)
+    elif isinstance(value, numbers.Real) or (
+            hasattr(value, "__float__") and not isinstance(value, (str, bytes, np.ndarray))):
+        return float(value)  # Python's numbers, Decimal, Fraction
     raise TypeError(f"{who} returned {describe(value)}; {expected}")
 
 
@@ -105,6 +109,7 @@ def describe(value) -> str:
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
+@functools.cache
 def memory_bytes() -> int | None:
     """This machine's physical memory in bytes, or None where the OS does not say."""
     try:
@@ -113,15 +118,18 @@ def memory_bytes() -> int | None:
         return None
 
 
-def check_allocation(owner: str, what: str, shapes: list[tuple[int, ...]], dtype: Any,
+def check_allocation(owner: str | Callable[[], str], what: str | Callable[[], str],
+                     shapes: list[tuple[int, ...]], dtype: Any,
                      error: type[Exception] = ValueError) -> None:
     """Raise ``error`` naming ``owner`` and ``what`` if arrays of ``shapes`` in ``dtype``
     together need more than this machine's physical memory: refused before NumPy tries (a
-    ``MemoryError``, or minutes of swapping)."""
+    ``MemoryError``, or minutes of swapping). ``owner`` and ``what`` may be functions giving
+    the text, called only to raise (a forward pass checks on every call)."""
     itemsize = np.dtype(dtype).itemsize
-    values = sum(math.prod(int(d) for d in shape) for shape in shapes)
+    values = sum(math.prod(int(d) for d in shape) for shape in shapes)  # no int64 overflow
     limit = memory_bytes()
     if limit is not None and values * itemsize > limit:
+        owner, what = (t() if callable(t) else t for t in (owner, what))
         raise error(f"{owner}: {what} needs {values:,} values ({values * itemsize / 2**30:,.1f} "
                     f"GiB of {np.dtype(dtype).name}), more than this machine's memory "
                     f"({limit / 2**30:,.1f} GiB)")

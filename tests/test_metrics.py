@@ -264,3 +264,10 @@ def test_a_metric_cannot_be_named_loss(metrics):
         return 0.0
     with pytest.raises(ValueError, match=r"metric name 'loss' is taken: fit logs the loss"):
         get_metrics([loss])
+
+
+def test_soft_targets_are_split_at_the_threshold_as_documented():
+    """The review of issue 19's label check: probabilities as targets (three or more distinct
+    values, not class labels) are read as y_true > threshold, as the docstring says."""
+    assert accuracy([0.1, 0.9, 0.8], [0.2, 0.7, 0.9], threshold=0.5) == 1.0
+    assert accuracy([0.1, 0.9, 0.8], [0.2, 0.7, 0.4], threshold=0.5) == pytest.approx(2 / 3)

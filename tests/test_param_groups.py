@@ -194,8 +194,6 @@ def test_a_group_rate_written_by_hand_is_checked_at_step(key, value, match, fuse
 @pytest.mark.parametrize(("grad", "got"), [
     (np.ones((1, 1)), r"a gradient of shape \(1, 1\)"),  # would broadcast silently
     (np.ones(5), r"a gradient of shape \(5,\)"),
-    (None, r"a gradient of a NoneType, not an array"),
-    ([0.5], r"a gradient of a list, not an array"),
 ])
 def test_a_gradient_of_the_wrong_shape_names_the_parameter(grad, got, fused):
     model = _model_and_grads()
@@ -205,6 +203,21 @@ def test_a_gradient_of_the_wrong_shape_names_the_parameter(grad, got, fused):
                                                 rf"Parameter\(shape=\(1,\), dtype=float64\)\) "
                                                 rf"has {got}; p\.grad must be an array of the "
                                                 rf"parameter's shape \(1,\)"):
+        opt.step()
+
+
+@pytest.mark.parametrize("fused", [False, None])
+@pytest.mark.parametrize(("grad", "got"), [
+    (None, "NoneType"), ([0.5], "list"), (0.5, "float")])
+def test_a_gradient_that_is_not_an_array_says_to_use_zero_grad(grad, got, fused):
+    """torch's ``p.grad = None`` (set_to_none) in the order torch users write it: assigned
+    before the forward pass, so backward runs too; the step says what to do instead."""
+    model = _model_and_grads()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, fused=fused)
+    model[2].bias.grad = grad
+    with pytest.raises(TypeError, match=rf"SGD\.step: parameter 3 \(group 0, Parameter.*\) "
+                                        rf"has a gradient of a {got}, not an array; "
+                                        rf".*p\.zero_grad\(\)"):
         opt.step()
 
 

@@ -846,3 +846,14 @@ def test_inputs_too_large_for_a_float32_model_are_said_to_overflow():
     X[3, 1] = np.inf  # a real infinity is still non-finite
     with pytest.raises(ValueError, match=r"X contains 1 non-finite value\(s\)"):
         minidl.predict(make_model(hidden=4), X)
+
+
+@pytest.mark.parametrize("returned", [np.True_, np.array(True), np.array(3), np.float32(0.5),
+                                      np.int64(2), True])
+def test_a_metric_returning_a_numpy_scalar_or_bool_is_a_number(returned):
+    """The review of issue 19's check: np.True_ (what np.all returns) is no numbers.Real, and
+    a metric returning it had worked before the check."""
+    def my_metric(y_true, y_pred):
+        return returned
+    history, _ = _small_fit(metrics=[my_metric])
+    assert history["train_my_metric"][-1] == float(returned)

@@ -100,8 +100,8 @@ class Conv2D(Layer):
         oh, ow = self.output_shape(*x.shape[2:])
         ph, pw = self.padding
         (kh, kw), (h, w) = self.kernel_size, x.shape[2:]
-        check_allocation(self.describe(), f"a {h}x{w} input with padding {ph}x{pw} and a "
-                         f"{kh}x{kw} kernel (padded input, window matrix and output)",
+        check_allocation(self.describe, lambda: f"a {h}x{w} input with padding {ph}x{pw} and "
+                         f"a {kh}x{kw} kernel (padded input, window matrix and output)",
                          [(n, self.in_channels, h + 2 * ph, w + 2 * pw),
                           (self.in_channels * kh * kw, n * oh * ow),
                           (self.out_channels, n * oh * ow)], self.dtype, ShapeError)

@@ -35,7 +35,7 @@ class _Pool2D(Layer):
             raise ShapeError(f"{self.describe()}: input of {x.shape[2]}x{x.shape[3]} is smaller "
                              f"than the {kh}x{kw} window")
         win = windows(x, self.kernel_size, self.stride)
-        check_allocation(self.describe(), f"{kh}x{kw} windows over a {x.shape[2]}x"
+        check_allocation(self.describe, lambda: f"{kh}x{kw} windows over a {x.shape[2]}x"
                          f"{x.shape[3]} input", [win.shape], x.dtype, ShapeError)
         win = win.reshape(*win.shape[:4], kh * kw)                # (N, C, OH, OW, kh*kw) copy
         self._shape, self._dtype = x.shape, x.dtype

@@ -189,14 +189,17 @@ class Optimizer:
         index = next(i for i, q in enumerate(self.params) if q is p)
         gi = next(i for i, g in enumerate(self.param_groups) if any(q is p for q in g["params"]))
         where = f"{type(self).__name__}.step: parameter {index} (group {gi}, {p!r})"
-        if isinstance(grad, np.ndarray) and grad.shape == p.data.shape:
+        if not isinstance(grad, np.ndarray):  # p.grad = None is torch's habit
+            raise TypeError(
+                f"{where} has a gradient of a {type(grad).__name__}, not an array; minidl "
+                f"allocates each gradient once: clear it with p.zero_grad() (or "
+                f"optimizer.zero_grad()), never by assigning p.grad")
+        if grad.shape == p.data.shape:
             raise TypeError(f"{where} has a gradient of dtype {grad.dtype}; p.grad must hold "
                             f"real numbers")
-        got = (f"shape {grad.shape}" if isinstance(grad, np.ndarray)
-               else f"a {type(grad).__name__}, not an array")
         raise ShapeError(
-            f"{where} has a gradient of {got}; p.grad must be an array of the parameter's "
-            f"shape {p.data.shape}"
+            f"{where} has a gradient of shape {grad.shape}; p.grad must be an array of the "
+            f"parameter's shape {p.data.shape}"
         )
 
     def _update_one(self, p: Parameter, state: dict[str, Any], lr: float,
