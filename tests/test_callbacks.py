@@ -434,8 +434,8 @@ def test_model_checkpoint_names_a_missing_folder_before_training(tmp_path):
 
 def test_a_misspelt_monitor_is_answered_with_the_closest_logged_key():
     # issue 19: EarlyStopping("val_los") said "pass mode=" instead of naming the typo
-    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'val_los' is not a value fit "
-                                         r"logs: did you mean 'val_loss'\?"):
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'val_los' is not one of the "
+                                         r"usual columns fit logs: did you mean 'val_loss'\?"):
         EarlyStopping("val_los")
     with pytest.raises(ValueError, match=r"ModelCheckpoint: .* did you mean 'val_accuracy'\?"):
         ModelCheckpoint("m.npz", monitor="val_acuracy")
