@@ -47,10 +47,13 @@ and what is wrong.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import math
 import os
 import stat
+import sys
 import warnings
 import zipfile
 import zlib
@@ -86,7 +89,9 @@ class Checkpoint:
     """What :func:`load` returns. ``extra`` is empty if none was saved; ``optimizer``,
     ``history`` and ``trainer_state`` are None if they were not saved. ``nonfinite`` names the
     model's arrays that hold NaN or inf (loaded only with
-    ``allow_nonfinite=True``; empty otherwise)."""
+    ``allow_nonfinite=True``; empty otherwise). ``optimizer_skipped`` says why a saved
+    optimizer was not rebuilt (its class cannot be found in this process; a warning says it
+    too), None otherwise."""
 
     path: str
     model: Layer
@@ -96,6 +101,7 @@ class Checkpoint:
     trainer_state: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     nonfinite: list[str] = field(default_factory=list)
+    optimizer_skipped: str | None = None
 
     @property
     def epoch(self) -> int:
@@ -177,6 +183,7 @@ def save(path, model: Layer, optimizer: Optimizer | None = None, history=None,
             raise TypeError(f"save: optimizer must be an Optimizer, got {optimizer!r}")
         meta["optimizer"] = {
             "class": type(optimizer).__name__,
+            "class_path": class_path(type(optimizer)),
             "param_paths": _param_paths(model, optimizer),
             "state": _encode(optimizer.state_dict(), "optimizer", arrays),
         }
@@ -429,6 +436,7 @@ class PendingLoad:
     trainer_state: dict[str, Any] | None
     metadata: dict[str, Any]
     nonfinite: list[str] = field(default_factory=list)
+    optimizer_skipped: str | None = None
 
     def commit(self) -> Checkpoint:
         # The _check_* functions ran these writes' checks beforehand, so they do not refuse;
@@ -448,7 +456,7 @@ class PendingLoad:
         return Checkpoint(path=self.path, model=self.model, optimizer=self.optimizer,
                           history=self.history, extra=self.extra,
                           trainer_state=self.trainer_state, metadata=self.metadata,
-                          nonfinite=self.nonfinite)
+                          nonfinite=self.nonfinite, optimizer_skipped=self.optimizer_skipped)
 
 
 def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *,
@@ -494,12 +502,14 @@ def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *
         _check_same_architecture(path, model, model_meta.get("config"))
 
     opt_meta = meta.get("optimizer")
-    optimizer_state = None
+    optimizer_state = skipped = None
     if opt_meta is None:
         optimizer = None
     else:
-        optimizer, optimizer_state = _prepare_optimizer(path, opt_meta, arrays, model, optimizer,
-                                                        version)
+        optimizer, optimizer_state, skipped = _prepare_optimizer(path, opt_meta, arrays, model,
+                                                                 optimizer, version)
+        if skipped is not None:  # the model loads all the same
+            warnings.warn(skipped, stacklevel=4)
 
     history = None
     if meta.get("history") is not None:
@@ -530,7 +540,7 @@ def _prepare_load(path: str, model: Layer | None, optimizer: Optimizer | None, *
                               f"which its metadata does not name; a checkpoint holds what it "
                               f"names, once")
     return PendingLoad(path, model, optimizer, state, rng_state, optimizer_state, history, extra,
-                       trainer_state, meta, nonfinite)
+                       trainer_state, meta, nonfinite, skipped)
 
 
 def _prepare_restore(checkpoint: Checkpoint, model: Layer, optimizer: Optimizer) -> PendingLoad:
@@ -632,7 +642,10 @@ def _check_same_paths(path: str, own: list, saved: list) -> None:
 
 
 def _prepare_optimizer(path, opt_meta, arrays, model, optimizer, version
-                       ) -> tuple[Optimizer, Any]:
+                       ) -> tuple[Optimizer | None, Any, str | None]:
+    """The optimizer to load into (``optimizer``, or one rebuilt from the checkpoint), its
+    state checked, and None; or, when the saved optimizer's class cannot be found, (None,
+    None, why): the model loads without it."""
     if not isinstance(opt_meta, dict) or "state" not in opt_meta:
         raise CheckpointError(f"{path}: corrupt checkpoint: the optimizer section has no state")
     state = _decode(opt_meta["state"], arrays, path, "optimizer", version)
@@ -649,12 +662,12 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer, version
     named = dict(model.named_parameters())
     if optimizer is None:
         class_name = opt_meta.get("class")
-        cls = _optimizer_classes().get(class_name) if isinstance(class_name, str) else None
+        cls, why = _find_optimizer_class(class_name, opt_meta.get("class_path"))
         if cls is None:
-            raise CheckpointError(
-                f"{path}: unknown optimizer class {class_name!r}: import the module that "
-                f"defines it, or pass optimizer= to load its state into one you build"
-            )
+            return None, None, (
+                f"{path}: the model loaded, but not its optimizer: {why}. Import the module "
+                f"that defines the class before loading, or build the optimizer yourself and "
+                f"pass it: load(path, model=..., optimizer=...)")
         missing = [p for p in paths if p not in named]
         if missing:
             raise CheckpointError(f"{path}: the optimizer's parameters {missing} are not in the "
@@ -663,7 +676,7 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer, version
             params = [named[p] for p in paths]
             groups = [{"params": [params[i] for i in group["params"]]}
                       for group in state.get("param_groups") or [{"params": range(len(params))}]]
-            optimizer = cls(groups, **state["hparams"])
+            optimizer = cls(groups, **_accepted(cls, state["hparams"]))
         except Exception as exc:
             raise CheckpointError(
                 f"{path}: cannot rebuild {class_name} from its saved hyperparameters "
@@ -672,7 +685,51 @@ def _prepare_optimizer(path, opt_meta, arrays, model, optimizer, version
     else:
         _check_same_paths(path, _own_paths(model, optimizer), paths)
     _check_optimizer_fits(path, optimizer, state)
-    return optimizer, state
+    return optimizer, state, None
+
+
+def class_path(cls: type) -> str:
+    """``module:qualname``, what a checkpoint records of its optimizer's class."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _find_optimizer_class(name: Any, path: Any) -> tuple[type[Optimizer] | None, str]:
+    """The Optimizer class a checkpoint names: by its import path ``module:qualname``
+    (importing the module, unless it is ``__main__``, which is looked up as it is), else by
+    name among the Optimizer subclasses defined so far; or (None, why not)."""
+    why = f"its class {name!r} is not an Optimizer subclass defined in this process"
+    if isinstance(path, str) and path.count(":") == 1:
+        module_name, qualname = path.split(":")
+        where = (f"{path} (defined in the script that saved the checkpoint)"
+                 if module_name == "__main__" else path)
+        try:
+            obj: Any = (sys.modules.get("__main__") if module_name == "__main__"
+                        else importlib.import_module(module_name))
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:
+            why = f"its class {where} cannot be found ({_why(exc)})"
+        else:
+            if isinstance(obj, type) and issubclass(obj, Optimizer):
+                return obj, ""
+            why = f"{path} is not an Optimizer subclass"
+    cls = _optimizer_classes().get(name) if isinstance(name, str) else None
+    return cls, why
+
+
+def _accepted(cls: type, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` without what ``cls.__init__`` does not take by name (the base class keeps
+    ``weight_decay`` among the hyperparameters of a class that has no such argument); all of
+    them if it takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return dict(hparams)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(hparams)
+    names = {p.name for p in parameters
+             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    return {k: v for k, v in hparams.items() if k in names}
 
 
 def _optimizer_classes() -> dict[str, type[Optimizer]]:
