@@ -241,3 +241,70 @@ def test_a_malformed_optimizer_state_dict_is_a_state_dict_error(state_dict, matc
     with pytest.raises(StateDictError, match=rf"Adam\.load_state_dict: .*{match}"):
         opt.load_state_dict(state_dict)
     assert opt.state_dict()["step_count"] == saved["step_count"]  # unchanged
+
+
+def test_zero_grad_takes_torchs_set_to_none_and_does_what_zero_grad_does():
+    """minidl keeps the gradient arrays: set_to_none=True or False marks every parameter as
+    having no gradient, so step skips it, as torch skips a None gradient."""
+    for flag in (True, False):
+        ps = params()
+        opt = SGD(ps, lr=0.1)
+        for p in ps:
+            p.grad[...] = 1.0
+        grads = [p.grad for p in ps]
+        opt.zero_grad(set_to_none=flag)
+        assert all(p.grad is g and not p.has_grad for p, g in zip(ps, grads, strict=True))
+        opt.step()
+        assert all(np.array_equal(p.data, np.ones(3)) for p in ps) and opt.step_count == 0
+    with pytest.raises(ValueError, match="set_to_none"):
+        SGD(params(), lr=0.1).zero_grad(set_to_none="yes")
+
+
+def test_add_param_group_is_checked_like_a_constructor_group():
+    a, b, c = params(3)
+    opt = SGD([a], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": [b], "lr": 0.5})
+    opt.add_param_group({"params": c})  # one Parameter, and the constructor's lr
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5, 0.1]
+    assert opt.params == [a, b, c] and opt.param_groups[2]["weight_decay"] == 0.0
+    feed(opt)
+    assert np.array_equal(b.data, np.full(3, 0.5)) and np.array_equal(c.data, np.full(3, 0.9))
+    with pytest.raises(ValueError, match="also in an earlier group"):
+        opt.add_param_group({"params": [a]})
+    with pytest.raises(ValueError, match=r"sets \['momentum'\]; a group may set only lr"):
+        opt.add_param_group({"params": params(1), "momentum": 0.5})
+    with pytest.raises(ValueError, match="lr"):
+        opt.add_param_group({"params": params(1), "lr": -1.0})
+    with pytest.raises(ValueError, match="has no parameters"):
+        opt.add_param_group({"params": []})
+    with pytest.raises(ValueError, match="no 'params'"):
+        opt.add_param_group({"lr": 0.1})
+    with pytest.raises(TypeError, match="expected a dict"):
+        opt.add_param_group([a])
+    assert len(opt.param_groups) == 3  # nothing refused was added
+
+
+@pytest.mark.parametrize("foreach", [None, True])
+def test_add_param_group_steps_the_new_parameters_on_the_optimizers_path(foreach):
+    """The fused path sees an added group, a large one too (its parallel kernel), and updates
+    it as the loop does."""
+    PARALLEL_MIN_SIZE = 1 << 15  # minidl.optim._kernels_numba's, which needs numba
+
+    def run(foreach):
+        small = Parameter(np.linspace(-1, 1, 5))
+        large = Parameter(np.linspace(-1, 1, PARALLEL_MIN_SIZE))
+        opt = Adam([small], lr=0.01, foreach=foreach)
+        opt.add_param_group({"params": [large], "lr": 0.1})
+        for k in range(3):
+            small.grad[...] = np.cos(small.data + k)
+            large.grad[...] = np.sin(large.data + k)
+            opt.step()
+        return opt, small.data, large.data
+
+    opt, small, large = run(foreach)
+    _, small_ref, large_ref = run(True)
+    assert opt.state[opt.params[1]]["step"] == 3
+    np.testing.assert_allclose(large, large_ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(small, small_ref, rtol=1e-12, atol=1e-15)
+    if opt.implementation == "fused":
+        assert opt._fused._large

@@ -152,6 +152,11 @@ class Fused:
         #: The compiled specializations found so far (:func:`_specialization`).
         self._calls: dict[tuple, dict[tuple, Any]] = {}
 
+    def params_added(self) -> None:
+        """The optimizer has new parameters (``add_param_group``): take their sizes in."""
+        self._large = any(p.size >= self._kernels.PARALLEL_MIN_SIZE
+                          for p in self.optimizer.params)
+
     def step(self) -> None:
         if self._large:
             self._adaptive()

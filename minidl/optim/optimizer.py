@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import ShapeError, StateDictError
 from ..parameter import Parameter
-from ..validation import check_betas, check_number  # noqa: F401 (re-exported for subclasses)
+from ..validation import check_betas, check_bool, check_number  # noqa: F401 (re-exported)
 from . import fused as _fused
 
 
@@ -134,9 +134,37 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not implement update()")
 
     # ------------------------------------------------------------------ mechanics
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Mark every parameter as having no gradient (:meth:`Parameter.zero_grad`).
+
+        ``set_to_none`` is accepted for torch's sake and changes nothing: minidl allocates each
+        gradient once and keeps the array (``p.grad`` is never None), and a zeroed parameter
+        already counts as having no gradient, as torch's ``None`` does, so ``step`` skips it
+        until a backward pass writes its gradient. Either value does what ``zero_grad()``
+        does."""
+        if set_to_none is not True and set_to_none is not False:
+            check_bool(f"{type(self).__name__}.zero_grad", "set_to_none", set_to_none)
         for p in self.params:
             p.zero_grad()
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group, as torch's ``add_param_group``: a dict ``{"params": [...],
+        "lr": ..., "weight_decay": ...}`` checked as the constructor checks its groups (only
+        ``lr`` and ``weight_decay`` may be set, they default to the constructor's, and a
+        parameter already trained by this optimizer is refused). The new parameters step from
+        the next ``step`` on, on the same path (fused or loop) as the others."""
+        name = type(self).__name__
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"{name}.add_param_group: expected a dict {{'params': [...], "
+                            f"'lr': ...}}, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}.add_param_group: the group has no 'params'")
+        specs = [*({"params": g["params"]} for g in self.param_groups), dict(param_group)]
+        groups = _param_groups(name, specs, self.defaults)
+        new = groups[-1]
+        self.param_groups.append(new)
+        if self._fused is not None:
+            self._fused.params_added()
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (:attr:`Parameter.has_grad`),
