@@ -18,6 +18,9 @@ learning rate when the schedule was created:
 ``StepLR``                ``base_lr * gamma ** (e // step_size)``
 ``ExponentialLR``         ``base_lr * gamma ** e``
 ``CosineAnnealingLR``     ``eta_min + (base_lr - eta_min) * (1 + cos(pi * e / T_max)) / 2``
+``LambdaLR``              ``base_lr * lr_lambda(e)``
+``OneCycleLR``            per batch step: up from ``max_lr / div_factor`` to ``max_lr``, then
+                          down to ``max_lr / div_factor / final_div_factor`` (see the class)
 ``ReduceLROnPlateau``     ``lr * factor`` once the metric has not improved for more than
                           ``patience`` epochs (never below ``min_lr``)
 ========================  ===================================================================
@@ -39,7 +42,7 @@ import numpy as np
 
 from .callbacks import Callback, Monitor
 from .optim.optimizer import Optimizer
-from .validation import check_int, check_number
+from .validation import check_bool, check_int, check_number
 
 
 class LRScheduler(Callback):
@@ -162,6 +165,160 @@ class CosineAnnealingLR(LRScheduler):
     def closed_form(self, base_lr: float) -> float:
         cos = math.cos(math.pi * self.last_epoch / self.T_max)
         return self.eta_min + (base_lr - self.eta_min) * (1 + cos) / 2
+
+
+class LambdaLR(LRScheduler):
+    """The learning rate of epoch e is ``base_lr * lr_lambda(e)``, as PyTorch's ``LambdaLR``;
+    ``lr_lambda`` is a function of the epoch, or a list of them, one per parameter group. Its
+    value must be a finite number >= 0 (else a ValueError naming the epoch)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda):
+        groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 1
+        lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
+        if len(lambdas) != groups:
+            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per parameter "
+                             f"group), got {len(lambdas)}")
+        for f in lambdas:
+            if not callable(f):
+                raise TypeError(f"LambdaLR: lr_lambda must be a function of the epoch (or a "
+                                f"list of them), got {f!r}")
+        self.lr_lambdas = lambdas
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        lrs = []
+        for base_lr, f in zip(self.base_lrs, self.lr_lambdas, strict=True):
+            factor = f(self.last_epoch)
+            check_number("LambdaLR", f"lr_lambda({self.last_epoch})", factor, low=0.0)
+            lrs.append(base_lr * float(factor))
+        return lrs
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin 2017), with PyTorch's arguments and formulas: the
+    learning rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first
+    ``pct_start`` of ``total_steps`` (or ``epochs * steps_per_epoch``) steps, then falls to
+    ``max_lr / div_factor / final_div_factor`` (``three_phase=True``: back to the start first,
+    then down), along a cosine (``anneal_strategy="cos"``) or a line (``"linear"``).
+    ``max_lr`` may be a list, one per parameter group.
+
+    It is stepped after every *batch*: ``scheduler.step()`` after each ``optimizer.step()``,
+    and as a callback of :func:`minidl.fit` it steps at each batch end. Stepping more than
+    ``total_steps`` times is a ValueError, as in PyTorch. With ``cycle_momentum=True`` (the
+    default) the momentum (``momentum``, or Adam's ``beta1``) moves the other way, between
+    ``max_momentum`` and ``base_momentum``; minidl's momentum is the optimizer's, shared by its
+    groups, so the optimizer must have a nonzero ``momentum`` or ``betas`` (else pass
+    ``cycle_momentum=False``) and a list of momenta must hold one value."""
+
+    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None,
+                 pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False):
+        name = "OneCycleLR"
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        groups = len(optimizer.param_groups)
+        if total_steps is not None:
+            self.total_steps = check_int(name, "total_steps", total_steps, low=1)
+        elif epochs is not None and steps_per_epoch is not None:
+            self.total_steps = (check_int(name, "epochs", epochs, low=1)
+                                * check_int(name, "steps_per_epoch", steps_per_epoch, low=1))
+        else:
+            raise ValueError(f"{name}: pass total_steps, or epochs and steps_per_epoch")
+        check_number(name, "pct_start", pct_start, low=0.0, high=1.0)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got "
+                             f"{anneal_strategy!r}")
+        for arg, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
+            check_number(name, arg, value, low=0.0)
+            if value == 0:
+                raise ValueError(f"{name}: {arg} must be > 0 (the learning rates divide by it)")
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * groups
+        if len(max_lrs) != groups:
+            raise ValueError(f"{name}: expected {groups} values of max_lr (one per parameter "
+                             f"group), got {len(max_lrs)}")
+        for value in max_lrs:
+            check_number(name, "max_lr", value, low=0.0)
+        self.max_lrs = [float(v) for v in max_lrs]
+        self.initial_lrs = [v / float(div_factor) for v in self.max_lrs]
+        self.min_lrs = [v / float(final_div_factor) for v in self.initial_lrs]
+        self.anneal_strategy = anneal_strategy
+        pct = float(pct_start)
+        total = self.total_steps
+        # (end step, start and end as "initial"/"max"/"min", momentum start and end)
+        self._phases: list[tuple[float, str, str, str, str]]
+        if three_phase:
+            self._phases = [(pct * total - 1, "initial", "max", "max_m", "base_m"),
+                            (2 * pct * total - 2, "max", "initial", "base_m", "max_m"),
+                            (total - 1, "initial", "min", "max_m", "max_m")]
+        else:
+            self._phases = [(pct * total - 1, "initial", "max", "max_m", "base_m"),
+                            (total - 1, "max", "min", "base_m", "max_m")]
+        self.cycle_momentum = check_bool(name, "cycle_momentum", cycle_momentum)
+        self._momentum_key = None
+        if self.cycle_momentum:
+            momenta = []
+            for arg, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
+                values = list(value) if isinstance(value, (list, tuple)) else [value]
+                if len(set(values)) != 1:
+                    raise ValueError(f"{name}: {arg} must be one value (minidl's momentum is "
+                                     f"the optimizer's, shared by its groups), got {value!r}")
+                check_number(name, arg, values[0], low=0.0, high=1.0, high_inclusive=False)
+                momenta.append(float(values[0]))
+            self.base_momentum, self.max_momentum = momenta
+            defaults = optimizer.defaults
+            if defaults.get("momentum"):
+                self._momentum_key = "momentum"
+            elif "betas" in defaults:
+                self._momentum_key = "betas"
+            else:
+                raise ValueError(f"{name}: cycle_momentum=True needs an optimizer with a "
+                                 f"nonzero momentum or with betas; {type(optimizer).__name__} "
+                                 f"has neither: pass cycle_momentum=False")
+        super().__init__(optimizer)
+
+    def _at(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _point(self, values: dict[str, float], which: int) -> float:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: stepped {step} times, but total_steps is "
+                             f"{self.total_steps}")
+        start_step = 0.0
+        for i, phase in enumerate(self._phases):
+            end_step = phase[0]
+            if step <= end_step or i == len(self._phases) - 1:
+                pct = (step - start_step) / (end_step - start_step)
+                start, end = (phase[1], phase[2]) if which == 0 else (phase[3], phase[4])
+                return self._at(values[start], values[end], pct)
+            start_step = end_step
+        raise AssertionError("unreachable")
+
+    def get_lr(self) -> list[float]:
+        return [self._point({"initial": lo, "max": hi, "min": end}, 0)
+                for lo, hi, end in zip(self.initial_lrs, self.max_lrs, self.min_lrs,
+                                       strict=True)]
+
+    def _apply(self) -> None:
+        super()._apply()
+        if self._momentum_key is not None:
+            m = self._point({"base_m": self.base_momentum, "max_m": self.max_momentum}, 1)
+            defaults = self.optimizer.defaults
+            if self._momentum_key == "betas":
+                defaults["betas"] = (m, defaults["betas"][1])
+            else:
+                defaults["momentum"] = m
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass  # stepped per batch
+
+    def on_batch_end(self, batch, logs=None):
+        self.step()
 
 
 class ReduceLROnPlateau(Callback):

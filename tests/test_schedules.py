@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from minidl import MSE, SGD, Adam, RecursiveMLP, fit
-from minidl.schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+from minidl.schedules import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 
 from ._fit_helpers import make_data, make_model
 
@@ -165,3 +172,109 @@ def test_schedule_arguments():
         ExponentialLR(optimizer(), gamma=float("nan"))
     with pytest.raises(TypeError, match="expected an Optimizer"):
         StepLR("sgd", 1)
+
+
+# ---------------------------------------------------------------------- LambdaLR, OneCycleLR
+def test_lambda_lr_multiplies_each_groups_base_lr():
+    assert lrs_by_hand(LambdaLR(optimizer(0.1), lambda e: 0.5 ** e), 4) == [
+        0.1, 0.05, 0.025, 0.0125]
+    ps = list(RecursiveMLP([2, 1], rng=0).parameters())
+    opt = SGD([{"params": ps[:1]}, {"params": ps[1:], "lr": 1.0}], lr=0.1)
+    schedule = LambdaLR(opt, [lambda e: e + 1, lambda e: 1 / (e + 1)])
+    schedule.step()
+    assert schedule.get_last_lr() == [0.2, 0.5]
+    with pytest.raises(ValueError, match="expected 2 lr_lambdas"):
+        LambdaLR(opt, [lambda e: 1.0])
+    with pytest.raises(TypeError, match="lr_lambda must be a function"):
+        LambdaLR(optimizer(), 0.5)
+    with pytest.raises(ValueError, match=r"lr_lambda\(1\)"):
+        LambdaLR(optimizer(), lambda e: 1 - 2 * e).step()
+
+
+def one_cycle_reference(step, total, max_lr, pct=0.3, div=25.0, final_div=1e4, cos=True,
+                        three_phase=False):
+    """torch's OneCycleLR learning rate at ``step``, written from its documented formulas."""
+    initial = max_lr / div
+    low = initial / final_div
+    if three_phase:
+        phases = [(pct * total - 1, initial, max_lr), (2 * pct * total - 2, max_lr, initial),
+                  (total - 1, initial, low)]
+    else:
+        phases = [(pct * total - 1, initial, max_lr), (total - 1, max_lr, low)]
+    start = 0.0
+    for i, (end, a, b) in enumerate(phases):
+        if step <= end or i == len(phases) - 1:
+            t = (step - start) / (end - start)
+            return b + (a - b) / 2 * (math.cos(math.pi * t) + 1) if cos else (b - a) * t + a
+        start = end
+    raise AssertionError
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"anneal_strategy": "linear"}, {"three_phase": True},
+                                    {"pct_start": 0.5, "div_factor": 10.0}])
+def test_one_cycle_lr_follows_torchs_formulas(kwargs):
+    opt = SGD(RecursiveMLP([2, 1], rng=0).parameters(), lr=0.1, momentum=0.9)
+    schedule = OneCycleLR(opt, max_lr=1.0, epochs=4, steps_per_epoch=5, **kwargs)
+    got = lrs_by_hand(schedule, 20)
+    ref = [one_cycle_reference(
+        s, 20, 1.0, pct=kwargs.get("pct_start", 0.3), div=kwargs.get("div_factor", 25.0),
+        cos=kwargs.get("anneal_strategy", "cos") == "cos",
+        three_phase=kwargs.get("three_phase", False)) for s in range(20)]
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert got[0] == pytest.approx(1.0 / kwargs.get("div_factor", 25.0))
+    assert max(got) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="stepped 21 times, but total_steps is 20"):
+        schedule.step()
+
+
+def test_one_cycle_lr_cycles_momentum_and_refuses_what_it_cannot():
+    opt = Adam(RecursiveMLP([2, 1], rng=0).parameters(), lr=0.1)
+    schedule = OneCycleLR(opt, max_lr=0.01, total_steps=10)
+    assert opt.defaults["betas"] == (0.95, 0.999)
+    for _ in range(2):
+        schedule.step()
+    assert opt.defaults["betas"][0] == pytest.approx(0.85)  # the peak: 0.3 * 10 - 1 = step 2
+    with pytest.raises(ValueError, match="nonzero momentum or with betas.*cycle_momentum=False"):
+        OneCycleLR(optimizer(), max_lr=0.1, total_steps=10)
+    OneCycleLR(optimizer(), max_lr=0.1, total_steps=10, cycle_momentum=False)
+    with pytest.raises(ValueError, match="total_steps, or epochs and steps_per_epoch"):
+        OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="anneal_strategy"):
+        OneCycleLR(opt, max_lr=0.1, total_steps=10, anneal_strategy="cosine")
+
+
+def test_one_cycle_lr_as_a_callback_steps_per_batch():
+    X, y = make_data(n=20)
+    model = make_model()
+    opt = Adam(model.parameters(), lr=0.1)
+    schedule = OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=3)
+    fit(model, MSE(), opt, X, y, epochs=3, batch_size=7, callbacks=[schedule], verbose=0)
+    assert schedule.last_epoch == 9
+    assert opt.lr == pytest.approx(one_cycle_reference(9, 9, 0.1))
+
+
+def test_lambda_and_one_cycle_match_torch():
+    torch = pytest.importorskip("torch")
+    for kwargs in ({}, {"anneal_strategy": "linear", "three_phase": True}):
+        w = torch.nn.Parameter(torch.zeros(2))
+        t_opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+        t_sched = torch.optim.lr_scheduler.OneCycleLR(t_opt, max_lr=1.0, total_steps=17,
+                                                      **kwargs)
+        opt = SGD(RecursiveMLP([2, 1], rng=0).parameters(), lr=0.1, momentum=0.9)
+        schedule = OneCycleLR(opt, max_lr=1.0, total_steps=17, **kwargs)
+        for _ in range(17):
+            assert opt.lr == pytest.approx(t_opt.param_groups[0]["lr"], rel=1e-12)
+            assert opt.defaults["momentum"] == pytest.approx(
+                t_opt.param_groups[0]["momentum"], rel=1e-12)
+            t_opt.step()
+            t_sched.step()
+            schedule.step()
+    w = torch.nn.Parameter(torch.zeros(2))
+    t_opt = torch.optim.SGD([w], lr=0.1)
+    t_sched = torch.optim.lr_scheduler.LambdaLR(t_opt, lambda e: 0.9 ** e + 0.1 * e)
+    schedule = LambdaLR(optimizer(0.1), lambda e: 0.9 ** e + 0.1 * e)
+    for _ in range(6):
+        assert schedule.optimizer.lr == pytest.approx(t_opt.param_groups[0]["lr"], rel=1e-12)
+        t_opt.step()
+        t_sched.step()
+        schedule.step()
