@@ -21,16 +21,27 @@ from .history import History
 from .layer import Layer
 from .layers import (
     AvgPool2D,
+    AvgPool2d,
     BatchNorm1d,
     Conv2D,
+    Conv2d,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool2D,
     Linear,
     MaxPool2D,
+    MaxPool2d,
 )
-from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
+from .losses import (
+    MSE,
+    BCELoss,
+    BinaryCrossEntropy,
+    CrossEntropyLoss,
+    Loss,
+    MSELoss,
+    SoftmaxCrossEntropy,
+)
 from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
@@ -57,12 +68,15 @@ __all__ = [
     "Adam",
     "AdamW",
     "AvgPool2D",
+    "AvgPool2d",
+    "BCELoss",
     "BackwardBeforeForward",
     "BatchNorm1d",
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
     "Conv2D",
+    "Conv2d",
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
@@ -75,7 +89,9 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "Loss",
+    "MSELoss",
     "MaxPool2D",
+    "MaxPool2d",
     "MinidlError",
     "NonFiniteError",
     "Optimizer",

@@ -126,15 +126,23 @@ class Sigmoid(Activation):
 
 class Softmax(Activation):
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis`` (numerically stable).
+    ``dim`` is torch's name for ``axis`` (``Softmax(dim=-1)``); pass one of them.
 
     Backward: dx = y * (g - sum(g * y, axis)).
     """
 
     _config_keys = ("axis",)
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1, *, dim: int | None = None):
         super().__init__()
+        if dim is not None:
+            if axis != -1:
+                raise TypeError("Softmax: pass axis= or dim= (torch's name), not both")
+            axis = dim
         self.axis = int(axis)
+
+    def get_config(self):
+        return {"axis": self.axis}  # dim is only another spelling of axis
 
     def function(self, x):
         if not -x.ndim <= self.axis < x.ndim:

@@ -67,3 +67,12 @@ def test_a_class_defining_vjp_does_not_warn(recwarn):
         md.gradcheck(Square(), np.array([[0.3, -1.2]]))
     finally:
         del LAYER_REGISTRY[registered_name(Square)]
+
+
+def test_softmax_takes_torchs_dim_beside_axis():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    assert np.array_equal(md.Softmax(dim=1)(x), md.Softmax(axis=1)(x))
+    assert md.Softmax(dim=0).get_config() == {"axis": 0}
+    assert repr(md.Softmax(dim=-1)) == "Softmax(axis=-1)"
+    with pytest.raises(TypeError, match=r"Softmax: pass axis= or dim= \(torch's name\), not both"):
+        md.Softmax(axis=1, dim=1)

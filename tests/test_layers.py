@@ -424,3 +424,18 @@ def test_an_empty_batch_flattens_and_an_empty_softmax_axis_is_named():
     with pytest.raises(ShapeError, match=r"Softmax\(axis=3\): input of shape \(2, 3\) has no "
                                          r"axis 3"):
         Softmax(axis=3)(np.zeros((2, 3)))
+
+
+def test_torch_names_conv2d_maxpool2d_modules_and_named_modules():
+    assert minidl.Conv2d is minidl.Conv2D and minidl.MaxPool2d is minidl.MaxPool2D
+    assert minidl.AvgPool2d is minidl.AvgPool2D
+    from minidl.layers import AvgPool2d, Conv2d, MaxPool2d
+
+    assert (Conv2d, MaxPool2d, AvgPool2d) == (minidl.Conv2D, minidl.MaxPool2D, minidl.AvgPool2D)
+    inner = Sequential(Dense(3, 3, rng=0), Tanh())
+    model = Sequential(Dense(2, 3, rng=1), ReLU(), inner)
+    # torch's order: the model itself first, under "", then depth first in forward order
+    assert list(model.named_modules()) == list(model.named_layers())
+    assert [name for name, _ in model.named_modules()] == ["", "0", "1", "2", "2.0", "2.1"]
+    assert list(model.modules()) == [layer for _, layer in model.named_layers()]
+    assert list(inner.named_modules(prefix="enc"))[1][0] == "enc.0"
