@@ -5,7 +5,16 @@ numerically (:func:`minidl.gradcheck`), and all randomness flows from explicit s
 """
 
 from . import callbacks, init, metrics, schedules
-from .activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activations import (
+    Activation,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    get_activation,
+)
 from .checkpoint import Checkpoint, CheckpointError, load, save
 from .containers import RecursiveMLP, Sequential, build_layer, layer_config
 from .errors import (
@@ -114,6 +123,7 @@ __all__ = [
     "callbacks",
     "evaluate",
     "fit",
+    "get_activation",
     "gradcheck",
     "init",
     "layer_config",
