@@ -5,7 +5,16 @@ numerically (:func:`minidl.gradcheck`), and all randomness flows from explicit s
 """
 
 from . import callbacks, init, metrics, schedules
-from .activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activations import (
+    Activation,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    get_activation,
+)
 from .checkpoint import Checkpoint, CheckpointError, load, save
 from .containers import RecursiveMLP, Sequential, build_layer, layer_config
 from .errors import (
@@ -21,16 +30,27 @@ from .history import History
 from .layer import Layer
 from .layers import (
     AvgPool2D,
+    AvgPool2d,
     BatchNorm1d,
     Conv2D,
+    Conv2d,
     Dense,
     Dropout,
     Flatten,
     GlobalAvgPool2D,
     Linear,
     MaxPool2D,
+    MaxPool2d,
 )
-from .losses import MSE, BinaryCrossEntropy, CrossEntropyLoss, Loss, SoftmaxCrossEntropy
+from .losses import (
+    MSE,
+    BCELoss,
+    BinaryCrossEntropy,
+    CrossEntropyLoss,
+    Loss,
+    MSELoss,
+    SoftmaxCrossEntropy,
+)
 from .optim import SGD, AdaGrad, Adagrad, Adam, AdamW, Optimizer, RMSProp, RMSprop
 from .parameter import Parameter
 from .training import Trainer, TrainingDiverged, evaluate, fit, predict
@@ -57,12 +77,15 @@ __all__ = [
     "Adam",
     "AdamW",
     "AvgPool2D",
+    "AvgPool2d",
+    "BCELoss",
     "BackwardBeforeForward",
     "BatchNorm1d",
     "BinaryCrossEntropy",
     "Checkpoint",
     "CheckpointError",
     "Conv2D",
+    "Conv2d",
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
@@ -75,7 +98,9 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "Loss",
+    "MSELoss",
     "MaxPool2D",
+    "MaxPool2d",
     "MinidlError",
     "NonFiniteError",
     "Optimizer",
@@ -98,6 +123,7 @@ __all__ = [
     "callbacks",
     "evaluate",
     "fit",
+    "get_activation",
     "gradcheck",
     "init",
     "layer_config",

@@ -13,6 +13,7 @@ derivative). A subclass that still defines ``derivative`` keeps working: it is u
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -23,7 +24,27 @@ from .validation import check_number
 
 
 class Activation(Layer):
-    """A parameter-free layer. Subclasses implement ``function`` and ``vjp``."""
+    """A parameter-free layer. Subclasses implement ``function`` and ``vjp``.
+
+    This is the base class, not Keras's ``Activation("relu")`` layer: build an activation by
+    name with :func:`get_activation` (``md.get_activation("relu")``), or by its class
+    (``md.ReLU()``). ``md.Activation("relu")`` raises a ``TypeError`` saying so.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Activation and (args or kwargs):  # Keras's Activation("relu")
+            call = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+            named = ACTIVATIONS.get(args[0].lower()) if args and isinstance(args[0], str) else None
+            also = f" or md.{named.__name__}()" if named is not None else ""
+            raise TypeError(
+                f"md.Activation is the base class of activations (subclass it with function and "
+                f"vjp); for Keras's Activation({call}) call md.get_activation({call}){also}")
+        return super().__new__(cls)
+
+    # what inspect.signature (help(), the reference pages, get_config's check) shows for an
+    # activation without an __init__ of its own: no arguments, as before, not (*args, **kwargs)
+    __new__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -126,15 +147,23 @@ class Sigmoid(Activation):
 
 class Softmax(Activation):
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis`` (numerically stable).
+    ``dim`` is torch's name for ``axis`` (``Softmax(dim=-1)``); pass one of them.
 
     Backward: dx = y * (g - sum(g * y, axis)).
     """
 
     _config_keys = ("axis",)
 
-    def __init__(self, axis: int = -1):
+    def __init__(self, axis: int = -1, *, dim: int | None = None):
         super().__init__()
+        if dim is not None:
+            if axis != -1:
+                raise TypeError("Softmax: pass axis= or dim= (torch's name), not both")
+            axis = dim
         self.axis = int(axis)
+
+    def get_config(self):
+        return {"axis": self.axis}  # dim is only another spelling of axis
 
     def function(self, x):
         if not -x.ndim <= self.axis < x.ndim:
@@ -165,4 +194,30 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-__all__ = ["Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh"]
+#: The names :func:`get_activation` knows: Keras's (``"linear"`` is the identity) and
+#: scikit-learn's (``"logistic"`` is the sigmoid).
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "identity": Identity,
+    "leaky_relu": LeakyReLU,
+    "linear": Identity,
+    "logistic": Sigmoid,
+    "relu": ReLU,
+    "sigmoid": Sigmoid,
+    "softmax": Softmax,
+    "tanh": Tanh,
+}
+
+
+def get_activation(name: str, **kwargs) -> Activation:
+    """A new activation layer by name, as Keras's ``Activation("relu")`` builds one: ``name`` is
+    one of :data:`ACTIVATIONS` (case-insensitive), ``kwargs`` go to its class, e.g.
+    ``get_activation("leaky_relu", negative_slope=0.2)``."""
+    cls = ACTIVATIONS.get(name.lower()) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))} "
+                         f"(or build one by its class, e.g. md.ReLU())")
+    return cls(**kwargs)
+
+
+__all__ = ["ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Softmax",
+           "Tanh", "get_activation"]

@@ -184,6 +184,16 @@ class Layer:
                         for name, child in layer._layers.items()]
             stack.extend(reversed(children))
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """PyTorch's name for :meth:`named_layers`: this layer under ``prefix`` (``""``), then
+        every sub-layer with its dotted path, in the same order."""
+        return self.named_layers(prefix)
+
+    def modules(self) -> Iterator[Layer]:
+        """PyTorch's name: this layer and every sub-layer, in :meth:`named_layers`' order."""
+        for _, layer in self.named_layers():
+            yield layer
+
     def children(self) -> Iterator[Layer]:
         """The direct sub-layers, in the order they were assigned."""
         yield from self._layers.values()

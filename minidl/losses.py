@@ -249,4 +249,62 @@ class SoftmaxCrossEntropy(Loss):
 #: PyTorch's name: softmax and cross-entropy on logits, with class-index (or one-hot) targets.
 CrossEntropyLoss = SoftmaxCrossEntropy
 
-__all__ = ["MSE", "BinaryCrossEntropy", "CrossEntropyLoss", "Loss", "SoftmaxCrossEntropy"]
+
+def _check_reduction(who: str, reduction) -> str:
+    if reduction not in ("mean", "sum"):
+        raise ValueError(
+            f"{who}: reduction={reduction!r} is not supported; minidl losses return one float: "
+            f"pass 'mean' or 'sum' ('mean' is the default, as in torch)")
+    return reduction
+
+
+class MSELoss(MSE):
+    """PyTorch's ``nn.MSELoss``: :class:`MSE` with torch's ``reduction`` argument.
+
+    ``reduction="mean"`` (the default) is :class:`MSE` itself, the mean over all elements as
+    torch computes it; ``"sum"`` is the sum of the squared errors (value and gradient times the
+    number of elements). ``"none"`` is refused: a minidl loss returns one float.
+    """
+
+    _config_keys = ("reduction",)
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check_reduction("MSELoss", reduction)
+
+    def value(self, pred, target):
+        value = super().value(pred, target)
+        return value * pred.size if self.reduction == "sum" else value
+
+    def gradient(self, pred, target):
+        grad = super().gradient(pred, target)
+        return grad * pred.dtype.type(pred.size) if self.reduction == "sum" else grad
+
+
+class BCELoss(BinaryCrossEntropy):
+    """PyTorch's ``nn.BCELoss``: :class:`BinaryCrossEntropy` on probabilities, with torch's
+    ``reduction`` argument.
+
+    ``reduction="mean"`` (the default) is ``BinaryCrossEntropy()``: the mean over all elements,
+    each log clamped at -100, as torch computes it; ``"sum"`` is the sum. ``"none"`` is refused:
+    a minidl loss returns one float. For torch's ``BCEWithLogitsLoss`` use
+    ``BinaryCrossEntropy(from_logits=True)``.
+    """
+
+    _config_keys = ("reduction",)
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__(from_logits=False)
+        self.reduction = _check_reduction("BCELoss", reduction)
+
+    def value(self, pred, target):
+        value = super().value(pred, target)
+        return value * pred.size if self.reduction == "sum" else value
+
+    def gradient(self, pred, target):
+        grad = super().gradient(pred, target)
+        return grad * pred.dtype.type(pred.size) if self.reduction == "sum" else grad
+
+
+__all__ = ["MSE", "BCELoss", "BinaryCrossEntropy", "CrossEntropyLoss", "Loss", "MSELoss",
+           "SoftmaxCrossEntropy"]

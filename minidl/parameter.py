@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .validation import check_bool
+
 
 class Parameter:
     """A trainable array ``data`` together with ``grad``, its gradient, of the same shape and dtype.
@@ -26,11 +28,17 @@ class Parameter:
     gradient written by hand). A new parameter's zeros count as a gradient: it has never been
     zeroed, and a gradient written into it by hand may be exactly zero. Optimizers skip a
     parameter without a gradient entirely.
+
+    ``requires_grad = False`` freezes the parameter, as in torch: it never has a gradient for an
+    optimizer (:attr:`has_grad` is False), so ``step()`` leaves it, its state and its weight
+    decay alone, in ``fit`` as in a loop of your own. Backward passes still compute ``grad``
+    (there is no graph to prune), so ``gradcheck`` checks a frozen layer's maths as any other.
+    Freeze a layer with ``for p in layer.parameters(): p.requires_grad = False``.
     """
 
-    __slots__ = ("__weakref__", "_zeroed", "data", "grad")
+    __slots__ = ("__weakref__", "_requires_grad", "_zeroed", "data", "grad")
 
-    def __init__(self, data, dtype=None):
+    def __init__(self, data, dtype=None, requires_grad: bool = True):
         data = np.array(data, dtype=dtype, copy=True)
         if not np.issubdtype(data.dtype, np.floating):
             raise ValueError(
@@ -39,6 +47,16 @@ class Parameter:
         self.data = data
         self.grad = np.zeros_like(data)
         self._zeroed = False
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self) -> bool:
+        """False freezes the parameter: optimizers skip it (see the class docstring)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self._requires_grad = check_bool("Parameter", "requires_grad", value)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -56,7 +74,10 @@ class Parameter:
     def has_grad(self) -> bool:
         """Whether ``grad`` holds a gradient for the next optimizer step: not zeroed by
         :meth:`zero_grad` since a layer's ``backward`` last wrote it, or holding a nonzero
-        value. ``step()`` skips a parameter without one (no weight decay, no state update)."""
+        value. ``step()`` skips a parameter without one (no weight decay, no state update).
+        A frozen parameter (``requires_grad=False``) never has one."""
+        if not self._requires_grad:
+            return False
         if not self._zeroed:
             return True
         grad = self.grad
@@ -88,4 +109,5 @@ class Parameter:
         self.grad = self.grad.astype(dtype)
 
     def __repr__(self) -> str:
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+        frozen = "" if self._requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,55 @@ def test_a_class_defining_vjp_does_not_warn(recwarn):
         md.gradcheck(Square(), np.array([[0.3, -1.2]]))
     finally:
         del LAYER_REGISTRY[registered_name(Square)]
+
+
+def test_softmax_takes_torchs_dim_beside_axis():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    assert np.array_equal(md.Softmax(dim=1)(x), md.Softmax(axis=1)(x))
+    assert md.Softmax(dim=0).get_config() == {"axis": 0}
+    assert repr(md.Softmax(dim=-1)) == "Softmax(axis=-1)"
+    with pytest.raises(TypeError, match=r"Softmax: pass axis= or dim= \(torch's name\), not both"):
+        md.Softmax(axis=1, dim=1)
+
+
+@pytest.mark.parametrize("name, cls", [("relu", md.ReLU), ("tanh", md.Tanh),
+                                       ("sigmoid", md.Sigmoid), ("logistic", md.Sigmoid),
+                                       ("softmax", md.Softmax), ("linear", md.Identity),
+                                       ("identity", md.Identity), ("leaky_relu", md.LeakyReLU),
+                                       ("ReLU", md.ReLU)])
+def test_get_activation_builds_the_named_activation(name, cls):
+    act = md.get_activation(name)
+    assert type(act) is cls
+    assert md.activations.get_activation is md.get_activation
+    assert md.get_activation("leaky_relu", negative_slope=0.2).negative_slope == 0.2
+
+
+def test_get_activation_names_the_known_names_for_an_unknown_one():
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu'; known: identity, "
+                                         r"leaky_relu, linear, logistic, relu, sigmoid, softmax, "
+                                         r"tanh"):
+        md.get_activation("gelu")
+
+
+def test_activation_with_a_name_says_it_is_the_base_class_and_what_to_call():
+    """Keras's Activation("relu") is a layer built by name; md.Activation is the base class
+    that custom activations subclass, so the name goes to md.get_activation."""
+    with pytest.raises(TypeError, match=r"md\.Activation is the base class of activations "
+                                        r"\(subclass it with function and vjp\); for Keras's "
+                                        r"Activation\('relu'\) call md\.get_activation\('relu'\) "
+                                        r"or md\.ReLU\(\)"):
+        md.Activation("relu")
+    with pytest.raises(TypeError, match=r"md\.get_activation\('leaky_relu', "
+                                        r"negative_slope=0\.2\)"):
+        md.Activation("leaky_relu", negative_slope=0.2)
+    # subclasses, copies and pickles are untouched by the check
+    import copy
+    import pickle
+
+    act = md.LeakyReLU(0.3)
+    assert copy.deepcopy(act).negative_slope == 0.3
+    assert pickle.loads(pickle.dumps(act)).negative_slope == 0.3
+    assert md.LeakyReLU.from_config(act.get_config()).negative_slope == 0.3
+    with pytest.raises(TypeError):
+        md.ReLU("relu")
+    assert str(inspect.signature(md.ReLU)) == "()"  # help() and the reference pages

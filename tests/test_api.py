@@ -24,6 +24,9 @@ def test_the_documented_imports_work_and_agree():
         assert obj.__name__ in minidl.__all__
     for name in ("fit", "evaluate", "predict", "History", "save", "load"):
         assert name in minidl.__all__ and hasattr(minidl, name)
+    # torch's and Keras's names (issue 20)
+    for name in ("MSELoss", "BCELoss", "Conv2d", "MaxPool2d", "AvgPool2d", "get_activation"):
+        assert name in minidl.__all__ and hasattr(minidl, name)
 
 
 @pytest.mark.parametrize("name, std", [

@@ -424,3 +424,65 @@ def test_an_empty_batch_flattens_and_an_empty_softmax_axis_is_named():
     with pytest.raises(ShapeError, match=r"Softmax\(axis=3\): input of shape \(2, 3\) has no "
                                          r"axis 3"):
         Softmax(axis=3)(np.zeros((2, 3)))
+
+
+def test_torch_names_conv2d_maxpool2d_modules_and_named_modules():
+    assert minidl.Conv2d is minidl.Conv2D and minidl.MaxPool2d is minidl.MaxPool2D
+    assert minidl.AvgPool2d is minidl.AvgPool2D
+    from minidl.layers import AvgPool2d, Conv2d, MaxPool2d
+
+    assert (Conv2d, MaxPool2d, AvgPool2d) == (minidl.Conv2D, minidl.MaxPool2D, minidl.AvgPool2D)
+    inner = Sequential(Dense(3, 3, rng=0), Tanh())
+    model = Sequential(Dense(2, 3, rng=1), ReLU(), inner)
+    # torch's order: the model itself first, under "", then depth first in forward order
+    assert list(model.named_modules()) == list(model.named_layers())
+    assert [name for name, _ in model.named_modules()] == ["", "0", "1", "2", "2.0", "2.1"]
+    assert list(model.modules()) == [layer for _, layer in model.named_layers()]
+    assert list(inner.named_modules(prefix="enc"))[1][0] == "enc.0"
+
+
+@pytest.mark.parametrize("make_opt", [
+    lambda params: minidl.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+    lambda params: Adam(params, lr=0.01, weight_decay=0.1, fused=False),
+    lambda params: Adam(params, lr=0.01, weight_decay=0.1),  # fused when numba is there
+])
+def test_a_frozen_layer_does_not_move_in_fit_and_the_rest_trains(make_opt):
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+    model = Sequential(Dense(4, 8, rng=0), ReLU(), Dense(8, 3, rng=1))
+    assert all(p.requires_grad for p in model.parameters())
+    for p in model[0].parameters():
+        p.requires_grad = False
+    frozen = [p.data.copy() for p in model[0].parameters()]
+    trained = [p.data.copy() for p in model[2].parameters()]
+    opt = make_opt(model.parameters())
+    minidl.fit(model, minidl.CrossEntropyLoss(), opt, x, y, epochs=3, batch_size=16,
+               verbose=0)
+    first, last = list(model[0].parameters()), list(model[2].parameters())
+    assert all(np.array_equal(p.data, f) for p, f in zip(first, frozen, strict=True))
+    assert not any(np.array_equal(p.data, t) for p, t in zip(last, trained, strict=True))
+    assert all(p not in opt.state for p in model[0].parameters())  # no state, no decay
+    # unfrozen, it trains again
+    model[0].weight.requires_grad = True
+    minidl.fit(model, minidl.CrossEntropyLoss(), opt, x, y, epochs=1, batch_size=16,
+               verbose=0)
+    assert not np.array_equal(model[0].weight.data, frozen[0])
+    assert np.array_equal(model[0].bias.data, frozen[1])
+
+
+def test_a_frozen_parameter_still_gets_its_gradient_from_backward():
+    """requires_grad=False only keeps optimizers off: backward, backprop and gradcheck still
+    compute the parameter's gradient (as torch's autograd would not, but minidl has none to
+    save), so checking a frozen layer checks the same maths."""
+    dense = Dense(3, 2, rng=0)
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    dense.weight.requires_grad = False
+    dense(x)
+    dense.backprop(np.ones((5, 2)))
+    assert np.allclose(dense.weight.grad, x.T @ np.ones((5, 2)))
+    assert not dense.weight.has_grad and dense.bias.has_grad
+    minidl.gradcheck(dense, x)
+    assert not dense.weight.requires_grad  # gradcheck leaves it as it was
+    with pytest.raises(ValueError, match=r"requires_grad must be True or False, got 'no'"):
+        dense.weight.requires_grad = "no"
+    assert repr(dense.weight) == "Parameter(shape=(3, 2), dtype=float64, requires_grad=False)"

@@ -152,3 +152,32 @@ def test_a_loss_that_overflows_raises_non_finite_error():
         loss(np.array([[1e200]]), np.array([[-1e200]]))
     with pytest.raises(NonFiniteError, match=r"the loss is inf"):
         loss(np.array([[3e38]], dtype=np.float32), np.array([[-3e38]], dtype=np.float32))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mseloss_and_bceloss_are_torchs_in_value_and_gradient(reduction):
+    torch = pytest.importorskip("torch")
+    from minidl import BCELoss, MSELoss
+
+    rng = np.random.default_rng(0)
+    pred, target = rng.uniform(0.05, 0.95, (6, 3)), rng.integers(0, 2, (6, 3)).astype(float)
+    for ours, theirs in ((MSELoss(reduction=reduction), torch.nn.MSELoss(reduction=reduction)),
+                         (BCELoss(reduction=reduction), torch.nn.BCELoss(reduction=reduction))):
+        p = torch.tensor(pred, requires_grad=True)
+        expected = theirs(p, torch.tensor(target))
+        expected.backward()
+        assert ours(pred, target) == pytest.approx(expected.item(), rel=1e-12)
+        assert np.allclose(ours.backward(), p.grad.numpy(), rtol=1e-12, atol=0)
+    # the default is torch's, the mean over all elements: MSE's and BinaryCrossEntropy's
+    assert MSELoss()(pred, target) == MSE()(pred, target)
+    assert BCELoss()(pred, target) == BinaryCrossEntropy()(pred, target)
+    assert isinstance(MSELoss(), MSE) and isinstance(BCELoss(), BinaryCrossEntropy)
+
+
+@pytest.mark.parametrize("name", ["MSELoss", "BCELoss"])
+def test_torch_loss_names_refuse_a_reduction_they_cannot_do(name):
+    import minidl
+
+    with pytest.raises(ValueError, match=r"reduction='none'.*'mean' or 'sum'"):
+        getattr(minidl, name)(reduction="none")
+    assert repr(getattr(minidl, name)(reduction="sum")) == f"{name}(reduction='sum')"

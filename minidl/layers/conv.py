@@ -134,3 +134,7 @@ class Conv2D(Layer):
         dx = col2im(w.T @ g, (n, c, hp, wp), self.kernel_size, self.stride, (oh, ow))
         ph, pw = self.padding
         return dx[:, :, ph:hp - ph, pw:wp - pw]
+
+
+#: PyTorch's name (same arguments in the same order, and torch's (out, in, kh, kw) weight).
+Conv2d = Conv2D

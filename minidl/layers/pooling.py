@@ -110,3 +110,8 @@ class GlobalAvgPool2D(Layer):
         shape = self._cache("_shape")
         g = self._check_grad_out(grad_out, shape[:2]).astype(self._dtype, copy=False)
         return np.broadcast_to((g / (shape[2] * shape[3]))[:, :, None, None], shape).copy()
+
+
+#: PyTorch's names.
+MaxPool2d = MaxPool2D
+AvgPool2d = AvgPool2D
