@@ -86,7 +86,7 @@ def test_full_batch_is_gradient_descent_step_for_step():
     X, y = make_data(n=50)
     a, b = qa_model(), qa_model()
     opt_a, opt_b = SGD(a.parameters(), lr=0.1), SGD(b.parameters(), lr=0.1)
-    h = fit(a, MSE(half_grad=True), opt_a, X, y, epochs=5, verbose=0)
+    h = fit(a, MSE(half_grad=True), opt_a, X, y, epochs=5, batch_size=None, verbose=0)
     loss = MSE(half_grad=True)
     losses = []
     for _ in range(5):
@@ -96,6 +96,22 @@ def test_full_batch_is_gradient_descent_step_for_step():
     assert_same_arrays(a.state_dict(), b.state_dict())
     assert h["train_loss"].tolist() == losses
     assert h["steps"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_the_default_batch_size_is_32_as_keras():
+    """Without batch_size, fit takes batches of 32 rows (Keras's default), not the whole set;
+    batch_size=None, given, is still the full batch."""
+    X, y = make_data(n=103)
+    a, b, c = make_model(), make_model(), make_model()
+    h = fit(a, MSE(), SGD(a.parameters(), lr=0.1), X, y, epochs=2, seed=3, verbose=0)
+    h32 = fit(b, MSE(), SGD(b.parameters(), lr=0.1), X, y, epochs=2, batch_size=32, seed=3,
+              verbose=0)
+    assert h["steps"].tolist() == [4, 8]
+    assert_same_history(h, h32, ignore=("time",))
+    assert_same_arrays(a.state_dict(), b.state_dict())
+    full = fit(c, MSE(), SGD(c.parameters(), lr=0.1), X, y, epochs=2, batch_size=None, verbose=0)
+    assert full["steps"].tolist() == [1, 2]
+    assert minidl.Trainer(c, MSE(), SGD(c.parameters(), lr=0.1)).batch_size == 32
 
 
 def test_minibatches_follow_a_fresh_seeded_permutation_and_keep_the_last_batch():
@@ -528,8 +544,8 @@ def test_training_metrics_use_the_epochs_own_predictions():
     X, y = make_data(n=50)
     a = qa_model()
     b = qa_model()
-    h = fit(a, MSE(), SGD(a.parameters(), lr=0.5), X, y, epochs=1, metrics=["accuracy"],
-            verbose=0)
+    h = fit(a, MSE(), SGD(a.parameters(), lr=0.5), X, y, epochs=1, batch_size=None,
+            metrics=["accuracy"], verbose=0)
     assert h["train_accuracy"][0] == accuracy(y, b.forward(X))
 
 
