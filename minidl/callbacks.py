@@ -327,11 +327,14 @@ def in_notebook() -> bool:
 class ProgressBar(Callback):
     """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
 
-    Shown on a terminal (``file``, default ``sys.stderr``, is a tty) and in a Jupyter kernel
-    (:func:`in_notebook`), where ``tqdm.auto`` draws a notebook widget; silent elsewhere (a
-    pipe, a log file). Without tqdm installed it prints one plain line per epoch instead (in a
-    notebook to ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints those lines to
-    ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    Shown on a terminal (``file``, default ``sys.stderr``, is a tty; without ``file``,
+    ``sys.stdout`` must be one too) and in a Jupyter kernel (:func:`in_notebook`), where
+    ``tqdm.auto`` draws a notebook widget. Elsewhere (a pipe, a log file, a batch job,
+    ``nohup``) it prints one plain line per epoch instead, as Keras does: to ``file``, or
+    without ``file`` to ``sys.stdout`` (``python train.py > log`` puts them in the log).
+    Without tqdm installed it prints those lines on a terminal too (in a notebook to
+    ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints the lines to ``file``
+    (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
     """
 
     def __init__(self, file=None, lines: bool = False):
@@ -351,7 +354,9 @@ class ProgressBar(Callback):
             return
         notebook = in_notebook()
         stream = self.file if self.file is not None else sys.stderr
-        if not (notebook or (hasattr(stream, "isatty") and stream.isatty())):
+        if not notebook and not (_is_terminal(stream)
+                                 and (self.file is not None or _is_terminal(sys.stdout))):
+            self._plain = self.file if self.file is not None else sys.stdout
             return
         try:
             from tqdm.auto import tqdm
@@ -375,6 +380,14 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
 
 
 def _summary(logs: dict) -> str:

@@ -86,7 +86,8 @@ class Trainer:
     :class:`Callback` instances. ``batch_size``: rows per optimizer step, default 32 (Keras's
     default); ``None`` is the full batch, one step per epoch. ``verbose``: 0 silent, 1 a
     progress bar (on a terminal, and in a Jupyter notebook through ``tqdm.auto``, or one line
-    per epoch without tqdm), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    per epoch without tqdm; with the output redirected to a file or a pipe, one line per epoch
+    on stdout, as Keras), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,12 +204,51 @@ def short_fit(callbacks, verbose=0, epochs=3):
                callbacks=callbacks, verbose=verbose)
 
 
-def test_progress_bar_draws_on_a_terminal_only():
+def test_progress_bar_draws_on_a_terminal_and_prints_a_line_per_epoch_elsewhere():
+    """As Keras: the bar on a terminal; to a pipe or a file, one plain line per epoch."""
     tty, pipe = FakeTerminal(), io.StringIO()
     short_fit([ProgressBar(file=tty)])
     short_fit([ProgressBar(file=pipe)])
     assert "3/3" in tty.getvalue() and "train_loss=" in tty.getvalue()
-    assert pipe.getvalue() == ""
+    assert "epoch 1/3" not in tty.getvalue()
+    lines = pipe.getvalue().splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("  train_loss=" in line for line in lines) and "\r" not in pipe.getvalue()
+
+
+def test_fit_verbose_1_with_stdout_redirected_prints_a_line_per_epoch_to_stdout(monkeypatch,
+                                                                              capsys):
+    """stderr on a terminal but stdout redirected (python train.py > log): the log gets the
+    lines, no bar is drawn on the terminal."""
+    tty = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    short_fit([], verbose=1, epochs=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
+    assert tty.getvalue() == ""
+
+
+def test_fit_with_its_output_redirected_to_a_file_leaves_a_line_per_epoch(tmp_path):
+    """A real process with stdout and stderr in a file (a batch job, nohup, > log 2>&1)."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import minidl as md\n"
+        "X = np.random.default_rng(0).standard_normal((40, 3)); y = X[:, :1]\n"
+        "model = md.Sequential(md.Dense(3, 1, rng=0))\n"
+        "md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.1), X, y, epochs=4)\n"
+        "print('done')\n")
+    log = tmp_path / "log"
+    root = Path(minidl.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, str(script)], stdout=out, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, env=env, check=True, timeout=120)
+    lines = [line for line in log.read_text().splitlines() if "PerformanceNotice" not in line]
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split("  ")[0] for line in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
+    assert lines[-1] == "done" and "\r" not in log.read_text()
 
 
 def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch):
@@ -216,7 +258,7 @@ def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch)
     short_fit([ProgressBar(file=pipe)], epochs=2)
     lines = tty.getvalue().splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
-    assert pipe.getvalue() == ""
+    assert pipe.getvalue().splitlines()[1].startswith("epoch 2/2  train_loss=")
 
 
 class FakeKernelShell:
