@@ -875,3 +875,18 @@ def test_a_metric_returning_a_numpy_scalar_or_bool_is_a_number(returned):
         return returned
     history, _ = _small_fit(metrics=[my_metric])
     assert history["train_my_metric"][-1] == float(returned)
+
+
+def test_history_history_is_keras_s_dict_of_lists():
+    h = History()
+    h.append({"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.75, "lr": 0.1, "steps": 3})
+    h.append({"epoch": 2, "train_loss": 0.25, "train_accuracy": 1.0, "val_loss": 0.4,
+              "lr": 0.1, "steps": 6})
+    d = h.history
+    assert list(d) == ["loss", "accuracy", "lr", "steps", "val_loss"]
+    assert d["loss"] == [0.5, 0.25] and d["accuracy"] == [0.75, 1.0] and d["steps"] == [3, 6]
+    assert all(type(v) is list for v in d.values())
+    assert math.isnan(d["val_loss"][0]) and d["val_loss"][1] == 0.4
+    assert h.epoch == [0, 1]  # Keras's History.epoch: 0-based indices
+    d["loss"].append(9.0)  # a copy: the History is unchanged
+    assert len(h["loss"]) == 2 and h.history["loss"] == [0.5, 0.25]
