@@ -27,7 +27,9 @@ Callbacks run in the order given, except those with a higher ``order``
 (:class:`ModelCheckpoint`), which run after the others so a checkpoint sees the epoch's final
 state (e.g. the new learning rate).
 
-Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`.
+Learning-rate schedules are callbacks too: see :mod:`minidl.schedules`. ``monitor=`` of
+:class:`EarlyStopping` and :class:`ModelCheckpoint` takes minidl's column names and Keras's
+names of the training values (``"loss"`` is ``train_loss``), as ``History`` does.
 
 Changed in 0.2: ``on_batch_end`` received the global step as its first argument; it now
 receives the batch index within the epoch, as Keras does (the step is ``logs["step"]``).
@@ -159,7 +161,7 @@ def resolve_mode(owner: str, monitor: str, mode: str) -> str:
         return "min"
     if any(word in monitor for word in _HIGHER_IS_BETTER):
         return "max"
-    guess = closest(monitor, _usual_keys())
+    guess = suggest(monitor, _usual_keys())
     if guess is not None:
         raise ValueError(f"{owner}: monitor {monitor!r} is not one of the usual columns fit "
                          f"logs: did you mean {guess!r}? (for a value of your own, pass "
@@ -185,6 +187,27 @@ def closest(name: str, keys) -> str | None:
     return found[0] if found else None
 
 
+def suggest(name: str, keys) -> str | None:
+    """What ``name`` most likely meant among ``keys``: the closest key (a typo), else the one
+    key that begins with it (an abbreviation: Keras's old ``val_acc`` for ``val_accuracy``)."""
+    keys = list(keys)
+    guess = closest(name, keys)
+    if guess is None:
+        longer = [key for key in keys if key.startswith(name)]
+        guess = longer[0] if len(longer) == 1 else None
+    return guess
+
+
+def logged_name(name: str, keys) -> str | None:
+    """The logged column ``name`` reads: ``name`` itself, or for Keras's name ``X`` of a
+    training value (``"loss"``, ``"accuracy"``) the column ``train_X``, as ``History`` reads
+    them; None if neither is logged."""
+    keys = list(keys)
+    if name in keys:
+        return name
+    return f"train_{name}" if f"train_{name}" in keys else None
+
+
 class Monitor:
     """The best value so far of one logged quantity, shared by :class:`EarlyStopping`,
     :class:`ModelCheckpoint` and :class:`~minidl.schedules.ReduceLROnPlateau`.
@@ -203,6 +226,7 @@ class Monitor:
         check_number(owner, "min_delta", min_delta, low=0.0)
         self.owner = owner
         self.monitor = monitor
+        self.key = monitor  # the logged column it reads: see check_logged
         self.mode = resolve_mode(owner, monitor, mode)
         self.min_delta = float(min_delta)
         self.relative = check_bool(owner, "relative", relative)
@@ -225,17 +249,27 @@ class Monitor:
             return True
         return False
 
-    def check_logged(self, params: Mapping[str, Any]) -> None:
+    def check_logged(self, params: Mapping[str, Any], keras_names: bool = False) -> None:
         """Raise a clear error at train begin if the value will never appear in the logs
-        (``params``: a callback's ``params``)."""
+        (``params``: a callback's ``params``). With ``keras_names``, Keras's name of a
+        training value (``"loss"`` for ``train_loss``) is accepted: :attr:`key` becomes the
+        column it reads, which :meth:`value` takes from an epoch's logs."""
         keys = list(params["log_keys"])
-        if self.monitor not in keys:
-            guess = closest(self.monitor, keys)
+        key = logged_name(self.monitor, keys) if keras_names else (
+            self.monitor if self.monitor in keys else None)
+        if key is None:
+            guess = suggest(self.monitor, keys)
             hint = (f" (did you mean {guess!r}?)" if guess is not None
                     else " (pass validation_data= to fit to get val_ columns)"
-                    if self.monitor.startswith("val_") else "")
+                    if self.monitor.startswith("val_")
+                    and not any(k.startswith("val_") for k in keys) else "")
             raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; fit logs "
                              f"{keys}{hint}")
+        self.key = key
+
+    def value(self, logs: Mapping[str, Any]) -> float:
+        """The monitored value in an epoch's logs (its History row)."""
+        return logs[self.key]
 
 
 # ---------------------------------------------------------------------- EarlyStopping
@@ -277,12 +311,12 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self, logs=None):
-        self.tracker.check_logged(self.params)
+        self.tracker.check_logged(self.params, keras_names=True)
         if self.run.epoch == 0:  # a fresh run (a resumed one keeps its restored state)
             self.reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.tracker.update(logs[self.monitor]):
+        if self.tracker.update(self.tracker.value(logs)):
             self.best_epoch, self.wait = epoch + 1, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.state_dict()
@@ -327,11 +361,14 @@ def in_notebook() -> bool:
 class ProgressBar(Callback):
     """A tqdm bar over the epochs, showing the last epoch's losses and metrics.
 
-    Shown on a terminal (``file``, default ``sys.stderr``, is a tty) and in a Jupyter kernel
-    (:func:`in_notebook`), where ``tqdm.auto`` draws a notebook widget; silent elsewhere (a
-    pipe, a log file). Without tqdm installed it prints one plain line per epoch instead (in a
-    notebook to ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints those lines to
-    ``file`` (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
+    Shown on a terminal (``file``, default ``sys.stderr``, is a tty; without ``file``,
+    ``sys.stdout`` must be one too) and in a Jupyter kernel (:func:`in_notebook`), where
+    ``tqdm.auto`` draws a notebook widget. Elsewhere (a pipe, a log file, a batch job,
+    ``nohup``) it prints one plain line per epoch instead, as Keras does: to ``file``, or
+    without ``file`` to ``sys.stdout`` (``python train.py > log`` puts them in the log).
+    Without tqdm installed it prints those lines on a terminal too (in a notebook to
+    ``sys.stdout`` unless ``file`` is given). ``lines=True`` prints the lines to ``file``
+    (default ``sys.stdout``), terminal or not: what ``fit(verbose=2)`` uses.
     """
 
     def __init__(self, file=None, lines: bool = False):
@@ -351,7 +388,9 @@ class ProgressBar(Callback):
             return
         notebook = in_notebook()
         stream = self.file if self.file is not None else sys.stderr
-        if not (notebook or (hasattr(stream, "isatty") and stream.isatty())):
+        if not notebook and not (_is_terminal(stream)
+                                 and (self.file is not None or _is_terminal(sys.stdout))):
+            self._plain = self.file if self.file is not None else sys.stdout
             return
         try:
             from tqdm.auto import tqdm
@@ -375,6 +414,14 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
 
 
 def _summary(logs: dict) -> str:
@@ -506,13 +553,13 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: the folder {folder!r} of {self.filepath!r} does not exist "
                 f"(or is not a folder); create it before training")
         if self.tracker is not None:
-            self.tracker.check_logged(self.params)
+            self.tracker.check_logged(self.params, keras_names=True)
             if self.run.epoch == 0:
                 self.tracker.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         save_now = self.every is not None and (epoch + 1) % self.every == 0
-        if self.tracker is not None and self.tracker.update(logs[self.monitor]):
+        if self.tracker is not None and self.tracker.update(self.tracker.value(logs)):
             save_now = True
         if save_now:
             path = self.filepath.format(epoch=epoch + 1)
@@ -525,6 +572,64 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state):
         if self.tracker is not None and state["best"] is not None:
             self.tracker.best = float(state["best"])
+
+
+# ---------------------------------------------------------------------- CSVLogger
+class CSVLogger(Callback):
+    """Write each epoch's History row to a CSV file as training goes (as Keras's CSVLogger).
+
+    The header is the History's columns (minidl's names: ``epoch``, ``train_loss``,
+    ``val_loss``, ...), then one row per epoch, appended and flushed to disk at the epoch's
+    end: a run that is interrupted keeps its rows, and the file can be read while training
+    runs. Floats are written with ``repr``, so reading the file back gives the History's
+    values exactly. ``separator``: one character; ``append=False`` starts the file afresh,
+    ``append=True`` adds rows to an existing file (a resumed run), whose header must name
+    the same columns (else a ``ValueError`` at train begin, the file untouched)::
+
+        md.fit(..., callbacks=[md.callbacks.CSVLogger("training.csv")])
+        pandas.read_csv("training.csv")
+    """
+
+    def __init__(self, filename, separator: str = ",", append: bool = False):
+        if not isinstance(filename, (str, os.PathLike)) or not os.fspath(filename):
+            raise (ValueError if filename == "" else TypeError)(
+                f"CSVLogger: filename must be a path (a str or a path), got {filename!r}")
+        if not (isinstance(separator, str) and len(separator) == 1
+                and separator not in "\r\n\"" and not separator.isalnum()
+                and separator not in ".-+"):
+            raise ValueError(f"CSVLogger: separator must be one character that is not part of "
+                             f"a number or a quote (',', ';', '\\t', ...), got {separator!r}")
+        self.filename = os.fspath(filename)
+        self.separator = separator
+        self.append = check_bool("CSVLogger", "append", append)
+        self._keys: list[str] = []
+
+    def on_train_begin(self, logs=None):
+        self._keys = list(self.params["log_keys"])
+        header = self.separator.join(self._keys)
+        if self.append and os.path.isfile(self.filename) and os.path.getsize(self.filename):
+            with open(self.filename, encoding="utf-8", newline="") as f:
+                first = f.readline().rstrip("\r\n")
+            if first != header:
+                raise ValueError(
+                    f"CSVLogger: cannot append to {self.filename!r}: its columns ({first!r}) "
+                    f"are not this run's ({header!r}); give another file or append=False")
+            return
+        with open(self.filename, "w", encoding="utf-8", newline="") as f:
+            f.write(header + "\n")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = self.separator.join(_csv_value(logs.get(key, math.nan)) for key in self._keys)
+        with open(self.filename, "a", encoding="utf-8", newline="") as f:
+            f.write(row + "\n")
+            f.flush()
+
+
+def _csv_value(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _check_filepath(filepath: str) -> None:
@@ -547,6 +652,7 @@ def _check_filepath(filepath: str) -> None:
 
 
 __all__ = [
+    "CSVLogger",
     "Callback",
     "EarlyStopping",
     "ModelCheckpoint",

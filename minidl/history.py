@@ -16,6 +16,9 @@
 from the same column (nothing is stored twice): ``history["loss"]`` is ``history["train_loss"]``
 and ``history["accuracy"]`` is ``history["train_accuracy"]`` (any ``X`` with a ``train_X``
 column); ``val_loss`` and ``val_accuracy`` are the same in both. ``keys()`` lists minidl's names.
+``history.history`` is Keras's ``History.history``: a dict of lists under Keras's names
+(``{"loss": [...], "accuracy": [...], "val_loss": [...], ...}``, every column but ``epoch``),
+and ``history.epoch`` Keras's 0-based epoch indices.
 
 ``events`` lists what ended or interrupted training
 (a non-finite loss with ``on_nonfinite="stop"``, early stopping), as dicts with an ``"event"``
@@ -90,6 +93,26 @@ class History:
 
     def keys(self) -> list[str]:
         return list(self._columns)
+
+    @property
+    def history(self) -> dict[str, list]:
+        """Keras's ``History.history``: ``{name: list of per-epoch values}`` under Keras's
+        names (``train_X`` becomes ``X``: ``"loss"``, ``"accuracy"``; ``val_X``, ``lr`` and
+        the others as they are), every column but ``epoch`` (see :attr:`epoch`). A new dict
+        of new lists at each call: changing it leaves the History as it is."""
+        out: dict[str, list] = {}
+        for key, col in self._columns.items():
+            if key == "epoch":
+                continue
+            short = key[len("train_"):] if key.startswith("train_") else key
+            out[key if short in self._columns else short] = list(col)
+        return out
+
+    @property
+    def epoch(self) -> list[int]:
+        """Keras's ``History.epoch``: the 0-based index of each epoch (``history["epoch"]``
+        holds minidl's 1-based counts)."""
+        return [int(e) - 1 for e in self._columns.get("epoch", [])]
 
     @property
     def last(self) -> dict[str, Any]:

@@ -11,7 +11,8 @@ One epoch of :func:`fit`, for a model, a loss and an optimizer::
           validation set never goes through a convolution in one piece), append a row to the
           History, run callbacks
 
-``batch_size=None`` is the full batch: gradient descent. With a single batch per epoch the order
+``batch_size`` defaults to 32, as in Keras; ``batch_size=None``, given explicitly, is the full
+batch: gradient descent. With a single batch per epoch the order
 of the rows cannot matter, so no permutation is drawn. ``rng`` is
 ``numpy.random.default_rng(seed)``, owned by the :class:`Trainer`: its state, the model's own
 random state (Dropout) and the optimizer's state all go into checkpoints, so a run resumed with
@@ -82,13 +83,15 @@ class Trainer:
     ``f(y_true, y_pred)``, or a dict ``{name: function}``; metrics given by name split
     single-output predictions (and the targets) at ``loss.decision_threshold`` (0.5 for the
     probabilities of ``BinaryCrossEntropy()``, 0 for MSE and logits). ``callbacks``:
-    :class:`Callback` instances. ``verbose``: 0 silent, 1 a progress bar (on a terminal,
-    and in a Jupyter notebook through ``tqdm.auto``, or one line per epoch without tqdm), 2
-    one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
+    :class:`Callback` instances. ``batch_size``: rows per optimizer step, default 32 (Keras's
+    default); ``None`` is the full batch, one step per epoch. ``verbose``: 0 silent, 1 a
+    progress bar (on a terminal, and in a Jupyter notebook through ``tqdm.auto``, or one line
+    per epoch without tqdm; with the output redirected to a file or a pipe, one line per epoch
+    on stdout, as Keras), 2 one line per epoch. ``on_nonfinite``: ``"raise"`` or ``"stop"``.
     """
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *,
-                 batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+                 batch_size: int | None = 32, shuffle: bool = True, seed: int | None = None,
                  metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (),
                  verbose: int = 1, on_nonfinite: str = "raise"):
         for name, value, cls in (("model", model, Layer), ("loss", loss, Loss),
@@ -387,13 +390,15 @@ class Trainer:
 
 # ---------------------------------------------------------------------- functions
 def fit(model: Layer, loss: Loss, optimizer: Optimizer, X, y, *, epochs: int,
-        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        batch_size: int | None = 32, shuffle: bool = True, seed: int | None = None,
         validation_data=None, validation_split: float | None = None,
         metrics: Iterable | Mapping = (), callbacks: Iterable[Callback] = (), verbose: int = 1,
         on_nonfinite: str = "raise", resume=None) -> History:
     """Train ``model`` on ``(X, y)`` and return the :class:`~minidl.History`.
 
-    See the module docstring for the loop and :class:`Trainer` for the arguments. ``epochs``
+    See the module docstring for the loop and :class:`Trainer` for the arguments.
+    ``batch_size`` defaults to 32 rows per step, as in Keras (0.1's default was the whole
+    data set); pass ``batch_size=None`` for full-batch gradient descent. ``epochs``
     counts the whole run: with ``resume`` (a checkpoint path, or a loaded
     :class:`~minidl.checkpoint.Checkpoint`) training continues from the checkpoint's epoch up
     to ``epochs``, and the returned History holds the earlier epochs too. ``seed`` (default 0)

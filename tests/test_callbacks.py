@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import os
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +17,7 @@ import minidl
 from minidl import MSE, SGD, Adam, History, RecursiveMLP, Tanh, fit
 from minidl.callbacks import (
     Callback,
+    CSVLogger,
     EarlyStopping,
     ModelCheckpoint,
     ProgressBar,
@@ -201,12 +206,51 @@ def short_fit(callbacks, verbose=0, epochs=3):
                callbacks=callbacks, verbose=verbose)
 
 
-def test_progress_bar_draws_on_a_terminal_only():
+def test_progress_bar_draws_on_a_terminal_and_prints_a_line_per_epoch_elsewhere():
+    """As Keras: the bar on a terminal; to a pipe or a file, one plain line per epoch."""
     tty, pipe = FakeTerminal(), io.StringIO()
     short_fit([ProgressBar(file=tty)])
     short_fit([ProgressBar(file=pipe)])
     assert "3/3" in tty.getvalue() and "train_loss=" in tty.getvalue()
-    assert pipe.getvalue() == ""
+    assert "epoch 1/3" not in tty.getvalue()
+    lines = pipe.getvalue().splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("  train_loss=" in line for line in lines) and "\r" not in pipe.getvalue()
+
+
+def test_fit_verbose_1_with_stdout_redirected_prints_a_line_per_epoch_to_stdout(monkeypatch,
+                                                                              capsys):
+    """stderr on a terminal but stdout redirected (python train.py > log): the log gets the
+    lines, no bar is drawn on the terminal."""
+    tty = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    short_fit([], verbose=1, epochs=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
+    assert tty.getvalue() == ""
+
+
+def test_fit_with_its_output_redirected_to_a_file_leaves_a_line_per_epoch(tmp_path):
+    """A real process with stdout and stderr in a file (a batch job, nohup, > log 2>&1)."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import minidl as md\n"
+        "X = np.random.default_rng(0).standard_normal((40, 3)); y = X[:, :1]\n"
+        "model = md.Sequential(md.Dense(3, 1, rng=0))\n"
+        "md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.1), X, y, epochs=4)\n"
+        "print('done')\n")
+    log = tmp_path / "log"
+    root = Path(minidl.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, str(script)], stdout=out, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, env=env, check=True, timeout=120)
+    lines = [line for line in log.read_text().splitlines() if "PerformanceNotice" not in line]
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split("  ")[0] for line in epochs] == [f"epoch {i}/4" for i in range(1, 5)]
+    assert lines[-1] == "done" and "\r" not in log.read_text()
 
 
 def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch):
@@ -216,7 +260,7 @@ def test_progress_bar_without_tqdm_prints_plain_lines_on_a_terminal(monkeypatch)
     short_fit([ProgressBar(file=pipe)], epochs=2)
     lines = tty.getvalue().splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2  train_loss=")
-    assert pipe.getvalue() == ""
+    assert pipe.getvalue().splitlines()[1].startswith("epoch 2/2  train_loss=")
 
 
 class FakeKernelShell:
@@ -448,3 +492,87 @@ def test_a_misspelt_monitor_is_answered_with_the_closest_logged_key():
                                          r"fit logs .* \(did you mean 'train_accuracy'\?\)"):
         fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0,
             metrics=["accuracy"], callbacks=[EarlyStopping("train_acc", mode="max")])
+
+
+# ---------------------------------------------------------------------- Keras's names (issue 20)
+def test_early_stopping_and_checkpoint_take_keras_s_loss_name(tmp_path):
+    """monitor="loss" is Keras's name of train_loss, as h["loss"] is: accepted, same rule."""
+    stops = []
+    for monitor in ("loss", "train_loss"):
+        es = EarlyStopping(monitor=monitor, patience=1, min_delta=0.5)
+        ckpt = ModelCheckpoint(tmp_path / f"{monitor}.npz", monitor=monitor)
+        _, h = overfit_run([es, ckpt], epochs=6)
+        stops.append((es.stopped_epoch, es.best_epoch, es.best, len(h)))
+        assert es.monitor == monitor and ckpt.best == h["train_loss"].min()
+        assert set(ckpt.saved) == {str(tmp_path / f"{monitor}.npz")}
+    assert stops[0] == stops[1] and stops[0][0] == 2
+
+
+def test_a_keras_metric_name_reads_its_train_column():
+    model = make_model()
+    X, y = make_data()
+    es = EarlyStopping(monitor="accuracy", patience=100)
+    h = fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=3, verbose=0,
+            metrics=["accuracy"], callbacks=[es])
+    assert es.best == h["train_accuracy"].max()
+
+
+def test_val_acc_with_validation_data_suggests_val_accuracy_not_validation_data():
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor 'val_acc' is not one of the "
+                                         r"usual columns fit logs: did you mean "
+                                         r"'val_accuracy'\?"):
+        EarlyStopping("val_acc")
+    es = EarlyStopping("val_acc", mode="max")
+    with pytest.raises(ValueError, match=r"monitor 'val_acc' is not logged") as info:
+        overfit_run([es], epochs=1)
+    message = str(info.value)
+    assert "validation_data" not in message and "'val_loss'" in message
+    model = make_model()
+    X, y = make_data(n=40)
+    with pytest.raises(ValueError, match=r"did you mean 'val_accuracy'\?") as info:
+        fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0,
+            validation_split=0.25, metrics=["accuracy"], callbacks=[es])
+    assert "validation_data" not in str(info.value)
+    # without validation data the hint stands
+    with pytest.raises(ValueError, match=r"pass validation_data="):
+        fit(model, MSE(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, verbose=0,
+            metrics=["accuracy"], callbacks=[es])
+
+
+def test_csv_logger_writes_a_row_per_epoch_as_it_goes(tmp_path):
+    path = tmp_path / "log.csv"
+    rows_seen = []
+
+    class Peek(Callback):  # runs after the logger: the row is on disk already
+        def on_epoch_end(self, epoch, logs=None):
+            rows_seen.append(len(path.read_text().splitlines()))
+
+    _, h = overfit_run([CSVLogger(path), Peek()], epochs=3)
+    assert rows_seen == [2, 3, 4]
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == h.keys()
+    table = np.array(rows[1:], dtype=float)
+    for j, key in enumerate(h.keys()):
+        assert np.array_equal(table[:, j], h[key]), key  # exact: floats written with repr
+    # append=False starts again; append=True adds rows under the one header
+    overfit_run([CSVLogger(path, separator=";")], epochs=2)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and lines[0] == ";".join(h.keys())
+    overfit_run([CSVLogger(path, separator=";", append=True)], epochs=2)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 5 and lines[3].startswith("1;")
+
+
+def test_csv_logger_refuses_bad_arguments_and_a_file_of_other_columns(tmp_path):
+    with pytest.raises(ValueError, match=r"CSVLogger: separator must be one character"):
+        CSVLogger(tmp_path / "x.csv", separator=", ")
+    with pytest.raises(ValueError, match=r"CSVLogger: append must be True or False"):
+        CSVLogger(tmp_path / "x.csv", append="yes")
+    with pytest.raises(TypeError, match=r"CSVLogger: filename must be a path"):
+        CSVLogger(3)
+    path = tmp_path / "other.csv"
+    path.write_text("epoch,train_loss,lr\n1,0.5,0.1\n")
+    with pytest.raises(ValueError, match=r"CSVLogger: cannot append to .*other.csv': its columns"):
+        overfit_run([CSVLogger(path, append=True)], epochs=1)
+    assert path.read_text() == "epoch,train_loss,lr\n1,0.5,0.1\n"

@@ -283,7 +283,7 @@ def test_resume_refuses_another_batch_size_or_shuffle(tmp_path):
         callbacks=[ModelCheckpoint(tmp_path / "run.npz")])
     state = load(tmp_path / "run.npz").trainer_state
     assert (state["batch_size"], state["shuffle"]) == (8, True)
-    with pytest.raises(ValueError, match=r"batch_size=None differs .* \(8\); pass batch_size=8"):
+    with pytest.raises(ValueError, match=r"batch_size=32 differs .* \(8\); pass batch_size=8"):
         fit(model, MSE(), opt, X, y, epochs=2, verbose=0, resume=tmp_path / "run.npz")
     with pytest.raises(ValueError, match=r"^fit: cannot resume .*run.npz exactly: batch_size=4 .*"
                                          r"; shuffle=False differs .*; pass shuffle=True"):
@@ -293,7 +293,7 @@ def test_resume_refuses_another_batch_size_or_shuffle(tmp_path):
             resume=tmp_path / "run.npz")
     assert len(h) == 2
     # a full-batch run says so
-    fit(model, MSE(), opt, X, y, epochs=1, verbose=0,
+    fit(model, MSE(), opt, X, y, epochs=1, batch_size=None, verbose=0,
         callbacks=[ModelCheckpoint(tmp_path / "full.npz")])
     with pytest.raises(ValueError, match=r"pass batch_size=None \(the full batch\)"):
         fit(model, MSE(), opt, X, y, epochs=2, batch_size=8, verbose=0,

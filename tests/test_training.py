@@ -86,7 +86,7 @@ def test_full_batch_is_gradient_descent_step_for_step():
     X, y = make_data(n=50)
     a, b = qa_model(), qa_model()
     opt_a, opt_b = SGD(a.parameters(), lr=0.1), SGD(b.parameters(), lr=0.1)
-    h = fit(a, MSE(half_grad=True), opt_a, X, y, epochs=5, verbose=0)
+    h = fit(a, MSE(half_grad=True), opt_a, X, y, epochs=5, batch_size=None, verbose=0)
     loss = MSE(half_grad=True)
     losses = []
     for _ in range(5):
@@ -96,6 +96,22 @@ def test_full_batch_is_gradient_descent_step_for_step():
     assert_same_arrays(a.state_dict(), b.state_dict())
     assert h["train_loss"].tolist() == losses
     assert h["steps"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_the_default_batch_size_is_32_as_keras():
+    """Without batch_size, fit takes batches of 32 rows (Keras's default), not the whole set;
+    batch_size=None, given, is still the full batch."""
+    X, y = make_data(n=103)
+    a, b, c = make_model(), make_model(), make_model()
+    h = fit(a, MSE(), SGD(a.parameters(), lr=0.1), X, y, epochs=2, seed=3, verbose=0)
+    h32 = fit(b, MSE(), SGD(b.parameters(), lr=0.1), X, y, epochs=2, batch_size=32, seed=3,
+              verbose=0)
+    assert h["steps"].tolist() == [4, 8]
+    assert_same_history(h, h32, ignore=("time",))
+    assert_same_arrays(a.state_dict(), b.state_dict())
+    full = fit(c, MSE(), SGD(c.parameters(), lr=0.1), X, y, epochs=2, batch_size=None, verbose=0)
+    assert full["steps"].tolist() == [1, 2]
+    assert minidl.Trainer(c, MSE(), SGD(c.parameters(), lr=0.1)).batch_size == 32
 
 
 def test_minibatches_follow_a_fresh_seeded_permutation_and_keep_the_last_batch():
@@ -528,8 +544,8 @@ def test_training_metrics_use_the_epochs_own_predictions():
     X, y = make_data(n=50)
     a = qa_model()
     b = qa_model()
-    h = fit(a, MSE(), SGD(a.parameters(), lr=0.5), X, y, epochs=1, metrics=["accuracy"],
-            verbose=0)
+    h = fit(a, MSE(), SGD(a.parameters(), lr=0.5), X, y, epochs=1, batch_size=None,
+            metrics=["accuracy"], verbose=0)
     assert h["train_accuracy"][0] == accuracy(y, b.forward(X))
 
 
@@ -570,12 +586,14 @@ def test_verbose_levels(capsys):
     model = qa_model()
     opt = SGD(model.parameters(), lr=0.1)
     fit(model, MSE(), opt, X, y, epochs=2, verbose=0)
-    fit(model, MSE(), opt, X, y, epochs=2, verbose=1)  # a bar only on a terminal: not here
     assert capsys.readouterr() == ("", "")
-    fit(model, MSE(), opt, X, y, epochs=2, verbose=2)
-    out = capsys.readouterr().out.splitlines()
-    assert [line.split()[:2] for line in out] == [["epoch", "1/2"], ["epoch", "2/2"]]
-    assert "train_loss=" in out[0]
+    # a bar only on a terminal: captured output is not one, so one line per epoch, as Keras
+    for verbose in (1, 2):
+        fit(model, MSE(), opt, X, y, epochs=2, verbose=verbose)
+        out, err = capsys.readouterr()
+        lines = out.splitlines()
+        assert [line.split()[:2] for line in lines] == [["epoch", "1/2"], ["epoch", "2/2"]]
+        assert "train_loss=" in lines[0] and err == ""
 
 
 # ---------------------------------------------------------------------- History
@@ -857,3 +875,18 @@ def test_a_metric_returning_a_numpy_scalar_or_bool_is_a_number(returned):
         return returned
     history, _ = _small_fit(metrics=[my_metric])
     assert history["train_my_metric"][-1] == float(returned)
+
+
+def test_history_history_is_keras_s_dict_of_lists():
+    h = History()
+    h.append({"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.75, "lr": 0.1, "steps": 3})
+    h.append({"epoch": 2, "train_loss": 0.25, "train_accuracy": 1.0, "val_loss": 0.4,
+              "lr": 0.1, "steps": 6})
+    d = h.history
+    assert list(d) == ["loss", "accuracy", "lr", "steps", "val_loss"]
+    assert d["loss"] == [0.5, 0.25] and d["accuracy"] == [0.75, 1.0] and d["steps"] == [3, 6]
+    assert all(type(v) is list for v in d.values())
+    assert math.isnan(d["val_loss"][0]) and d["val_loss"][1] == 0.4
+    assert h.epoch == [0, 1]  # Keras's History.epoch: 0-based indices
+    d["loss"].append(9.0)  # a copy: the History is unchanged
+    assert len(h["loss"]) == 2 and h.history["loss"] == [0.5, 0.25]
