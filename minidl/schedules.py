@@ -411,10 +411,10 @@ class ReduceLROnPlateau(Callback):
 
     # ------------------------------------------------------------------ as a callback
     def on_train_begin(self, logs=None):
-        self.tracker.check_logged(self.params)
+        self.tracker.check_logged(self.params, keras_names=True)  # monitor="loss" as Keras
 
     def on_epoch_end(self, epoch, logs=None):
-        self.step(logs[self.monitor])
+        self.step(self.tracker.value(logs))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "num_bad_epochs": self.num_bad_epochs,

@@ -278,3 +278,17 @@ def test_lambda_and_one_cycle_match_torch():
         t_opt.step()
         t_sched.step()
         schedule.step()
+
+
+def test_reduce_lr_on_plateau_accepts_keras_monitor_name():
+    """Keras's ReduceLROnPlateau(monitor="loss") watches the training loss, as EarlyStopping's
+    monitor="loss" does (issue 20)."""
+    import minidl as md
+
+    X, y = np.zeros((40, 3)), np.ones((40, 1))  # zero inputs, no bias: the loss cannot move
+    model = md.Sequential(md.Dense(3, 1, bias=False, rng=0))
+    opt = md.SGD(model.parameters(), lr=0.1)
+    plateau = md.schedules.ReduceLROnPlateau(opt, monitor="loss", patience=0, factor=0.5)
+    md.fit(model, md.MSE(), opt, X, y, epochs=3, batch_size=None, callbacks=[plateau],
+           verbose=0)
+    assert opt.lr == pytest.approx(0.025)  # halved after epochs 2 and 3
