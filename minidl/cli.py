@@ -124,7 +124,7 @@ shapes, values and seeds (minidl.testing.gradcheck_property), and print PASS or 
 counterexample (exit code 1). Arguments are the constructor's: IN is the input width drawn for
 each example, OUT an output width, RNG a seeded numpy Generator; anything else is a Python
 literal (3, 0.5, 'relu', (2, 3)) or, failing that, a string. Needs hypothesis
-(pip install 'minidl[testing]').
+(pip install hypothesis; in minidl's clone: pip install -e '.[testing]').
 
     minidl gradcheck mylayers:LowRankDense IN OUT rank=2 rng=RNG
     minidl gradcheck ./mylayers.py:MyReLU --inputs off_kinks
@@ -363,7 +363,8 @@ def gradcheck(args) -> int:
         from .layer import Layer
         from .losses import Loss
     except ImportError:
-        fail("minidl gradcheck: needs hypothesis: pip install 'minidl[testing]'")
+        fail("minidl gradcheck: needs hypothesis: pip install hypothesis (in minidl's clone: "
+             "pip install -e '.[testing]')")
     cls = load_class(args.target)
     markers = {"IN": testing.IN, "OUT": testing.OUT, "RNG": testing.RNG}
     positional, keywords = [], {}

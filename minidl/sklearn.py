@@ -30,8 +30,8 @@ Not supported, and refused with a ``TypeError`` naming it: ``sample_weight`` (mi
 are unweighted). Sparse inputs are refused by ``validate_data``. There is no ``partial_fit``
 and no ``warm_start``: ``fit`` always starts from fresh weights.
 
-scikit-learn is an optional dependency (``pip install "minidl[sklearn]"``); ``import minidl``
-never imports it.
+scikit-learn is an optional dependency (``pip install -e ".[sklearn]"`` in minidl's clone);
+``import minidl`` never imports it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "minidl.sklearn needs scikit-learn >= 1.6 (for sklearn.utils.validation.validate_data): "
-        "pip install 'minidl[sklearn]'"
+        "pip install -e '.[sklearn]' in minidl's clone (or pip install scikit-learn)"
     ) from exc
 
 from . import activations

@@ -236,7 +236,7 @@ def test_without_sklearn_the_import_error_says_what_to_install():
             "try:\n    import minidl.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
-    assert "pip install 'minidl[sklearn]'" in out
+    assert "pip install -e '.[sklearn]' in minidl's clone" in out
 
 
 # ---------------------------------------------------------------------- promises (issue 19)
