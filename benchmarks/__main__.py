@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from minidl.cli import ArgumentParser, fail, path_arg
+from minidl.cli import ArgumentParser, fail, path_arg, positive_number
 
 from . import optim, report, timing, train
 
@@ -36,7 +36,7 @@ def parse(argv, prog: str = "python -m benchmarks"):
     ap.add_argument("--out", type=path_arg, default=Path("performance"),
                     help="where performance.json/.md/.png go, relative to the current folder "
                     "(the committed ones: --out docs, from the repository root)")
-    ap.add_argument("--budget", type=float, default=0.4,
+    ap.add_argument("--budget", type=positive_number, default=0.4,
                     help="seconds of timing per contender and case")
     return ap.parse_args(argv)
 

