@@ -23,8 +23,8 @@ Values are drawn by a NumPy Generator seeded by a hypothesis-drawn seed, so that
 well-conditioned floats (hypothesis' own floats would spend their budget on denormals and
 infinities, which finite differences cannot use); shapes and seeds shrink as hypothesis does.
 
-hypothesis is an optional dependency (``pip install "minidl[testing]"``); ``import minidl``
-never imports it.
+hypothesis is an optional dependency (``pip install -e ".[testing]"`` from a clone of
+minidl); ``import minidl`` never imports it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "minidl.testing needs hypothesis: pip install 'minidl[testing]'"
+        "minidl.testing needs hypothesis: pip install -e '.[testing]' from your clone of minidl"
     ) from exc
 
 from .errors import GradcheckError

@@ -220,7 +220,7 @@ def test_without_hypothesis_the_import_error_says_what_to_install():
             "try:\n    import minidl.testing\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
-    assert "pip install 'minidl[testing]'" in out
+    assert "pip install -e '.[testing]' from your clone of minidl" in out
 
 
 def test_other_missing_attributes_of_minidl_still_raise():
