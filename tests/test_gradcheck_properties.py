@@ -169,6 +169,19 @@ def _bce(data, rng):
     return BinaryCrossEntropy(), (rng.uniform(0.05, 0.95, shape), target)
 
 
+def _mse_loss(data, rng):
+    shape = (data.draw(batch_sizes), data.draw(widths))
+    reduction = data.draw(st.sampled_from(["mean", "sum"]))
+    return minidl.MSELoss(reduction=reduction), (normal(rng, shape), normal(rng, shape))
+
+
+def _bce_loss(data, rng):
+    shape = (data.draw(batch_sizes), data.draw(widths))
+    reduction = data.draw(st.sampled_from(["mean", "sum"]))
+    return (minidl.BCELoss(reduction=reduction),
+            (rng.uniform(0.05, 0.95, shape), rng.integers(0, 2, shape)))
+
+
 def _softmax_ce(data, rng):
     n, c = data.draw(batch_sizes), data.draw(st.integers(2, 16))
     labels = rng.integers(0, c, n)
@@ -195,6 +208,8 @@ CASES = {
     RecursiveMLP: _recursive_mlp,
     MSE: _mse,
     BinaryCrossEntropy: _bce,
+    minidl.MSELoss: _mse_loss,
+    minidl.BCELoss: _bce_loss,
     SoftmaxCrossEntropy: _softmax_ce,
 }
 
