@@ -218,9 +218,11 @@ def figure(folder, gains: pd.DataFrame, per_epoch: pd.DataFrame) -> None:
     fig.suptitle(f"MNIST improvements over the baseline MLP ({WIDTH} ReLU, dropout {DROPOUT}, "
                  f"{mc.label(cfg.MNIST_BASELINE_OPTIMIZER)})")
     y = np.arange(len(gains))
-    axes[0].barh(y, gains["gain"], xerr=gains["with_std"].fillna(0), capsize=3,
-                 color=np.where(gains["gain"] >= 0, "tab:green", "tab:red"),
-                 label="gain (bar: std over seeds)")
+    axes[0].barh(y, gains["gain"], color=np.where(gains["gain"] >= 0, "tab:green", "tab:red"),
+                 label="gain")
+    several = (gains["n_seeds"] > 1).to_numpy()  # a one-seed row has no spread to draw
+    axes[0].errorbar(gains["gain"][several], y[several], xerr=gains["with_std"][several],
+                     fmt="none", ecolor="black", capsize=3, label="std over seeds")
     axes[0].set_yticks(y, [f"{i} ({n} seed{'s' * (n > 1)})" for i, n in
                            zip(gains["improvement"], gains["n_seeds"], strict=True)])
     axes[0].axvline(0, color="black", lw=0.8)

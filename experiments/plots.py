@@ -62,9 +62,13 @@ def bars(ax, summary: pd.DataFrame, title: str, group: str = "variant") -> None:
     width = 0.8 / len(optimizers)
     for i, opt in enumerate(optimizers):
         rows = summary[summary["optimizer"] == opt].set_index(group).reindex(groups)
-        ax.bar(np.arange(len(groups)) + i * width, rows["test_accuracy_mean"], width,
-               yerr=rows["test_accuracy_std"].fillna(0), capsize=3, color=COLORS.get(opt),
+        at = np.arange(len(groups)) + i * width
+        ax.bar(at, rows["test_accuracy_mean"], width, color=COLORS.get(opt),
                label=LABELS.get(opt, opt))
+        spread = rows["test_accuracy_std"].notna().to_numpy()  # one seed: no bar to draw
+        ax.errorbar(at[spread], rows["test_accuracy_mean"][spread],
+                    yerr=rows["test_accuracy_std"][spread], fmt="none", ecolor="black",
+                    capsize=3)
     ax.axhline(0.5, ls="--", color="grey", lw=1, label="chance (0.5)")
     ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [str(g) for g in groups])
     ax.set(ylim=(0, 1), xlabel=group, ylabel="test accuracy (mean ± std over seeds)",
