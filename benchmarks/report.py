@@ -162,7 +162,7 @@ def markdown(result: dict, command: str, plot_name: str | None) -> str:
              *environment_lines(result["environment"]), "", "### Targets", "",
              *targets(result), "### Optimizer step", "", *optim_tables(result["optim"])]
     if plot_name:
-        lines += [f"![Adam and SGD+momentum step time against parameter count]({plot_name})",
+        lines += [f"![Adam and SGD+momentum step time per workload]({plot_name})",
                   ""]
     if result.get("train") is not None:
         lines += ["### Training", "", *train_tables(result["train"], result.get("epoch"),
@@ -199,22 +199,23 @@ def plot(path: Path, result: dict) -> None:
         if not cases:
             continue
         contenders = [n for n in (*MINIDL, *TORCH) if any(n in c["times"] for c in cases)]
-        for name in contenders:
-            pts = [(c["values"], c["times"][name]["median"] * 1e6)
-                   for c in cases if name in c["times"]]
-            style = "-" if name.startswith("minidl") else "--"
-            ax.plot(*zip(*pts, strict=True), style, marker="o", label=name)
-        ax.plot([c["values"] for c in cases], [c["bound_s"] * 1e6 for c in cases], ":",
-                color="black", marker="x", label="bandwidth bound")
-        for c in cases:
-            ax.annotate(c["set"], (c["values"], c["bound_s"] * 1e6), fontsize=8,
-                        textcoords="offset points", xytext=(4, -12))
-        ax.set_xscale("log")
+        # one slot per workload (they are unrelated: no line joins them), its contenders
+        # side by side within it
+        x = list(range(len(cases)))
+        for k, name in enumerate(contenders):
+            shift = (k - (len(contenders) - 1) / 2) * 0.1
+            pts = [(i + shift, c["times"][name]["median"] * 1e6)
+                   for i, c in enumerate(cases) if name in c["times"]]
+            ax.plot(*zip(*pts, strict=True), linestyle="none", marker="os^vD<>"[k % 7],
+                    label=name)
+        ax.plot(x, [c["bound_s"] * 1e6 for c in cases], linestyle="none", marker="_",
+                markersize=28, markeredgewidth=2, color="black", label="bandwidth bound")
+        ax.set_xticks(x, [f"{c['set']}\n{c['values']:,} values" for c in cases], fontsize=8)
         ax.set_yscale("log")
-        ax.set_xlabel("parameter values (all tensors)")
+        ax.set_xlabel("workload (parameter values, all tensors)")
         ax.set_ylabel("step time, microseconds (median)")
         ax.set_title(f"{opt}: one optimizer step")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, markerscale=0.6)
     fig.savefig(path, dpi=110)
     plt.close(fig)
