@@ -12,7 +12,7 @@ from pathlib import Path
 
 from experiments.qa.embedders import FEATURE_NAMES
 from experiments.settings import ALL_KINDS, INPUTS, QUICK_EPOCHS, QUICK_SEEDS, SEEDS
-from minidl.cli import path_arg
+from minidl.cli import path_arg, positive_int
 
 DEFAULT_FEATURES = "e5-small"
 
@@ -93,17 +93,6 @@ def kinds_token(text: str) -> str:
             f"{text!r}: expected {ALL_KINDS}, a kind such as other_answer, or kinds joined by "
             f"+ (fact+non_answer)")
     return "+".join(sorted(set(parts)))
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def seed_int(text: str) -> int:

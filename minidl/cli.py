@@ -101,7 +101,7 @@ def parser() -> ArgumentParser:
     g.add_argument("args", nargs="*", metavar="ARG",
                    help="constructor arguments: IN, OUT, RNG or a Python literal; NAME=VALUE "
                    "for a keyword")
-    g.add_argument("--max-examples", type=_positive, default=25,
+    g.add_argument("--max-examples", type=positive_int, default=25,
                    help="hypothesis examples (derandomised)")
     g.add_argument("--inputs", default="normal",
                    choices=["normal", "off_kinks", "spread", "probabilities"],
@@ -132,32 +132,37 @@ literal (3, 0.5, 'relu', (2, 3)) or, failing that, a string. Needs hypothesis
 """
 
 
-def _positive(text: str) -> int:
-    value = int(text)
+def positive_int(text: str) -> int:
+    """argparse's ``type`` for a whole number of at least 1 (the runners use it too)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def positive_number(text: str) -> float:
-    """argparse's ``type`` for a finite number > 0 (seconds, a budget)."""
+def _finite(text: str, allow_zero: bool) -> float:
+    """``text`` as a finite number > 0 (>= 0 with ``allow_zero``), or argparse's error."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):  # NaN fails the first test
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    low_ok = value >= 0 if allow_zero else value > 0  # NaN fails either
+    if not (low_ok and value != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number {'>=' if allow_zero else '>'} 0, got {text!r}")
     return value
+
+
+def positive_number(text: str) -> float:
+    """argparse's ``type`` for a finite number > 0 (seconds, a budget)."""
+    return _finite(text, allow_zero=False)
 
 
 def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):  # NaN fails the first test
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
+    return _finite(text, allow_zero=True)
 
 
 def main(argv=None) -> int:

@@ -258,19 +258,13 @@ def _check_reduction(who: str, reduction) -> str:
     return reduction
 
 
-class MSELoss(MSE):
-    """PyTorch's ``nn.MSELoss``: :class:`MSE` with torch's ``reduction`` argument.
-
-    ``reduction="mean"`` (the default) is :class:`MSE` itself, the mean over all elements as
-    torch computes it; ``"sum"`` is the sum of the squared errors (value and gradient times the
-    number of elements). ``"none"`` is refused: a minidl loss returns one float.
-    """
+class _TorchReduction(Loss):
+    """torch's ``reduction`` argument on a minidl loss that averages over all elements:
+    ``"mean"`` is the loss itself, ``"sum"`` scales its value and gradient by the number of
+    elements. The one copy behind :class:`MSELoss` and :class:`BCELoss`."""
 
     _config_keys = ("reduction",)
-
-    def __init__(self, reduction: str = "mean"):
-        super().__init__()
-        self.reduction = _check_reduction("MSELoss", reduction)
+    reduction: str
 
     def value(self, pred, target):
         value = super().value(pred, target)
@@ -281,7 +275,20 @@ class MSELoss(MSE):
         return grad * pred.dtype.type(pred.size) if self.reduction == "sum" else grad
 
 
-class BCELoss(BinaryCrossEntropy):
+class MSELoss(_TorchReduction, MSE):
+    """PyTorch's ``nn.MSELoss``: :class:`MSE` with torch's ``reduction`` argument.
+
+    ``reduction="mean"`` (the default) is :class:`MSE` itself, the mean over all elements as
+    torch computes it; ``"sum"`` is the sum of the squared errors (value and gradient times the
+    number of elements). ``"none"`` is refused: a minidl loss returns one float.
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = _check_reduction("MSELoss", reduction)
+
+
+class BCELoss(_TorchReduction, BinaryCrossEntropy):
     """PyTorch's ``nn.BCELoss``: :class:`BinaryCrossEntropy` on probabilities, with torch's
     ``reduction`` argument.
 
@@ -291,19 +298,9 @@ class BCELoss(BinaryCrossEntropy):
     ``BinaryCrossEntropy(from_logits=True)``.
     """
 
-    _config_keys = ("reduction",)
-
     def __init__(self, reduction: str = "mean"):
         super().__init__(from_logits=False)
         self.reduction = _check_reduction("BCELoss", reduction)
-
-    def value(self, pred, target):
-        value = super().value(pred, target)
-        return value * pred.size if self.reduction == "sum" else value
-
-    def gradient(self, pred, target):
-        grad = super().gradient(pred, target)
-        return grad * pred.dtype.type(pred.size) if self.reduction == "sum" else grad
 
 
 __all__ = ["MSE", "BCELoss", "BinaryCrossEntropy", "CrossEntropyLoss", "Loss", "MSELoss",
