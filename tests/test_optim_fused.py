@@ -575,3 +575,21 @@ def test_fused_amsgrad_keeps_numpys_nan_after_a_nan_gradient(cls, shape):
     assert np.isnan(results["loop"][1].reshape(-1)[-1])
     for a, b in zip(results["loop"], results["fused"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@needs_numba
+def test_a_step_cut_into_several_batches_keeps_each_batchs_address_table():
+    """A large parameter between small ones cuts a step into two batches of one dtype; each
+    keeps its own table of addresses from step to step (one cache slot for both rebuilt both
+    at every step)."""
+    from minidl.optim import _kernels_numba
+
+    params = [Parameter(np.ones(10)), Parameter(np.ones(_kernels_numba.PARALLEL_MIN_SIZE)),
+              Parameter(np.ones(10))]
+    opt = SGD(params, lr=0.1, momentum=0.9, fused=True)
+    for _ in range(3):
+        opt.step()
+    tables = {key: id(known[1]) for key, known in opt._fused._batches.items()}
+    opt.step()
+    assert len(tables) == 2
+    assert tables == {key: id(known[1]) for key, known in opt._fused._batches.items()}

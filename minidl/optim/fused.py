@@ -181,11 +181,13 @@ class Fused:
         # any other update runs the batch first, so the parameters update in the loop's order
         batch: list[tuple] = []
         batch_of: list[tuple] = []  # (dtype, lr, weight_decay) of the batch
+        ordinal = iter(range(len(opt.params)))  # which batch of this step: its cache slot
 
         def flush() -> None:
             if batch:
                 dtype, lr, weight_decay = batch_of[0]
-                self._run_batch(serial, batch, dtype, lr, weight_decay, decoupled, hparams)
+                self._run_batch(serial, next(ordinal), batch, dtype, lr, weight_decay,
+                                decoupled, hparams)
                 batch.clear()
                 batch_of.clear()
 
@@ -227,16 +229,18 @@ class Fused:
         flush()
         self.last = mode
 
-    def _run_batch(self, serial, batch: list[tuple], dtype, lr: float, weight_decay: float,
-                   decoupled: bool, hparams: tuple) -> None:
+    def _run_batch(self, serial, ordinal: int, batch: list[tuple], dtype, lr: float,
+                   weight_decay: float, decoupled: bool, hparams: tuple) -> None:
         """Update the small parameters of ``batch`` (their kept views, and steps) with one call
         of the kernel's batch driver (:func:`._kernels_numba.many`), which runs the serial
         kernel on each in turn from compiled code. The driver gets each array as an address
         and a size: kept here with the views they point into, so they stay valid, and made
-        again only when a view changed (the batch is then not the same sequence of views)."""
+        again only when a view changed (the batch is then not the same sequence of views). A
+        step cut into several batches (by a large parameter between small ones, say) keeps one
+        set per batch, by its ``ordinal`` in the step, so none is rebuilt at every step."""
         kepts = [kept for kept, _ in batch]
         arrays = len(kepts[0][3])
-        key = (serial, dtype, arrays)
+        key = (serial, dtype, arrays, ordinal)
         known = self._batches.get(key)
         if known is None or len(known[0]) != len(kepts) or not all(map(is_, known[0], kepts)):
             views = [kept[3] for kept in kepts]
@@ -266,16 +270,10 @@ class Fused:
         raveling them again): an array replaced (``p.grad = ...``, ``model.astype``, a state
         array assigned or loaded) is checked and raveled again."""
         self._views.pop(p, None)
-        data = p.data
-        if not isinstance(data, np.ndarray) or data.dtype not in KERNEL_DTYPES:
+        if why_not(p, state, keys):
             return None
-        arrays = [data, p.grad, *[state.get(key, _MISSING) if key else _EMPTY[data.dtype]
-                                  for key in keys]]
-        for a, key in zip(arrays, ["data", "grad", *keys], strict=True):
-            if key and not (isinstance(a, np.ndarray) and a.dtype == data.dtype
-                            and a.shape == data.shape and a.flags.c_contiguous
-                            and a.flags.writeable and a.flags.aligned):
-                return None
+        data = p.data
+        arrays = [data, p.grad, *[state[key] if key else _EMPTY[data.dtype] for key in keys]]
         on = [st for st, key in zip(arrays[2:], keys, strict=True) if key]
         large = data.size >= self._kernels.PARALLEL_MIN_SIZE
         kept = self._views[p] = (data, arrays[1], on, [a.reshape(-1) for a in arrays],
@@ -312,7 +310,8 @@ def _specialization(dispatcher, args: tuple):
 
 
 def why_not(p, state: dict[str, Any], keys: list[str | None]) -> str:
-    """Why the fused kernel cannot take ``p`` as it is (what :meth:`Fused._keep` refused)."""
+    """Why the fused kernel cannot take ``p`` as it is, or "" if it can: the one list of
+    conditions, which :meth:`Fused._keep` checks and a ``FusedFallbackWarning`` quotes."""
     data = p.data
     if not isinstance(data, np.ndarray):
         return f"its data is a {type(data).__name__}, not a NumPy array"
@@ -333,4 +332,6 @@ def why_not(p, state: dict[str, Any], keys: list[str | None]) -> str:
             return f"its {what} is not C-contiguous (a strided or transposed view)"
         if not a.flags.writeable:
             return f"its {what} is read-only"
-    return "unknown"
+        if not a.flags.aligned:
+            return f"its {what} is not aligned to its dtype"
+    return ""
