@@ -1,4 +1,4 @@
-"""``python -m benchmarks [all|optim|train] [--optimizer module:Class ...] [--quick] ...``
+"""``python -m benchmarks [all|optim|train|threads] [--optimizer module:Class ...] [--quick] ...``
 
 ``all`` (the default) times the optimizer steps, the training steps and an epoch, and writes
 ``performance.json``, the generated part of ``performance.md`` and ``performance.png`` into
@@ -8,6 +8,10 @@ installed (``--no-torch`` leaves it out). The committed ``docs/performance.*`` a
 by one command, from the repository root, with OpenBLAS's variables unset for it alone::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks --out docs
+
+``threads`` times training epochs on all BLAS threads against one (what ``fit(threads="auto")``
+decides on, ``benchmarks/threads.py``), with ``--busy N`` other processes keeping N cores busy,
+and writes ``threads.json`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-from minidl.cli import ArgumentParser, fail, path_arg, positive_number
+from minidl.cli import ArgumentParser, fail, non_negative_int, path_arg, positive_number
 
-from . import optim, report, timing, train
+from . import optim, report, threads, timing, train
 
 
 def parse(argv, prog: str = "python -m benchmarks"):
     ap = ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "optim", "train"],
+    ap.add_argument("what", nargs="?", default="all",
+                    choices=["all", "optim", "train", "threads"],
                     help="what to time (default: all)")
     ap.add_argument("--optimizer", action="append", default=[], metavar="MODULE:CLASS",
                     help="a minidl.Optimizer subclass to time beside the built-ins (repeatable)")
@@ -38,11 +43,15 @@ def parse(argv, prog: str = "python -m benchmarks"):
                     "(the committed ones: --out docs, from the repository root)")
     ap.add_argument("--budget", type=positive_number, default=0.4,
                     help="seconds of timing per contender and case")
+    ap.add_argument("--busy", type=non_negative_int, default=0, metavar="N",
+                    help="threads: N other processes spin on the CPU meanwhile (a busy machine)")
     return ap.parse_args(argv)
 
 
 def main(argv=None, prog: str = "python -m benchmarks") -> dict:
     args = parse(sys.argv[1:] if argv is None else argv, prog)
+    if args.what == "threads":
+        return run_threads(args)
     try:
         user = [optim.load_optimizer(spec) for spec in args.optimizer]
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
@@ -100,6 +109,19 @@ def main(argv=None, prog: str = "python -m benchmarks") -> dict:
                                               plot.name if plot else None))
         print(f"wrote {args.out / 'performance.md'}")
     print(f"wrote {args.out / 'performance.json'} at {time.strftime('%H:%M:%S')}")
+    return result
+
+
+def run_threads(args) -> dict:
+    """``python -m benchmarks threads``: :func:`benchmarks.threads.run`, written to
+    ``--out``/threads.json."""
+    env = timing.environment()
+    for line in report.environment_lines(env):
+        print(line)
+    result = {"environment": env, **threads.run(busy=args.busy, quick=args.quick)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_json(args.out / "threads.json", result)
+    print(f"wrote {args.out / 'threads.json'}")
     return result
 
 

@@ -63,7 +63,7 @@ def compilations(optimizer) -> list[str]:
 def settle(step: Callable[[], object], optimizer, calls: int = 100):
     """Run ``step`` (a step of minidl's ``optimizer``) ``calls`` times back to back, so the fused
     path chooses serial or parallel on a loop of its own (``Adaptive`` in
-    ``minidl/optim/_kernels_numba.py`` times call-to-call cycles, and interleaved rounds would
+    ``src/minidl/optim/_kernels_numba.py`` times call-to-call cycles, and interleaved rounds would
     put the other contenders' work into those cycles). 100 calls include two of its rechecks,
     so one noisy first choice is corrected. Returns ``step`` with the choice forced
     (``THREADS``), and the compilation it settled on; the loop is returned as it is."""

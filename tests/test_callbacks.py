@@ -241,7 +241,7 @@ def test_fit_with_its_output_redirected_to_a_file_leaves_a_line_per_epoch(tmp_pa
         "md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.1), X, y, epochs=4)\n"
         "print('done')\n")
     log = tmp_path / "log"
-    root = Path(minidl.__file__).resolve().parents[1]
+    root = Path(minidl.__file__).resolve().parents[1]  # src/, holding this minidl
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with open(log, "w") as out:

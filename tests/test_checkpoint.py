@@ -945,7 +945,7 @@ def train(cls, path):
 def run_python(tmp_path, code, *args):
     """Run ``code`` in a fresh process, importing this checkout's minidl and the modules in
     ``tmp_path``; its stdout."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(minidl.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(minidl.__file__)))  # src/
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, str(tmp_path)])}
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=tmp_path, env=env,
                           capture_output=True, text=True)

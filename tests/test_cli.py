@@ -23,8 +23,9 @@ from minidl import cli
 
 SCRIPT = Path(sys.executable).parent / "minidl"
 COMMAND = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "minidl.cli"]
-#: The checkout under test: the one whose minidl this process imported.
-ROOT = Path(minidl.__file__).resolve().parents[1]
+#: The checkout under test: the one whose minidl (``src/minidl``) this process imported.
+ROOT = Path(minidl.__file__).resolve().parents[2]
+SRC = ROOT / "src"
 RUNNERS = ("experiments", "benchmarks")
 
 LAYERS = '''
@@ -59,7 +60,7 @@ def minidl(*args, cwd, env=None, timeout=120, checkout=True):
     installed entry point was installed from); with ``checkout``, ``MINIDL_REPO`` names this
     checkout for ``minidl experiments`` and ``minidl bench``, else it is unset."""
     base = {key: value for key, value in os.environ.items() if key != cli.REPO_VARIABLE}
-    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     if checkout:
         base[cli.REPO_VARIABLE] = str(ROOT)
     return subprocess.run([*COMMAND, *args], cwd=cwd, capture_output=True, text=True,
@@ -323,9 +324,10 @@ def test_the_distribution_ships_minidl_alone():
     assert set(config) <= {"dynamic", "packages"} and set(config["packages"]) == {"find"}
     assert not (ROOT / "setup.py").exists() and not (ROOT / "setup.cfg").exists()
     find = config["packages"]["find"]
-    assert set(find) == {"include"}
-    every = _packages_under(ROOT)
-    assert {"minidl", "minidl.optim", *RUNNERS, "experiments.qa", "tests"} <= set(every)
+    assert set(find) == {"where", "include"} and find["where"] == ["src"]
+    assert {*RUNNERS, "experiments.qa", "tests"} <= set(_packages_under(ROOT))
+    every = _packages_under(ROOT / "src")
+    assert {"minidl", "minidl.optim"} <= set(every)
     shipped = [name for name in every
                if any(fnmatch.fnmatchcase(name, pattern) for pattern in find["include"])]
     assert "minidl" in shipped and "minidl.layers" in shipped
@@ -367,8 +369,8 @@ def test_nothing_in_minidl_imports_the_runners():
     """The library does not import its users: no module of minidl names experiments or
     benchmarks in an import."""
     offending = []
-    for path in sorted((ROOT / "minidl").rglob("*.py")):
-        package = ".".join(path.relative_to(ROOT).parts[:-1])
+    for path in sorted((SRC / "minidl").rglob("*.py")):
+        package = ".".join(path.relative_to(SRC).parts[:-1])
         offending += [f"{path.relative_to(ROOT)}:{line}: {name}"
                       for line, name in _imports(path.read_text(encoding="utf-8"), package)
                       if name.split(".")[0] in RUNNERS]
@@ -399,7 +401,7 @@ def test_neither_importing_minidl_nor_its_command_imports_a_runner(tmp_path):
         """)
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, check=False, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), cli.REPO_VARIABLE: str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(SRC), cli.REPO_VARIABLE: str(ROOT)})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "['experiments', 'minidl experiments', 'experiments', 'list']"
@@ -409,8 +411,8 @@ def test_neither_importing_minidl_nor_its_command_imports_a_runner(tmp_path):
 
 # ---------------------------------------------------------------------------- finding a checkout
 def _fake_checkout(root: Path, *packages: str) -> Path:
-    (root / "minidl").mkdir(parents=True)
-    (root / "minidl" / "__init__.py").write_text("")
+    (root / "src" / "minidl").mkdir(parents=True)
+    (root / "src" / "minidl" / "__init__.py").write_text("")
     for package in packages:
         (root / package).mkdir()
         (root / package / "__main__.py").write_text("")
@@ -514,7 +516,7 @@ def test_a_folder_of_yours_named_like_a_runner_does_not_stand_in_for_it(tmp_path
 
 def test_the_runner_gets_the_arguments_and_its_exit_code_comes_back(tmp_path):
     repo = _fake_checkout(tmp_path / "clone", "benchmarks")
-    (repo / "minidl" / "__init__.py").write_text("WHERE = 'the clone'\n")
+    (repo / "src" / "minidl" / "__init__.py").write_text("WHERE = 'the clone'\n")
     (repo / "benchmarks" / "__init__.py").write_text("")
     (repo / "benchmarks" / "__main__.py").write_text(textwrap.dedent("""\
         import os, sys
@@ -555,7 +557,7 @@ def test_an_interrupt_lets_the_runner_stop_its_own_way(tmp_path):
             return 0
         """))
     env = {key: value for key, value in os.environ.items() if key != cli.REPO_VARIABLE}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen([*COMMAND, "experiments", "--repo", str(repo)], cwd=tmp_path,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -235,7 +235,7 @@ def test_importing_minidl_touches_no_model_socket_or_hub():
                          cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
     # NumPy itself imports threading; minidl's own modules import neither threading nor socket.
-    for path in (ROOT / "minidl").rglob("*.py"):
+    for path in (ROOT / "src" / "minidl").rglob("*.py"):
         assert not re.search(r"^\s*(import|from)\s+(threading|socket)\b", path.read_text(),
                              re.M), path
 

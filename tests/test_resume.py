@@ -41,12 +41,13 @@ from ._fit_helpers import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(REPO, "src")  # the minidl under test
 
 # The run under test: Dropout (p=0.3) and Adam in the model, shuffled mini-batches, a schedule,
 # validation metrics and callbacks whose state must carry over too.
 SETUP = """
 import sys
-sys.path.insert(0, {repo!r})
+sys.path[:0] = [{src!r}, {repo!r}]
 import minidl
 from minidl import MSE, Adam
 from minidl.callbacks import EarlyStopping, ModelCheckpoint, WeightTrajectory
@@ -69,7 +70,7 @@ def run(model, optimizer, epochs, final_path, resume=None):
 
 def setup_namespace() -> dict:
     namespace: dict = {}
-    exec(SETUP.format(repo=REPO), namespace)
+    exec(SETUP.format(repo=REPO, src=SRC), namespace)
     return namespace
 
 
@@ -97,7 +98,7 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path):
     ns["run"](half, Adam(half.parameters(), lr=0.01), k, tmp_path / "half.npz")
     assert load(tmp_path / "half.npz").epoch == k
 
-    resume_code = SETUP.format(repo=REPO) + f"""
+    resume_code = SETUP.format(repo=REPO, src=SRC) + f"""
 ck = minidl.load(sys.argv[1])
 history = run(ck.model, ck.optimizer, {2 * k}, sys.argv[2], resume=ck)
 assert len(history) == {2 * k}, len(history)
@@ -342,7 +343,7 @@ def test_trainer_load_state_dict_checks_before_writing():
 
 KILL_CHILD = """
 import sys
-sys.path.insert(0, {repo!r})
+sys.path[:0] = [{src!r}, {repo!r}]
 import minidl
 from minidl import MSE, Adam
 from minidl.callbacks import Callback, ModelCheckpoint
@@ -392,7 +393,8 @@ def test_a_process_killed_while_checkpointing_leaves_a_checkpoint_that_resumes(t
     epoch-4 checkpoint is in its temporary file. What is on disk loads, and resuming from it
     gives the uninterrupted run, bit for bit."""
     path = tmp_path / "run.npz"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_CHILD.format(repo=REPO), str(path), when],
+    child = KILL_CHILD.format(repo=REPO, src=SRC)
+    proc = subprocess.Popen([sys.executable, "-c", child, str(path), when],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     watchdog = threading.Timer(60, proc.kill)

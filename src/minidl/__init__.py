@@ -4,7 +4,7 @@ Every layer has a hand-written backward pass next to its formula, every gradient
 numerically (:func:`minidl.gradcheck`), and all randomness flows from explicit seeds.
 """
 
-from . import callbacks, init, metrics, schedules
+from . import callbacks, init, metrics, schedules, threads
 from .activations import (
     Activation,
     Identity,
@@ -132,4 +132,5 @@ __all__ = [
     "predict",
     "save",
     "schedules",
+    "threads",
 ]

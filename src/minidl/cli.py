@@ -132,15 +132,24 @@ literal (3, 0.5, 'relu', (2, 3)) or, failing that, a string. Needs hypothesis
 """
 
 
-def positive_int(text: str) -> int:
-    """argparse's ``type`` for a whole number of at least 1 (the runners use it too)."""
+def _whole(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse's ``type`` for a whole number of at least 1 (the runners use it too)."""
+    return _whole(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse's ``type`` for a whole number of at least 0 (a count that may be none)."""
+    return _whole(text, 0)
 
 
 def _finite(text: str, allow_zero: bool) -> float:
@@ -201,8 +210,8 @@ class CheckoutNotFoundError(LookupError):
 
 def is_checkout(folder: Path, package: str) -> bool:
     """Whether ``folder`` is the root of a minidl repository checkout holding ``package``'s
-    runner: ``minidl/__init__.py`` and ``<package>/__main__.py`` side by side."""
-    return (folder / "minidl" / "__init__.py").is_file() and (
+    runner: ``src/minidl/__init__.py`` and ``<package>/__main__.py``."""
+    return (folder / "src" / "minidl" / "__init__.py").is_file() and (
         folder / package / "__main__.py").is_file()
 
 
@@ -219,7 +228,7 @@ def find_checkout(package: str, repo: str | os.PathLike | None = None,
         if not is_checkout(folder, package):
             raise CheckoutNotFoundError(
                 f"{where} {given}: not a checkout of the minidl repository (no "
-                f"minidl/__init__.py and {package}/__main__.py in {folder})")
+                f"src/minidl/__init__.py and {package}/__main__.py in {folder})")
         return folder
     here = Path(os.getcwd() if start is None else start).resolve()
     for folder in (here, *here.parents):
@@ -242,13 +251,14 @@ def _take_repo(command: str, rest: list[str]) -> tuple[str | None, list[str]]:
     return None, rest
 
 
-# The child's program. The checkout goes first on its path, before the current folder, so that
-# the runner and the minidl it imports are the checkout's, whatever the current folder holds.
+# The child's program. The checkout (its root and its src/) goes first on its path, before the
+# current folder, so that the runner and the minidl it imports are the checkout's, whatever the
+# current folder holds and whichever minidl is installed.
 _LAUNCH = """\
-import importlib, sys
+import importlib, os, sys
 root, package, prog, extra = sys.argv[1:5]
 del sys.argv[1:5]
-sys.path.insert(0, root)
+sys.path[:0] = [root, os.path.join(root, "src")]
 try:
     main = importlib.import_module(package + ".__main__").main
 except ModuleNotFoundError as exc:
@@ -277,8 +287,8 @@ def run_from_checkout(command: str, rest: list[str], repo: str | None = None) ->
     except CheckoutNotFoundError as exc:
         fail(f"{prog}: {exc}")
     # the runner's own worker processes (loky, dask) find the checkout too
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root),
-                                                            os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(root), str(root / "src"), os.environ.get("PYTHONPATH")]))
     argv = [sys.executable, "-c", _LAUNCH, str(root), package, prog, extra, *rest]
     if os.name == "posix":
         sys.stdout.flush()
