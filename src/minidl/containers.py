@@ -46,7 +46,9 @@ class Sequential(Layer):
     def __len__(self) -> int:
         return len(self._layers)
 
-    def __getitem__(self, index: int) -> Layer:
+    def __getitem__(self, index: int) -> Any:
+        """The layer at ``index`` (negative counts from the end). Typed ``Any``, as a layer of
+        any class may sit there: ``model[0].weight`` type-checks, as torch's does."""
         if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
             raise TypeError(
                 f"Sequential indices must be integers, got {type(index).__name__} (a layer "
