@@ -72,3 +72,26 @@ def test_runs_without_the_extras(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "matplotlib is not installed" in done.stdout
     assert (tmp_path / "p" / "performance.json").is_file()
+
+
+def test_threads_quick_times_each_case_on_all_threads_and_on_one(tmp_path):
+    """``python -m benchmarks threads``: each case on the BLAS's threads and on one, with the
+    choice ``fit(threads="auto")`` makes for it, written to threads.json; ``--busy 1`` starts
+    a spinning process for the run and stops it."""
+    pytest.importorskip("threadpoolctl")
+    result = main(["threads", "--quick", "--busy", "1", "--out", str(tmp_path / "t")])
+    saved = json.loads((tmp_path / "t" / "threads.json").read_text())
+    assert saved["busy"] == 1 and saved["cases"] == result["cases"]
+    assert [c["case"] for c in saved["cases"]] == ["small MLP", "Keras CNN"]
+    for case in saved["cases"]:
+        assert set(case["times"]) == {"all", "one"}
+        assert all(t["median"] > 0 for t in case["times"].values())
+        assert case["auto"] == ("one" if case["work"] < saved["small_work"] else "all")
+
+
+@pytest.mark.parametrize("busy", ["-1", "two"])
+def test_threads_busy_must_be_a_count(busy, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["threads", "--busy", busy, "--out", str(tmp_path / "t")])
+    assert exit_.value.code == 2 and "argument --busy" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
