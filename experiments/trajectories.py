@@ -83,7 +83,7 @@ def figure(ids: list[dict], paths, seeds: list[int], epochs: int):
     if len(seeds) > 5:
         panels.append(("t-SNE", mine, f"all {len(seeds)} seeds"))
     fig, axes = plots.figure(1, len(panels), f"{STUDY}: weights every epoch, {epochs} epochs, "
-                             f"{first[0]} inputs, trained on {first[1]} — ağırlık yörüngeleri",
+                             f"{first[0]} inputs, trained on {first[1]}",
                              size=(5.2, 4.6))
     for ax, (method, chosen, what) in zip(axes[0], panels, strict=True):
         plot_paths(ax, [ids[i] for i in chosen], [paths[i] for i in chosen], method, what)
