@@ -44,8 +44,9 @@ CAPTIONS = {
                 "the underfit one below", "aşırı/eksik öğrenme"),
     "hyperparams": ("validation accuracy over the grid of hidden units and learning rates, "
                     "Adam, one seed", "hiperparametre ızgarası"),
-    "trajectories": ("the weights' paths during training, embedded jointly in 2-D by t-SNE "
-                     "and by PCA", "ağırlık yörüngeleri"),
+    "trajectories": ("the weights' paths during training: t-SNE of all optimizers together, "
+                     "then PCA per optimizer on one joint basis, each panel on its own scale",
+                     "ağırlık yörüngeleri"),
     "quadratic": ("noisy-gradient iterates on f = x₁² + 2x₂², their running mean and the "
                   "minimum, one panel per optimizer", "gürültülü gradyan"),
 }

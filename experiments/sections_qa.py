@@ -276,11 +276,13 @@ def trajectories_section(results) -> str:
 {report.source_table(s)}
 
 Distance in weight space from the start to the end of training, mean over seeds (and the length
-of the path travelled): {moves}. Runs with the same seed start from the same weights, so their
-stars coincide. t-SNE places each path among its neighbours: it shows which runs stay close to
-each other and how far each wanders locally, but distances between far-apart clusters, and the
-size of a cluster, mean nothing; the PCA panel keeps those proportions (on its two directions
-only). The source gave no numbers for this study.
+of the path travelled): {moves}. Runs with the same seed start from the same weights, so each
+seed has one star, its optimizers' paths leaving from it. t-SNE places each path among its
+neighbours: it shows which runs stay close to each other and how far each wanders locally, but
+distances between far-apart clusters, and the size of a cluster, mean nothing; the PCA panels
+keep those proportions (on their two directions only), one panel per optimizer on one basis
+fitted on all the paths, so directions compare across panels but each has its own scale. The
+source gave no numbers for this study.
 """
 
 
