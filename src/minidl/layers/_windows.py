@@ -27,7 +27,6 @@ from types import ModuleType
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
 #: Use the numba loops when numba is installed (set False to run the NumPy code alone).
 NUMBA = importlib.util.find_spec("numba") is not None
 _kernels: ModuleType | None = None
@@ -108,7 +107,7 @@ def col2im(dcols: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int],
            out: np.ndarray | None = None) -> np.ndarray:
     """The adjoint of :func:`im2col`: ``dx`` of ``shape`` (N, C, H, W) from ``dcols``, written
     into ``out`` (a C-contiguous array of that shape and dtype) when given."""
-    n, c, h, w = shape
+    n, c = shape[:2]
     if out is None:
         out = np.empty(shape, dtype=dcols.dtype)
     out[...] = 0
