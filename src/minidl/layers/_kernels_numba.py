@@ -54,22 +54,30 @@ def col2im(dcols, kh, kw, sh, sw, oh, ow, dx):  # pragma: no cover - compiled
 @numba.njit(cache=True)
 def max_pool(x, kh, kw, sh, sw, oh, ow, out, argmax):  # pragma: no cover - compiled
     """``out[n, c, p, q]`` the maximum of the window at (p, q) and ``argmax`` its position
-    i*kw + j in the window: the first maximum, or the first NaN, as ``np.argmax``."""
+    i*kw + j in the window: the first maximum, or the first NaN, as ``np.argmax`` (the window's
+    values are compared in that order, a row of windows at a time)."""
     n_, c_ = x.shape[0], x.shape[1]
     for n in range(n_):
         for c in range(c_):
             for p in range(oh):
+                o = out[n, c, p]
+                a = argmax[n, c, p]
+                first = x[n, c, p * sh]
                 for q in range(ow):
-                    best = x[n, c, p * sh, q * sw]
-                    at = 0
-                    for i in range(kh):
-                        for j in range(kw):
-                            v = x[n, c, p * sh + i, q * sw + j]
+                    o[q] = first[q * sw]
+                    a[q] = 0
+                for i in range(kh):
+                    row = x[n, c, p * sh + i]
+                    for j in range(kw):
+                        if i == 0 and j == 0:
+                            continue
+                        k = i * kw + j
+                        for q in range(ow):
+                            v = row[q * sw + j]
+                            best = o[q]
                             if v > best or (v != v and best == best):
-                                best = v
-                                at = i * kw + j
-                    out[n, c, p, q] = best
-                    argmax[n, c, p, q] = at
+                                o[q] = v
+                                a[q] = k
     return out
 
 

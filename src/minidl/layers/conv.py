@@ -11,10 +11,11 @@ from ..parameter import Parameter
 from ..validation import check_allocation, check_bool, check_float_dtype
 from ._windows import col2im, im2col, pair
 
-#: The most values of the window matrix a Conv2D builds at once: the batch is taken in blocks
-#: of samples whose windows fit (at least one sample), so the matrix stays in the cache between
-#: its copy and its matrix products, and its buffer is reused from call to call.
-BLOCK_VALUES = 1 << 20
+#: The most values of the window matrix a Conv2D multiplies at once: the batch's windows are
+#: built block of samples after block (at least one sample), each block's part still in the
+#: cache for its matrix product; the whole matrix is kept for backward's dW, and every buffer
+#: is reused from call to call.
+BLOCK_VALUES = 1 << 22
 
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch and Keras) of (N, C_in, H, W) inputs.
@@ -122,20 +123,22 @@ class Conv2D(Layer):
         c_out, k, p = self.out_channels, self.in_channels * kh * kw, oh * ow
         nb = self._chunk(n, k, p)
         check_allocation(self.describe, lambda: f"a {h}x{w} input with padding {ph}x{pw} and "
-                         f"a {kh}x{kw} kernel (padded input, window block and output)",
-                         [(n, self.in_channels, h + 2 * ph, w + 2 * pw), (k, nb * p),
+                         f"a {kh}x{kw} kernel (padded input, window matrix and output)",
+                         [(n, self.in_channels, h + 2 * ph, w + 2 * pw), (k, n * p),
                           (2, c_out, n * p)], self.dtype, ShapeError)
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
         x = np.ascontiguousarray(x)
         wmat = self.weight.data.reshape(c_out, k)
         out = np.empty((n, c_out, oh, ow), dtype=self.dtype)
-        cols_buf = self._buffer("_cols", k * nb * p)
+        # the whole batch's windows, kept for backward's dW, block after block (each block's
+        # (K, block*OH*OW) matrix contiguous and still in the cache for its product)
+        cols_buf = self._buffer("_cols", k * n * p)
         y_buf = self._buffer("_y", c_out * nb * p) if nb > 1 else None
         for n0 in range(0, n, nb):
             m = min(nb, n - n0)
             cols = im2col(x[n0:n0 + m], self.kernel_size, self.stride, (oh, ow),
-                          out=cols_buf[:k * m * p].reshape(k, m * p))
+                          out=cols_buf[k * n0 * p:k * (n0 + m) * p].reshape(k, m * p))
             if y_buf is None:                        # one sample: its (C_out, OH*OW) in place
                 y = np.matmul(wmat, cols, out=out[n0].reshape(c_out, p))
                 if self.bias is not None:
@@ -168,17 +171,14 @@ class Conv2D(Layer):
         dw = self.weight.grad.reshape(c_out, k)
         part = np.empty_like(dw)
         dx = np.empty(x.shape, dtype=self.dtype) if self.needs_input_grad else None
-        cols_buf = self._buffer("_cols", k * nb * p)
+        cols_buf = self._cache("_cols")
         g_buf = self._buffer("_y", c_out * nb * p) if nb > 1 else None
         dcols_buf = self._buffer("_dcols", k * nb * p) if dx is not None else None
         if n == 0:
             dw[...] = 0
         for n0 in range(0, n, nb):
             m = min(nb, n - n0)
-            # the block's windows again (cheaper than keeping the whole batch's, which
-            # would not stay in the cache)
-            cols = im2col(x[n0:n0 + m], self.kernel_size, self.stride, (oh, ow),
-                          out=cols_buf[:k * m * p].reshape(k, m * p))
+            cols = cols_buf[k * n0 * p:k * (n0 + m) * p].reshape(k, m * p)  # forward's
             if g_buf is None:
                 gb = g[n0].reshape(c_out, p)
             else:
@@ -192,7 +192,6 @@ class Conv2D(Layer):
                 dcols = np.matmul(wmat.T, gb, out=dcols_buf[:k * m * p].reshape(k, m * p))
                 col2im(dcols, (m, c, hp, wp), self.kernel_size, self.stride, (oh, ow),
                        out=dx[n0:n0 + m])
-        self._cols = cols_buf
         if g_buf is not None:
             self._y = g_buf
         if dcols_buf is not None:
