@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import optim, report
@@ -37,6 +38,20 @@ def test_quick_run_writes_json_markdown_and_plot(tmp_path, monkeypatch):
     assert "old" not in md and "| Lion |" in md and "### Targets" in md
     assert (tmp_path / "out" / "performance.png").stat().st_size > 10_000
     assert saved["conv2d"]["times"]["minidl"]["median"] > 0 and saved["train"][0]["times"]
+    assert saved["cnn_epoch"]["samples"] == 256 and saved["cnn_epoch"]["times"]
+
+
+def test_the_torch_cnn_is_the_same_network_with_the_same_weights():
+    torch = pytest.importorskip("torch")
+    from benchmarks import train
+
+    model = train.cnn_model(0).eval()
+    net = train.torch_cnn(torch, model).eval()  # dropout off on both sides
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        theirs = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(x),
+                               theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_bad_optimizer_spec():
