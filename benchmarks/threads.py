@@ -77,7 +77,7 @@ def run(*, busy: int = 0, quick: bool = False, rounds: int = 3, log=print) -> di
             times = interleaved({"all": lambda epoch=epoch: epoch(None),
                                  "one": lambda epoch=epoch: epoch(1)},
                                 rounds=1 if quick else rounds, warmup=1)
-            auto = choose("auto", size, batch)
+            auto = choose("auto", size, batch, kind == "cnn")
             cases.append({"case": name, "layers": layers, "batch": batch, "samples": n,
                           "work": batch * size, "auto": "one" if auto == 1 else "all",
                           "times": times})

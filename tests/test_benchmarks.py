@@ -101,7 +101,8 @@ def test_threads_quick_times_each_case_on_all_threads_and_on_one(tmp_path):
     for case in saved["cases"]:
         assert set(case["times"]) == {"all", "one"}
         assert all(t["median"] > 0 for t in case["times"].values())
-        assert case["auto"] == ("one" if case["work"] < saved["small_work"] else "all")
+        small = case["case"] != "Keras CNN" and case["work"] < saved["small_work"]
+        assert case["auto"] == ("one" if small else "all")
 
 
 @pytest.mark.parametrize("busy", ["-1", "two"])

@@ -359,3 +359,32 @@ def test_max_pool_numba_and_numpy_paths_give_the_same_bits(monkeypatch, shape, k
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
         assert np.array_equal(np.signbit(a), np.signbit(b))
+
+
+def test_conv2d_writes_a_gradient_array_of_any_layout_and_lets_big_buffers_go():
+    """A weight.grad the user replaced by a Fortran-ordered array still receives dW; a batch
+    much smaller than the last one does not keep the large batch's window matrix."""
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((3, 2, 6, 6)), rng.standard_normal((3, 4, 4, 4))
+    ref = Conv2D(2, 4, 3, rng=0)
+    ref(x)
+    ref.backprop(g)
+    layer = Conv2D(2, 4, 3, rng=0)
+    layer.weight.grad = np.zeros(layer.weight.shape, order="F")
+    layer(x)
+    layer.backprop(g)
+    np.testing.assert_allclose(layer.weight.grad, ref.weight.grad, rtol=1e-12)
+    layer(rng.standard_normal((64, 2, 6, 6)))
+    big = layer._cols.nbytes
+    layer(x)
+    assert layer._cols.nbytes * 8 < big  # a fresh buffer for the small batch
+
+
+def test_max_pool_backward_after_a_refused_forward_uses_the_last_good_one():
+    pool = MaxPool2D(2)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4))
+    y = pool(x)
+    expected = pool.backprop(np.ones_like(y))
+    with pytest.raises(ShapeError):
+        pool(np.zeros((2, 3, 1, 1)))
+    np.testing.assert_array_equal(pool.backprop(np.ones_like(y)), expected)

@@ -127,5 +127,55 @@ def test_without_threadpoolctl_auto_says_so_once_and_a_count_is_an_install_hint(
     notices = [w for w in caught if issubclass(w.category, PerformanceNotice)]
     assert len(notices) == 1 and "threadpoolctl" in str(notices[0].message)
     assert notices[0].filename == __file__  # points at the user's call of fit
+    began = []
+
+    class Began(md.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            began.append(True)
+
     with pytest.raises(ImportError, match=r"fit: threads=1 needs threadpoolctl.*\[fast\]"):
-        train(threads=1)
+        train(threads=1, callbacks=[Began()])
+    assert not began  # refused when the Trainer is built, before any callback ran
+
+
+def test_auto_leaves_a_convolutional_model_to_the_blas(blas):
+    """A Conv2D's weights serve every output position: few parameters, much work."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 1, 6, 6))
+    model = md.Sequential(md.Conv2D(1, 2, 3, rng=0), md.Flatten(), md.Dense(32, 1, rng=1))
+    spy = Spy()
+    md.fit(model, md.MSE(), md.SGD(model.parameters(), lr=0.01), X, np.zeros((8, 1)),
+           epochs=1, batch_size=4, verbose=0, callbacks=[spy])
+    assert seen_on(spy, blas) == set(blas.values())
+    assert threads.choose("auto", 10, 4, convolutional=True) is None
+    assert threads.choose("auto", 10, 4) == 1
+
+
+def test_overlapping_limits_hold_until_the_last_one_leaves(blas):
+    """The thread count is the process's: when two fits in two threads overlap, B's limit
+    must not be lifted when A's block, entered first, ends first (the blocks entered and left
+    here in that order, by hand)."""
+    a, b = threads.limited(1), threads.limited(1)
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert {blas_threads()[path] for path in blas} == {1}  # B still limited
+    b.__exit__(None, None, None)
+    assert blas_threads().items() >= blas.items()  # and back after the last
+
+
+def test_each_blas_library_is_limited_on_its_own(blas):
+    """With two BLAS libraries loaded (NumPy's and SciPy's OpenBLAS), one already on one
+    thread must not stop the other from being limited."""
+    controller = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    libs = [lib for lib in controller.lib_controllers if lib.filepath in blas]
+    if len(libs) < 2:
+        pytest.skip("one BLAS library loaded here")
+    first = libs[0]
+    first.set_num_threads(1)
+    try:
+        with threads.limited(1):
+            assert {blas_threads()[lib.filepath] for lib in libs} == {1}
+        assert blas_threads()[libs[1].filepath] == blas[libs[1].filepath]
+    finally:
+        first.set_num_threads(blas[first.filepath])

@@ -19,7 +19,10 @@ with two other processes):
 So ``threads="auto"`` (the default of :func:`minidl.fit` and :class:`minidl.Trainer`) trains a
 *small* model on one BLAS thread, where that is not slower even on an idle machine, and leaves
 larger ones to the BLAS's own threads. Small means: rows per batch times the model's parameter
-values under :data:`SMALL_WORK`, a rule that depends on the model and the batch alone, never on
+values under :data:`SMALL_WORK`, and no :class:`~minidl.Conv2D` in the model (a convolution
+uses each weight once per output position, so its parameters understate its work by that
+factor; the Keras CNN trains faster on 2 threads on an idle machine), a rule that depends on
+the model and the batch alone, never on
 the machine's load, because the number of threads can change the last bits of a product and a
 run must repeat bit for bit. It acts only where nobody chose: with ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set, or a limit already in force (threadpoolctl's
@@ -38,8 +41,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
 
 from .validation import check_int
 
@@ -55,51 +62,90 @@ _noticed = False
 
 
 def check_threads(who: str, threads) -> int | str | None:
-    """``threads`` as given to :func:`minidl.fit`: ``"auto"``, None or a count >= 1."""
+    """``threads`` as given to :func:`minidl.fit`: ``"auto"``, None or a count >= 1; a count
+    needs threadpoolctl (an ImportError naming the extra, before any training)."""
     if threads is None or (isinstance(threads, str) and threads == "auto"):
         return threads
-    if isinstance(threads, str):
-        raise ValueError(f"{who}: threads must be 'auto', None or a number of threads >= 1, "
-                         f"got {threads!r}")
-    return check_int(who, "threads", threads, low=1)
+    if isinstance(threads, (str, float)) or not isinstance(threads, (int, np.integer)):
+        raise (ValueError if isinstance(threads, str) else TypeError)(
+            f"{who}: threads must be 'auto', None or a number of threads >= 1, "
+            f"got {threads!r}")
+    count = check_int(who, "threads", threads, low=1)
+    _threadpoolctl(who, count)
+    return count
 
 
-def choose(threads: int | str | None, n_params: int, batch_rows: int) -> int | None:
+def choose(threads: int | str | None, n_params: int, batch_rows: int,
+           convolutional: bool = False) -> int | None:
     """The BLAS thread limit for a loop over batches of ``batch_rows`` rows through a model of
-    ``n_params`` parameter values; None leaves the BLAS as it is (see the module docstring)."""
+    ``n_params`` parameter values; None leaves the BLAS as it is (see the module docstring).
+    A ``convolutional`` model (one with a :class:`~minidl.Conv2D`) is never small: its weights
+    are used once per output position, so its parameter count says little of its work."""
     if threads != "auto":
         return threads  # type: ignore[return-value]  # None or a count
-    if batch_rows * n_params >= SMALL_WORK or any(os.environ.get(v) for v in CHOSEN_BY):
+    if (convolutional or batch_rows * n_params >= SMALL_WORK
+            or any(os.environ.get(v) for v in CHOSEN_BY)):
         return None
     return 1
 
 
+def _threadpoolctl(who: str, threads: int):
+    """threadpoolctl's ThreadpoolController, or an ImportError saying how to install it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError as exc:
+        raise ImportError(f"{who}: threads={threads} needs threadpoolctl to limit the "
+                          f"BLAS's threads: pip install -e '.[fast]' (or set "
+                          f"OPENBLAS_NUM_THREADS before starting Python)") from exc
+    return ThreadpoolController
+
+
+#: The limits in force: how many blocks are inside :func:`limited`, and each BLAS library's
+#: count from before the first of them (restored when the last one leaves).
+_lock = threading.Lock()
+_inside = 0
+_before: list[tuple[Any, int]] = []
+
+
 @contextlib.contextmanager
 def limited(threads: int | None, *, asked: bool = True, who: str = "fit") -> Iterator[None]:
-    """Run the block with at most ``threads`` BLAS threads (None: as the BLAS is). A limit
-    never raises the count in force: a lower one set around the block stays. Without
-    threadpoolctl a count the user ``asked`` for raises an ``ImportError``; one that
-    ``"auto"`` chose is said once (a :class:`~minidl.optim.fused.PerformanceNotice`) and
-    skipped."""
+    """Run the block with at most ``threads`` BLAS threads in each BLAS library loaded (None:
+    as they are). A limit never raises a library's count: a lower one set around the block
+    stays. Without threadpoolctl a count the user ``asked`` for raises an ``ImportError``; one
+    that ``"auto"`` chose is said once (a :class:`~minidl.optim.fused.PerformanceNotice`) and
+    skipped.
+
+    The BLAS's thread count belongs to the process, not to a thread: while blocks of several
+    threads overlap (two ``fit`` calls in a thread pool), each library runs on the lowest
+    limit among them, and the counts from before the first block come back when the last one
+    leaves, so no run has its limit lifted under it."""
+    global _inside
     if threads is None:
         yield
         return
     try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError as exc:
+        controller_class = _threadpoolctl(who, threads)
+    except ImportError:
         if asked:
-            raise ImportError(f"{who}: threads={threads} needs threadpoolctl to limit the "
-                              f"BLAS's threads: pip install -e '.[fast]' (or set "
-                              f"OPENBLAS_NUM_THREADS before starting Python)") from exc
+            raise
         _notice()
         yield
         return
-    controller = ThreadpoolController().select(user_api="blas")
-    if min((lib["num_threads"] for lib in controller.info()), default=0) <= threads:
+    with _lock:
+        for lib in controller_class().select(user_api="blas").lib_controllers:
+            if lib.num_threads > threads:
+                _before.append((lib, lib.num_threads))
+                lib.set_num_threads(threads)
+        _inside += 1
+    try:
         yield
-        return
-    with controller.limit(limits=threads):
-        yield
+    finally:
+        with _lock:
+            _inside -= 1
+            if _inside == 0:
+                while _before:
+                    lib, count = _before.pop()
+                    lib.set_num_threads(count)
 
 
 def _notice() -> None:

@@ -56,6 +56,7 @@ from .checkpoint import save
 from .errors import NonFiniteError, ShapeError, TrainingDiverged
 from .history import History
 from .layer import Layer, model_dtype
+from .layers.conv import Conv2D
 from .losses import Loss
 from .metrics import get_metrics
 from .optim.optimizer import Optimizer
@@ -209,7 +210,9 @@ class Trainer:
         self._call("on_train_begin", {})
         logs: dict[str, Any] = {}
         size = sum(p.data.size for p in self.model.parameters())
-        with limited(choose(self.threads, size, batch), asked=self.threads != "auto"):
+        convolutional = any(isinstance(layer, Conv2D) for layer in self.model.modules())
+        with limited(choose(self.threads, size, batch, convolutional),
+                     asked=self.threads != "auto"):
             while self.epoch < self.epochs and not self.stop_training:
                 logs = self._run_epoch(X, y, batch, val) or logs
         self._call("on_train_end", logs)

@@ -12,7 +12,6 @@ disk (``cache=True``).
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True)
@@ -98,10 +97,3 @@ def max_pool_grad(g, argmax, kh, kw, sh, sw, dx):  # pragma: no cover - compiled
                                 dx[n, c, p * sh + i, q * sw + j] += g[n, c, p, q]
     return dx
 
-
-def warm(dtype) -> None:
-    """Compile (or load from the disk cache) the loops for ``dtype`` on tiny arrays."""
-    x = np.zeros((1, 1, 2, 2), dtype)
-    cols = np.zeros((4, 1), dtype)
-    im2col(x, 2, 2, 1, 1, 1, 1, cols)
-    col2im(cols, 2, 2, 1, 1, 1, 1, x)

@@ -12,9 +12,10 @@ from ..validation import check_allocation, check_bool, check_float_dtype
 from ._windows import col2im, im2col, pair
 
 #: The most values of the window matrix a Conv2D multiplies at once: the batch's windows are
-#: built block of samples after block (at least one sample), each block's part still in the
-#: cache for its matrix product; the whole matrix is kept for backward's dW, and every buffer
-#: is reused from call to call.
+#: built block of samples after block (at least one sample) and each block is multiplied right
+#: after it is built, while much of it is still in the last-level cache; the whole matrix is
+#: kept for backward's dW. (The output block, C_out x block*OH*OW, is that size times
+#: C_out / (C_in*kh*kw).)
 BLOCK_VALUES = 1 << 22
 
 class Conv2D(Layer):
@@ -64,7 +65,7 @@ class Conv2D(Layer):
         self.bias = (Parameter(np.zeros(self.out_channels), dtype=self.dtype) if self.use_bias
                      else None)
         self._cols = None
-        self._x = None
+        self._padded_shape = None
 
     def get_config(self):
         return {
@@ -97,10 +98,13 @@ class Conv2D(Layer):
 
     def _buffer(self, name: str, size: int) -> np.ndarray:
         """A flat array of at least ``size`` values of the layer's dtype: the last call's when it
-        is large enough (a fresh one costs page faults every time), taken out of the layer
-        while in use (dict.pop is atomic), so a second thread's call allocates its own."""
+        is large enough but not more than twice that (a fresh one costs page faults every
+        time; a much larger one, left by one large batch such as a whole-set prediction,
+        would hold its memory for good), taken out of the layer while in use (dict.pop is
+        atomic), so a second thread's call allocates its own."""
         buf = self.__dict__.pop(name, None)
-        if buf is None or buf.size < size or buf.dtype != self.dtype:
+        if (buf is None or not size <= buf.size <= 2 * size + 1024
+                or buf.dtype != self.dtype):
             buf = np.empty(size, dtype=self.dtype)
         return buf
 
@@ -153,12 +157,11 @@ class Conv2D(Layer):
         self._cols = cols_buf
         if y_buf is not None:
             self._y = y_buf
-        self._x, self._out_hw = x, (oh, ow)
+        self._padded_shape, self._out_hw = x.shape, (oh, ow)
         return out
 
     def backward(self, grad_out):
-        x = self._cache("_x")
-        n, c, hp, wp = x.shape
+        n, c, hp, wp = self._cache("_padded_shape")
         oh, ow = self._out_hw
         g = self._check_grad_out(grad_out, (n, self.out_channels, oh, ow))
         g = np.ascontiguousarray(g, dtype=self.dtype)
@@ -168,9 +171,13 @@ class Conv2D(Layer):
         wmat = self.weight.data.reshape(c_out, k)
         if self.bias is not None:
             np.sum(g, axis=(0, 2, 3), out=self.bias.grad)
-        dw = self.weight.grad.reshape(c_out, k)
+        grad = self.weight.grad
+        # into the gradient array itself when it can be viewed as (C_out, K); a gradient the
+        # user replaced by a non-contiguous array gets the sum copied in at the end
+        dw = grad.reshape(c_out, k) if grad.flags.c_contiguous else np.empty((c_out, k),
+                                                                             grad.dtype)
         part = np.empty_like(dw)
-        dx = np.empty(x.shape, dtype=self.dtype) if self.needs_input_grad else None
+        dx = np.empty((n, c, hp, wp), dtype=self.dtype) if self.needs_input_grad else None
         cols_buf = self._cache("_cols")
         g_buf = self._buffer("_y", c_out * nb * p) if nb > 1 else None
         dcols_buf = self._buffer("_dcols", k * nb * p) if dx is not None else None
@@ -192,6 +199,8 @@ class Conv2D(Layer):
                 dcols = np.matmul(wmat.T, gb, out=dcols_buf[:k * m * p].reshape(k, m * p))
                 col2im(dcols, (m, c, hp, wp), self.kernel_size, self.stride, (oh, ow),
                        out=dx[n0:n0 + m])
+        if not np.may_share_memory(dw, grad):
+            grad[...] = dw.reshape(grad.shape)
         if g_buf is not None:
             self._y = g_buf
         if dcols_buf is not None:

@@ -70,8 +70,9 @@ class MaxPool2D(_Pool2D):
         x = as_float_array(x, None, self)
         if fast is None or x.ndim != 4 or x.dtype not in FAST_DTYPES \
                 or x.shape[2] < self.kernel_size[0] or x.shape[3] < self.kernel_size[1]:
-            self._fast = False
-            return super().forward(x)            # (which also raises the shape errors)
+            out = super().forward(x)             # (which also raises the shape errors)
+            self._fast = False                   # (only once that forward has succeeded)
+            return out
         # numba: the maxima and their positions in one pass over x, no window copy
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
