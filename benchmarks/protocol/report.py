@@ -196,7 +196,7 @@ def profile_figure(path: Path, profiles: dict[str, dict], n_problems: int) -> No
             shown = [(r, f) for r, f in zip(ratios, frac, strict=True) if r < top]
             xs = [1.0] + [r for r, _ in shown] + [top]
             ys = [0.0] + [f for _, f in shown]
-            ys = ys + [ys[-1]]
+            ys = [*ys, ys[-1]]
             ax.step(xs, ys, where="post", color=color(name), label=name, lw=2.2 - 0.5 * k)
         ax.set_xscale("log")
         ax.set_xlim(1.0, top)
