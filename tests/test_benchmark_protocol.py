@@ -15,7 +15,7 @@ from benchmarks import __main__ as bench
 from benchmarks.protocol import run as protocol
 from benchmarks.protocol import runs, stats, tuning
 
-QUICK = ["--problems", "quadratic", "--quick", "--no-step-timing"]
+QUICK = ["--problems", "quadratic", "--quick", "--no-step-timing", "--no-figures"]
 TIMING = {"elapsed", "seconds_to_target", "step_vs_adam"}
 
 OPTIMIZERS = '''
@@ -146,29 +146,33 @@ def test_the_reports_rank_a_good_and_a_diverging_optimizer(tmp_path, module, cap
     assert row["diverged"] == row["seeds"] == 2
     assert "diverged (2/2 seeds)" in (tmp_path / "bad" / "summary.md").read_text()
     assert set(good["verdicts"]["quadratic"].values()) <= {"better", "within noise"}
-    for name in ("summary.md", "summary.csv", "tuning.csv", "histories.csv", "results.json",
-                 "tuning.png", "curves.png", "profile.png"):
+    for name in ("summary.md", "summary.csv", "tuning.csv", "histories.csv", "results.json"):
         assert (tmp_path / "lion" / name).stat().st_size > 0
     tuned = pd.read_csv(tmp_path / "bad" / "tuning.csv")
     assert list(tuned[tuned.optimizer == "BadSGD"].lr) == [1e5, 1e6, 1e7]
 
 
+class Interrupted(Exception):
+    """Stands in for Ctrl-C (a KeyboardInterrupt would stop pytest itself)."""
+
+
 def test_an_interrupted_run_resumes_and_redoes_nothing(tmp_path, module, monkeypatch):
-    calls = []
+    calls, armed = [], [True]
     real = runs.train
 
     def flaky(spec):
         calls.append(spec)
-        if len(calls) == 5:
-            raise KeyboardInterrupt
+        if armed[0] and len(calls) == 5:
+            raise Interrupted
         return real(spec)
 
     monkeypatch.setattr(runs, "train", flaky)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted):
         main(module, "Lion", tmp_path / "out", "--jobs", "1")
     stored = list((tmp_path / "out" / "cache").rglob("*.json"))
     assert len(stored) == 4  # the four finished before the interrupt
     calls.clear()
+    armed[0] = False
     first = main(module, "Lion", tmp_path / "out", "--jobs", "1")
     assert len(calls) == 9 + 3 - 4  # tuning 9, three new seeds; none of the four again
     calls.clear()
@@ -224,12 +228,15 @@ def test_one_process_two_processes_and_dask_give_the_same_results(tmp_path, modu
     same(tmp_path / "one", tmp_path / "dask")
 
 
-def test_the_step_cost_is_timed_against_adam(tmp_path, module):
+def test_the_step_cost_and_the_figures(tmp_path, module):
     out = bench.main(["optimizer", f"{module}:Lion", "--out", str(tmp_path), "--quick",
-                      "--problems", "quadratic"])
+                      "--problems", "quadratic", "--jobs", "1"])
     assert "x |" in out["text"]
     steps = pd.read_csv(tmp_path / "summary.csv")["step_vs_adam"]
     assert steps.notna().all() and (steps > 0).all()
+    for name in ("tuning.png", "curves.png", "profile.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in out["text"]
 
 
 # ---------------------------------------------------------------------------- flags

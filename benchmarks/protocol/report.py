@@ -238,8 +238,9 @@ def _frame(result: dict, **ids) -> pd.DataFrame:
 
 def write(out: Path, *, problems: dict, contenders: list[str], user: str, tuned: dict,
           final: dict, steps: dict, seeds: list[int], command: str, seconds: float,
-          budget: dict) -> dict:
-    """Write everything into ``out``; returns ``{"table": ..., "text": summary}``."""
+          budget: dict, figures: bool = True) -> dict:
+    """Write everything into ``out`` (the PNG figures unless ``figures`` is False); returns
+    ``{"table": ..., "verdicts": ..., "text": summary}``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = {p: {o: summarise(problems[p], final[p, o][0], final[p, o][2]) for o in contenders}
@@ -249,14 +250,15 @@ def write(out: Path, *, problems: dict, contenders: list[str], user: str, tuned:
                                      problems[p].higher_is_better) for b in baselines}
                 for p in problems}
     # figures
-    tuning_figure(out / "tuning.png", problems, tuned, contenders)
-    curves_figure(out / "curves.png", problems, final, contenders)
-    metric_costs = {o: [cost(problems[p], table[p][o]) for p in problems] for o in contenders}
-    time_costs = {o: [table[p][o]["seconds_to_target"] for p in problems] for o in contenders}
-    profile_figure(out / "profile.png",
-                   {"final test metric (error 1 - accuracy, or loss)": profile(metric_costs),
-                    "seconds to the target (median over seeds)": profile(time_costs)},
-                   len(problems))
+    if figures:
+        tuning_figure(out / "tuning.png", problems, tuned, contenders)
+        curves_figure(out / "curves.png", problems, final, contenders)
+        metric_costs = {o: [cost(problems[p], table[p][o]) for p in problems] for o in contenders}
+        time_costs = {o: [table[p][o]["seconds_to_target"] for p in problems] for o in contenders}
+        profile_figure(out / "profile.png",
+                       {"final test metric (error 1 - accuracy, or loss)": profile(metric_costs),
+                        "seconds to the target (median over seeds)": profile(time_costs)},
+                       len(problems))
     # tables
     histories(tuned, final, seeds[0]).to_csv(out / "histories.csv", index=False)
     rows = []
@@ -278,7 +280,7 @@ def write(out: Path, *, problems: dict, contenders: list[str], user: str, tuned:
                    for lr, r in zip(lrs, results, strict=True)]
     pd.DataFrame(tuning_rows).to_csv(out / "tuning.csv", index=False)
     text = markdown(problems, contenders, user, table, verdicts, steps, seeds, command,
-                    seconds, budget)
+                    seconds, budget, figures)
     (out / "summary.md").write_text(text)
     (out / "results.json").write_text(json.dumps(
         {"command": command, "seeds": seeds, "budget": budget, "seconds": seconds,
@@ -287,7 +289,7 @@ def write(out: Path, *, problems: dict, contenders: list[str], user: str, tuned:
 
 
 def markdown(problems, contenders, user, table, verdicts, steps, seeds, command, seconds,
-             budget) -> str:
+             budget, figures=True) -> str:
     how = (f"a log grid of {budget['points']} learning rates" if budget["kind"] == "grid" else
            f"{budget['draws']} log-uniform draws (seed {budget['seed']})")
     lines = [f"# {user} against SGD with momentum and Adam", "",
@@ -325,6 +327,11 @@ def markdown(problems, contenders, user, table, verdicts, steps, seeds, command,
                 f"{'' if step is None else format(step['vs_adam'], '.2f') + 'x'} | "
                 f"{'' if o == user else verdicts[p][o]} |")
         lines.append("")
+    if not figures:
+        lines += ["Files: `summary.csv` (this table), `tuning.csv` (every tuning run), "
+                  "`histories.csv` (every run's per-epoch history), `results.json`; "
+                  "no figures (--no-figures).", ""]
+        return "\n".join(lines)
     lines += ["## Figures", "",
               "Learning-rate sensitivity (validation metric of each tuning run; x: diverged):",
               "", "![tuning curves](tuning.png)", "",

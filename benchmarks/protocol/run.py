@@ -82,6 +82,8 @@ def parser(prog: str) -> ArgumentParser:
     ap.add_argument("--quick", action="store_true",
                     help=f"tiny problems, {tuning.QUICK_GRID_POINTS} learning rates, "
                     f"{QUICK_SEEDS} seeds (a smoke run)")
+    ap.add_argument("--no-figures", action="store_true",
+                    help="write summary.md and the CSV files without the PNG figures")
     ap.add_argument("--no-step-timing", action="store_true",
                     help="leave out the step-cost timing (it is not cached)")
     return ap
@@ -196,7 +198,8 @@ def main(argv: list[str], prog: str = "python -m benchmarks") -> dict:
     result = report.write(args.out, problems=chosen, contenders=list(who), user=cls.__name__,
                           tuned=tuned, final=final, steps=steps, seeds=seed_list,
                           command=f"{prog} optimizer " + " ".join(argv), seconds=seconds,
-                          budget=tuning.settings(*tuning.lr_range(cls), args.budget, points))
+                          budget=tuning.settings(*tuning.lr_range(cls), args.budget, points),
+                          figures=not args.no_figures)
     print(result["text"])
     print(f"wrote {args.out / 'summary.md'} ({seconds:.0f} s of runs)")
     return result
