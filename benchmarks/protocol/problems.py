@@ -187,8 +187,10 @@ def cross_entropy(seed: int) -> md.Loss:
 
 # ---------------------------------------------------------------------------- the problems
 # Targets: values the tuned baselines (SGD with momentum 0.9, Adam) reach within the budget on
-# most seeds, measured here with the default protocol (7-point grid, 5 seeds), so that epochs and
-# seconds to target say something; see the docs' run (docs/benchmark_your_optimizer.md).
+# most seeds, measured with the default protocol (7-point grid; 3 seeds, a 2-core machine), so
+# that epochs and seconds to target say something: the quadratic's f <= 0.05 (both by epoch 3
+# of 10), QA 0.56 (both by epoch 10), the MLP 0.94 (both by epoch 4 of 5: 0.944-0.949 at the
+# end), the CNN 0.85 (Adam 0.88-0.90 at epoch 3, SGD with momentum 0.82-0.87).
 def _problems(quick: bool) -> dict[str, Problem]:
     from experiments.settings import QUADRATIC_STEPS, QUICK_EPOCHS, SEARCH_EPOCHS
 
@@ -200,7 +202,7 @@ def _problems(quick: bool) -> dict[str, Problem]:
         "quadratic": Problem(
             "quadratic", "noisy quadratic x1^2 + 2 x2^2 (the quadratic study), f at the end",
             functools.partial(quadratic_data, steps_per_epoch), quadratic_model,
-            quadratic_loss, quadratic_value, 1, q_epochs, "loss", False, 0.25, shuffle=False,
+            quadratic_loss, quadratic_value, 1, q_epochs, "loss", False, 0.05, shuffle=False,
             settings={"steps_per_epoch": steps_per_epoch, "noise": 1.0, "start": [2.0, 2.0]}),
         "qa": Problem(
             "qa", "QA pairs, TwoLayerMLP on the e5-small pair features (the QA studies)",
@@ -210,12 +212,12 @@ def _problems(quick: bool) -> dict[str, Problem]:
         "mnist_mlp": Problem(
             "mnist_mlp", f"MNIST MLP 784-128-10, {mlp_rows:,} training rows",
             functools.partial(mnist_data, mlp_rows, mlp_test, False), mlp_model,
-            cross_entropy, argmax_accuracy, 128, mlp_epochs, "accuracy", True, 0.95,
+            cross_entropy, argmax_accuracy, 128, mlp_epochs, "accuracy", True, 0.94,
             settings={"rows": mlp_rows, "test_rows": mlp_test}),
         "mnist_cnn": Problem(
             "mnist_cnn", f"MNIST CNN 4-8 channels, {cnn_rows:,} training rows",
             functools.partial(mnist_data, cnn_rows, cnn_test, True), cnn_model,
-            cross_entropy, argmax_accuracy, 128, cnn_epochs, "accuracy", True, 0.90,
+            cross_entropy, argmax_accuracy, 128, cnn_epochs, "accuracy", True, 0.85,
             settings={"rows": cnn_rows, "test_rows": cnn_test, "width": [4, 8, 16]}),
     }
 

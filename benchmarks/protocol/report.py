@@ -140,8 +140,8 @@ def tuning_figure(path: Path, problems: dict, tuned: dict, contenders: list[str]
             if bad:
                 ax.plot(bad, [floor] * len(bad), "x", color=color(o), ms=8, mew=2)
         ax.set_xscale("log")
-        if not problem.higher_is_better:
-            ax.set_yscale("log")
+        if not problem.higher_is_better:  # a loss: log scale, and 0 (a lattice hit) shown
+            ax.set_yscale("symlog", linthresh=1e-3)
         ax.axhline(problem.target, color="grey", lw=0.8, ls=":")
         ax.set_title(pname)
         ax.set_xlabel("learning rate")
@@ -175,7 +175,7 @@ def curves_figure(path: Path, problems: dict, final: dict, contenders: list[str]
         for i, ax in enumerate(axes[:, j]):
             ax.axhline(problem.target, color="grey", lw=0.8, ls=":")
             if not problem.higher_is_better:
-                ax.set_yscale("log")
+                ax.set_yscale("symlog", linthresh=1e-3)
             ax.set_xlabel("epoch" if i == 0 else "training seconds (mean over seeds)")
             ax.set_ylabel(f"test {problem.metric}")
             ax.set_title(pname)
