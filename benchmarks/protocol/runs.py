@@ -114,7 +114,7 @@ def warm_up(cls: type, run: dict, model: md.Layer) -> None:
             opt = cls(copies, lr=run["lr"], **run["kwargs"])
             opt.step()
             opt.step()
-        except Exception:  # noqa: BLE001 - the real run reports what is wrong
+        except Exception:  # the real run reports what is wrong
             pass
 
 
