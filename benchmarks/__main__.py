@@ -4,7 +4,8 @@
 trains your optimizer on the test problems against tuned baselines
 (:mod:`benchmarks.protocol`; docs/benchmark_your_optimizer.md).
 
-``all`` (the default) times the optimizer steps, the training steps and an epoch, and writes
+``all`` (the default) times the optimizer steps, the training steps, an epoch of the MNIST MLP,
+Conv2D and an epoch of the Keras CNN (``--cnn-samples`` images), and writes
 ``performance.json``, the generated part of ``performance.md`` and ``performance.png`` into
 ``--out`` (default ``./performance``). ``optim`` times only optimizer steps (``--optimizer`` adds
 your own classes beside the built-ins); ``train`` only the training. torch is used when
@@ -26,7 +27,14 @@ import sys
 import time
 from pathlib import Path
 
-from minidl.cli import ArgumentParser, fail, non_negative_int, path_arg, positive_number
+from minidl.cli import (
+    ArgumentParser,
+    fail,
+    non_negative_int,
+    path_arg,
+    positive_int,
+    positive_number,
+)
 
 from . import optim, report, threads, timing, train
 
@@ -48,6 +56,8 @@ def parse(argv, prog: str = "python -m benchmarks"):
                     "(the committed ones: --out docs, from the repository root)")
     ap.add_argument("--budget", type=positive_number, default=0.4,
                     help="seconds of timing per contender and case")
+    ap.add_argument("--cnn-samples", type=positive_int, default=60_000, metavar="N",
+                    help="images in the Keras CNN's timed epoch (default 60,000, as MNIST)")
     ap.add_argument("--busy", type=non_negative_int, default=0, metavar="N",
                     help="threads: N other processes spin on the CPU meanwhile (a busy machine)")
     return ap.parse_args(argv)
@@ -97,6 +107,8 @@ def main(argv=None, prog: str = "python -m benchmarks") -> dict:
                                       rounds=1 if args.quick else 3)
         result["conv2d"] = train.conv2d(torch=torch, budget=0.05 if args.quick else 1.0,
                                         batch=2 if args.quick else 32)
+        result["cnn_epoch"] = train.cnn_epoch(n=256 if args.quick else args.cnn_samples,
+                                              torch=torch, rounds=1 if args.quick else 3)
     env["load_average_end"] = list(os.getloadavg())
     try:
         import numba

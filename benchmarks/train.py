@@ -171,3 +171,71 @@ def conv2d(*, torch=None, budget=1.0, batch=32, log=print) -> dict:
                                          for k, v in times.items()))
     return {"case": "conv2d", "label": f"Conv2D 32->64 3x3 on 26x26, batch {batch}, float32, "
             "forward+backward", "times": times}
+
+
+def cnn_model(seed: int = 0):
+    """The Keras MNIST CNN (experiments/mnist_cnn.py's ``model``), float32."""
+    rng = np.random.default_rng(seed)
+    return minidl.Sequential(
+        minidl.Conv2D(1, 32, 3, rng=rng), minidl.ReLU(),
+        minidl.Conv2D(32, 64, 3, rng=rng), minidl.ReLU(),
+        minidl.MaxPool2D(2), minidl.Dropout(0.25, rng=rng), minidl.Flatten(),
+        minidl.Dense(64 * 12 * 12, 128, rng=rng), minidl.ReLU(), minidl.Dropout(0.5, rng=rng),
+        minidl.Dense(128, 10, rng=rng),
+    ).astype(np.float32)
+
+
+def torch_cnn(torch, model):
+    """The same network in torch, layer for layer, with ``model``'s weights (a Conv2D's weight
+    is torch's (out, in, kh, kw); a Dense stores W as (in, out), torch's Linear its transpose)."""
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(),
+        nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
+        nn.Linear(64 * 12 * 12, 128), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
+    ours = [layer for layer in model.children() if isinstance(layer, (minidl.Conv2D, minidl.Dense))]
+    theirs = [m for m in net if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        for mine, twin in zip(ours, theirs, strict=True):
+            w = mine.weight.data if isinstance(mine, minidl.Conv2D) else mine.weight.data.T
+            twin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            twin.bias.copy_(torch.from_numpy(mine.bias.data.copy()))
+    return net
+
+
+def cnn_epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
+    """One training epoch of the Keras MNIST CNN (:func:`cnn_model`: Conv2D 1->32 and 32->64,
+    3x3, ReLU, max-pooling, dropout, Dense 9216->128->10; batch 128, float32, Adam at lr 1e-3)
+    on ``n`` generated 28x28 images: ``minidl.fit`` (shuffling included) against a plain torch
+    loop over :func:`torch_cnn` (the same layers and starting weights) with fused Adam."""
+    model = cnn_model(0)
+    loss = minidl.SoftmaxCrossEntropy()
+    opt = minidl.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, n)
+    contenders = {f"minidl {opt.implementation}": lambda: minidl.fit(
+        model, loss, opt, x, y, epochs=1, batch_size=128, seed=0, verbose=0)}
+    if torch is not None:
+        tmodel = torch_cnn(torch, model)
+        tmodel.train()
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, fused=True)
+        crit = torch.nn.CrossEntropyLoss()
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def torch_epoch():
+            perm = torch.randperm(n)
+            for lo in range(0, n, 128):
+                idx = perm[lo:lo + 128]
+                topt.zero_grad()
+                crit(tmodel(tx[idx]), ty[idx]).backward()
+                topt.step()
+
+        contenders["torch fused Adam"] = torch_epoch
+    times = interleaved(contenders, rounds=rounds, warmup=1, pause=BLAS_PAUSE)
+    log(f"{'cnn epoch':>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
+    return {"case": "cnn_epoch", "label": f"Keras CNN, one epoch, {n:,} generated 28x28 images, "
+            "batch 128", "samples": n, "times": times, "compilations": compilations(opt)}

@@ -38,7 +38,7 @@ from pathlib import Path
 STUDIES = [f"experiments.{name}" for name in (
     "optimizers", "adaptive", "train_size", "features", "one_layer", "deep", "fitting",
     "hyperparams", "trajectories", "quadratic",
-    "mnist_scratch", "mnist_pipeline", "mnist_cnn", "mnist_improvements")]
+    "mnist_scratch", "mnist_pipeline", "mnist_cnn", "mnist_improvements", "mnist_keras")]
 
 
 def short(module: str) -> str:

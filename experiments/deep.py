@@ -40,7 +40,7 @@ def figure(per_epoch, summary):
     sizes = ", ".join(map(str, DEEP))
     inputs, on = common.headline_variant(summary)
     fig, axes = plots.figure(1, 3, f"{STUDY}: [d, {sizes}, 1] against [d, {HIDDEN}, 1], "
-                             f"{inputs} inputs, trained on {on} — derin ağ")
+                             f"{inputs} inputs, trained on {on}")
     runs = common.headline_runs(per_epoch, summary)
     deep = runs[runs["variant"] == "deep"]
     plots.curves(axes[0, 0], deep, "train_loss", title="deep: training MSE",

@@ -59,7 +59,7 @@ def main(argv=None) -> None:
                                   epochs=epochs, seeds=seeds, skipped=skipped, columns=columns,
                                   features_name="all")
     inputs, on = common.headline_variant(summary)
-    fig, axes = plots.figure(1, 1, f"{STUDY}: TwoLayerMLP, {len(seeds)} seeds — öznitelikler",
+    fig, axes = plots.figure(1, 1, f"{STUDY}: TwoLayerMLP, {len(seeds)} seeds, per feature set",
                              size=(max(6.4, 1.6 * len(sets)), 4.4))
     plots.bars(axes[0, 0], common.headline_runs(summary, summary),
                f"{inputs} inputs, trained on {on}", group="variant")

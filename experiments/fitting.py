@@ -34,7 +34,7 @@ def figure(per_epoch, summary):
     """Training and validation accuracy against epochs, one row per regime."""
     inputs, on = common.headline_variant(summary)
     fig, axes = plots.figure(2, 2, f"{STUDY}: over- and underfitting, {inputs} inputs, trained "
-                             f"on {on} — aşırı/eksik öğrenme")
+                             f"on {on}")
     runs = common.headline_runs(per_epoch, summary)
     for row, regime in enumerate(FITTING):
         part = runs[runs["variant"] == regime]

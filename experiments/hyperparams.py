@@ -96,8 +96,8 @@ def write_tables(folder, table: pd.DataFrame) -> None:
 
 def heatmap(summary: pd.DataFrame, epochs: int, seed: int):
     inputs, on = common.headline_variant(summary)
-    fig, axes = plots.figure(1, 1, f"{STUDY}: Adam, {epochs} epochs, seed {seed}, {inputs} "
-                             f"inputs, trained on {on}\nhiperparametre ızgarası",
+    fig, axes = plots.figure(1, 1, f"{STUDY}: grid of hidden units and learning rates, Adam, "
+                             f"{epochs} epochs, seed {seed},\n{inputs} inputs, trained on {on}",
                              size=(6.4, 4.6))
     plots.heatmap(axes[0, 0], summary["val_accuracy_mean"].to_numpy().reshape(
         len(GRID_HIDDEN), len(GRID_LRS)), [f"{lr:g}" for lr in GRID_LRS], GRID_HIDDEN,

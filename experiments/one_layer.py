@@ -39,7 +39,7 @@ def figure(per_epoch, summary):
     """Training MSE of each model, and test accuracy per model and optimizer."""
     inputs, on = common.headline_variant(summary)
     fig, axes = plots.figure(1, 3, f"{STUDY}: tanh(XW) against the TwoLayerMLP, {inputs} "
-                             f"inputs, trained on {on} — tek katman")
+                             f"inputs, trained on {on}")
     runs = common.headline_runs(per_epoch, summary)
     for ax, (model, group) in zip(axes[0], runs.groupby("variant", sort=False), strict=False):
         plots.curves(ax, group, "train_loss", title=f"{model}: training MSE",

@@ -40,8 +40,8 @@ def main(argv=None) -> None:
     per_epoch, summary = common.tables(STUDY, [ids for ids, _ in tasks], results)
     folder = common.write_results(args.out, STUDY, args, per_epoch, summary, features,
                                   epochs=epochs, seeds=seeds, variants=list(variants))
-    plots.save_figure(plots.by_kind(summary, f"{STUDY}: TwoLayerMLP, {len(seeds)} seeds — "
-                                    "soru/cevap doğruluğu"), folder, f"{STUDY}.png")
+    plots.save_figure(plots.by_kind(summary, f"{STUDY}: question/answer test accuracy, "
+                                    f"TwoLayerMLP, {len(seeds)} seeds"), folder, f"{STUDY}.png")
     plots.save_figure(plots.headline_curves(per_epoch, summary, STUDY), folder,
                       f"{STUDY}_curves.png")
     baselines.frame(args.data, quick=args.quick).pipe(files.write_csv, folder / "baselines.csv")

@@ -27,6 +27,22 @@ def figure(nrows: int, ncols: int, title: str, size=(5.0, 3.8)):
     return fig, axes
 
 
+def two_rows(top: int, bottom: int, title: str, size=(3.4, 3.3), top_height: float = 4.6):
+    """A figure of ``top`` wide panels (each two small ones wide, centred) over a row of
+    ``bottom`` small ones: ``(fig, top axes, bottom axes, key)``, ``key`` the empty cell right
+    of the top row (axes off, for a legend), or None if the top row fills the width."""
+    pad = bottom - 2 * top  # half-width cells either side of the top row
+    layout = [["."] * pad + [f"t{i}" for i in range(top) for _ in range(4)] + ["key"] * pad,
+              [f"b{j}" for j in range(bottom) for _ in range(2)]]
+    fig = plt.figure(figsize=(size[0] * bottom, top_height + size[1]))
+    axes = fig.subplot_mosaic(layout, height_ratios=[top_height, size[1]])
+    fig.suptitle(title)
+    if "key" in axes:
+        axes["key"].axis("off")
+    return (fig, [axes[f"t{i}"] for i in range(top)], [axes[f"b{j}"] for j in range(bottom)],
+            axes.get("key"))
+
+
 def save_figure(fig, folder: Path, name: str) -> Path:
     path = Path(folder) / name
     fig.tight_layout()
@@ -131,6 +147,22 @@ def heatmap(ax, values: np.ndarray, xticks, yticks, xlabel: str, ylabel: str, ti
     ax.set(xticks=range(len(xticks)), xticklabels=xticks, xlabel=xlabel, title=title,
            yticks=range(len(yticks)), yticklabels=yticks, ylabel=ylabel)
     ax.figure.colorbar(image, ax=ax, label=title)
+
+
+def weight_paths(ax, runs: list[dict], points, title: str, method: str) -> None:
+    """Weights' paths (``points``: each run's, embedded in 2-D by ``method``), each in its
+    optimizer's colour, a dot at its end; one neutral star per distinct start (the runs of a
+    seed all start from the same weights)."""
+    seen, starts = set(), {}
+    for run, xy in zip(runs, points, strict=True):
+        name, starts[run["seed"]] = run["optimizer"], xy[0]
+        ax.plot(xy[:, 0], xy[:, 1], color=COLORS[name], lw=0.8, alpha=0.7,
+                label=None if name in seen else LABELS[name])
+        ax.scatter(*xy[-1], s=22, color=COLORS[name], edgecolor="k", zorder=4)
+        seen.add(name)
+    ax.scatter(*np.array(list(starts.values())).T, marker="*", s=260, color="0.92",
+               edgecolor="k", zorder=3, label="start (shared by\nthe seed's runs)")
+    ax.set(title=title, xlabel=f"{method} 1", ylabel=f"{method} 2")
 
 
 def contour_paths(epochs: pd.DataFrame, f, title: str, titles: dict, span: float = 2.5):

@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     folder = common.write_results(args.out, STUDY, args, ep, summary, steps=steps, seeds=seeds,
                                   start=QUADRATIC_START, noise=NOISE, optimizers=optimizers)
     fig = plots.contour_paths(ep[ep["seed"] == seeds[0]], f, f"{STUDY}: f = x₁² + 2x₂², noisy "
-                              f"gradients, seed {seeds[0]} — gürültülü gradyan",
+                              f"gradients, seed {seeds[0]}",
                               {k: f"{k}, lr {o['lr']}" for k, o in optimizers.items()})
     plots.save_figure(fig, folder, f"{STUDY}.png")
 

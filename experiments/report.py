@@ -20,6 +20,51 @@ from experiments.qa.baselines import COSINE, COSINE_ROW
 #: Columns every study's summary.csv has.
 SUMMARY_COLUMNS = ("optimizer", "n_seeds")
 
+#: The QA studies' figures by file name: what each shows, and the Turkish name the source gave
+#: the figure (the titles are English only; the Turkish name lives in the caption).
+CAPTIONS = {
+    "optimizers": ("test accuracy of GD, SGD and Adam per input set and training set, mean ± "
+                   "std over seeds", "soru/cevap doğruluğu"),
+    "optimizers_curves": ("training MSE and validation accuracy against epochs and training "
+                          "time, the headline setting; ◆ test accuracy", None),
+    "adaptive": ("test accuracy of all five optimizers per input set and training set, mean ± "
+                 "std over seeds", "uyarlamalı yöntemler"),
+    "adaptive_curves": ("training MSE and validation accuracy of the five optimizers against "
+                        "epochs and training time, the headline setting; ◆ test accuracy",
+                        None),
+    "train_size": ("test accuracy (overall and per kind) and training accuracy against the "
+                   "fraction of the training questions used", "eğitim verisi miktarı"),
+    "features": ("test accuracy per feature set and optimizer, mean ± std over seeds",
+                 "öznitelikler"),
+    "one_layer": ("training MSE of the one-layer model and of the TwoLayerMLP, and test "
+                  "accuracy of both per optimizer", "tek katman"),
+    "deep": ("the four-layer model's training MSE and validation accuracy, and test accuracy of "
+             "it and the TwoLayerMLP per optimizer", "derin ağ"),
+    "fitting": ("training and validation accuracy against epochs, the overfit model above, "
+                "the underfit one below", "aşırı/eksik öğrenme"),
+    "hyperparams": ("validation accuracy over the grid of hidden units and learning rates, "
+                    "Adam, one seed", "hiperparametre ızgarası"),
+    "trajectories": ("the weights' paths during training: t-SNE of all optimizers together, "
+                     "then PCA per optimizer on one joint basis, each panel on its own scale",
+                     "ağırlık yörüngeleri"),
+    "quadratic": ("noisy-gradient iterates on f = x₁² + 2x₂², their running mean and the "
+                  "minimum, one panel per optimizer", "gürültülü gradyan"),
+}
+
+
+def caption(name: str) -> str:
+    """Figure ``name``'s caption line (:data:`CAPTIONS`): ``*Figure: <what> (Turkish: <the
+    source's name>).*``."""
+    what, turkish = CAPTIONS[name]
+    return f"*Figure: {what}{f' (Turkish: {turkish})' if turkish else ''}.*"
+
+
+def image(study: str, name: str = "", alt: str = "") -> str:
+    """A figure of the report, ``![alt](figures/<study>/<name>.png)`` (``name`` and ``alt``
+    default to the study's name), and its caption on the line under it."""
+    name = name or study
+    return f"![{alt or name}](figures/{study}/{name}.png)\n\n{caption(name)}"
+
 
 def read_summary(results: Path, study: str) -> pd.DataFrame:
     """A study's summary.csv; a missing, unreadable or damaged one is a :class:`FlagError`
@@ -357,7 +402,7 @@ input sets (the source's `[q | a | 1]` and the pair features `[q | a | q*a | |q-
 trained on all kinds together and on each kind alone; every run is scored on the whole test
 split, per kind.
 
-![optimizers](figures/optimizers/optimizers.png)
+{image("optimizers")}
 
 {reading_lines(s)}
 
@@ -365,7 +410,7 @@ split, per kind.
 
 The source's four panels, for the headline setting:
 
-![optimizers curves](figures/optimizers/optimizers_curves.png)
+{image("optimizers", "optimizers_curves", "optimizers curves")}
 
 **What the data allows** (`python -m experiments.qa.baselines`, computed in this run on the same
 test split; chance is 0.5; an answer-only rule scores exactly 0.5 on `other_answer`, whose every
@@ -396,13 +441,13 @@ def adaptive_section(results) -> str:
 The same runs with all five of the source's optimizers: {as_run(results, "adaptive")}. The
 source gave numbers for GD, SGD and Adam only.
 
-![adaptive](figures/adaptive/adaptive.png)
+{image("adaptive")}
 
 {reading_lines(s)}
 
 {source_table(s)}
 
-![adaptive curves](figures/adaptive/adaptive_curves.png)"""
+{image("adaptive", "adaptive_curves", "adaptive curves")}"""
 
 
 def adaptive_headline(results) -> dict:

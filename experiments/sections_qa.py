@@ -73,7 +73,7 @@ def within_noise(number: int, study: str, title: str, what: str, numbers: str) -
     """The one-line section of a study whose comparison is within the seeds' noise."""
     return (f"## {number}. `{study}`: {title}\n\nWithin noise ([figure](figures/{study}/"
             f"{study}.png)): {what} differ by less than two standard errors over seeds "
-            f"(test accuracy, {numbers}).")
+            f"(test accuracy, {numbers}).\n\n{report.caption(study)}")
 
 
 # ---------------------------------------------------------------------------- 3. train_size
@@ -91,7 +91,7 @@ def train_size_section(results) -> str:
                             f"fractions {low} and {high} of the training questions", change)
     return f"""## 3. `train_size`: how much data
 
-![train_size](figures/train_size/train_size.png)
+{report.image("train_size")}
 
 {report.source_table(s)}
 
@@ -129,7 +129,7 @@ def features_section(results) -> str:
                             "the feature sets", line) + missing
     return f"""## 4. `features`: TF-IDF, sentence embeddings, pair features
 
-![features](figures/features/features.png)
+{report.image("features")}
 
 {report.source_table(s)}
 
@@ -155,7 +155,7 @@ def one_layer_section(results) -> str:
                             "one layer, tanh(X W), and the TwoLayerMLP", lines)
     return f"""## 5. `one_layer`: no hidden layer
 
-![one_layer](figures/one_layer/one_layer.png)
+{report.image("one_layer")}
 
 {report.source_table(s)}
 
@@ -180,7 +180,7 @@ def deep_section(results) -> str:
                              lambda r: report.fmt(r["train_accuracy_mean"], n_test=n))
     return f"""## 6. `deep`: four layers
 
-![deep](figures/deep/deep.png)
+{report.image("deep")}
 
 {report.source_table(s)}
 
@@ -214,7 +214,7 @@ def fitting_section(results) -> str:
         for regime in ("overfit", "underfit")}
     return f"""## 7. `fitting`: overfitting and underfitting
 
-![fitting](figures/fitting/fitting.png)
+{report.image("fitting")}
 
 {report.source_table(s, fitting_source(s))}
 
@@ -243,7 +243,7 @@ def hyperparams_section(results) -> str:
                  zip(best.pop("hidden"), best.pop("lr"), strict=True)])
     return f"""## 8. `hyperparams`: grid, random search, Bayesian optimisation, pruning
 
-![hyperparams](figures/hyperparams/hyperparams.png)
+{report.image("hyperparams")}
 
 {report.markdown_table(best.rename(columns=lambda c: c.replace("_", " ")))}
 
@@ -271,16 +271,18 @@ def trajectories_section(results) -> str:
                       f"{r.path_length:.2f})" for (_, _, o), r in d.iterrows())
     return f"""## 9. `trajectories`: where the weights go
 
-![trajectories](figures/trajectories/trajectories.png)
+{report.image("trajectories")}
 
 {report.source_table(s)}
 
 Distance in weight space from the start to the end of training, mean over seeds (and the length
-of the path travelled): {moves}. Runs with the same seed start from the same weights, so their
-stars coincide. t-SNE places each path among its neighbours: it shows which runs stay close to
-each other and how far each wanders locally, but distances between far-apart clusters, and the
-size of a cluster, mean nothing; the PCA panel keeps those proportions (on its two directions
-only). The source gave no numbers for this study.
+of the path travelled): {moves}. Runs with the same seed start from the same weights, so each
+seed has one star, its optimizers' paths leaving from it. t-SNE places each path among its
+neighbours: it shows which runs stay close to each other and how far each wanders locally, but
+distances between far-apart clusters, and the size of a cluster, mean nothing; the PCA panels
+keep those proportions (on their two directions only), one panel per optimizer on one basis
+fitted on all the paths, so directions compare across panels but each has its own scale. The
+source gave no numbers for this study.
 """
 
 
@@ -303,7 +305,7 @@ def quadratic_section(results) -> str:
                                           for m in ("mean", "std"))]]
     return f"""## 10. `quadratic`: noisy SGD on x₁² + 2x₂²
 
-![quadratic](figures/quadratic/quadratic.png)
+{report.image("quadratic")}
 
 {report.markdown_table(table)}
 

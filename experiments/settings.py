@@ -141,3 +141,5 @@ MNIST_SEARCH = {"width": (128, 256, 512), "dropout": (0.0, 0.1, 0.2, 0.3, 0.4, 0
                 "log10_lr": (-3.7, -2.5), "batch_size": (64, 128, 256)}
 MNIST_KERAS_MLP_OPTIMIZER = OptimizerSetting(md.RMSProp, 0.001, 128, {"alpha": 0.9, "eps": 1e-7})
 MNIST_KERAS_MLP_EPOCHS = 20
+#: ``mnist_keras``: the Keras CNN example's epochs (fixed: no early stopping there).
+MNIST_KERAS_CNN_EPOCHS = 12

@@ -53,8 +53,8 @@ def figure(summary, epochs: int, seeds: list[int]):
                and c.endswith("_mean")] + ["train_accuracy"]
     inputs, on = common.headline_variant(summary)
     fig, axes = plots.figure(1, len(columns), f"{STUDY}: TwoLayerMLP, {inputs} inputs, trained "
-                             f"on {on}, {epochs} epochs, {len(seeds)} seeds — eğitim verisi "
-                             "miktarı", size=(4.6, 4.0))
+                             f"on {on}, {epochs} epochs, {len(seeds)} seeds, per fraction of "
+                             "the training data", size=(4.6, 4.0))
     for ax, column in zip(axes[0], columns, strict=True):
         label = ("training accuracy (last epoch)" if column == "train_accuracy" else
                  "test accuracy" + column[len("test_accuracy"):].replace("_", ": ", 1))

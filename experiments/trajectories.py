@@ -4,8 +4,8 @@ The source's settings (``experiments.settings``): the TwoLayerMLP, 50 epochs, 5 
 10), weights recorded every epoch, all trajectories of all optimizers embedded together by t-SNE
 (perplexity 10, init 'pca'), a star at the start, a dot at the end, one colour per optimizer.
 Here the weights come from minidl's WeightTrajectory callback; t-SNE runs on the first 50
-principal components (the usual first step), and a plain PCA projection stands beside it, since
-t-SNE keeps neighbourhoods but not global distances. Default seeds: the study's five, then five
+principal components (the usual first step); below it, a plain PCA projection per optimizer
+(t-SNE keeps neighbourhoods, not global distances). Default seeds: the study's five, then five
 more for the 10-seed panel. On the pair features, trained on all kinds (``--inputs``,
 ``--kinds``: others; the figure shows the first).
 """
@@ -59,34 +59,28 @@ def embed(paths: list[np.ndarray], method: str) -> list[np.ndarray]:
     return np.split(points, np.cumsum([len(p) for p in paths])[:-1])
 
 
-def plot_paths(ax, runs: list[dict], paths, method: str, what: str) -> None:
-    seen = set()
-    for run, xy in zip(runs, embed(paths, method), strict=True):
-        name = run["optimizer"]
-        color, label = plots.COLORS[name], None if name in seen else plots.LABELS[name]
-        seen.add(name)
-        ax.plot(xy[:, 0], xy[:, 1], color=color, lw=0.8, alpha=0.7, label=label)
-        ax.scatter(*xy[0], marker="*", s=120, color=color, edgecolor="k", zorder=3)
-        ax.scatter(*xy[-1], marker="o", s=30, color=color, edgecolor="k", zorder=3)
-    ax.set(title=f"{method}, {what} (★ start, ● end)", xlabel=f"{method} 1",
-           ylabel=f"{method} 2")
-    ax.legend(fontsize="small")
-
-
 def figure(ids: list[dict], paths, seeds: list[int], epochs: int):
-    """t-SNE and PCA of the first five seeds' paths, and t-SNE of all seeds' if more, of the
-    first training set."""
+    """Top: t-SNE of the first five seeds' paths (and of all seeds' if more); below, PCA of the
+    five seeds', one panel per optimizer, on one basis fitted on them all; first training set."""
     first = (ids[0]["inputs"], ids[0]["trained_on"])
     mine = [i for i, r in enumerate(ids) if (r["inputs"], r["trained_on"]) == first]
     five = [i for i in mine if ids[i]["seed"] in seeds[:5]]
-    panels = [("t-SNE", five, f"{len(seeds[:5])} seeds"), ("PCA", five, "same runs")]
-    if len(seeds) > 5:
-        panels.append(("t-SNE", mine, f"all {len(seeds)} seeds"))
-    fig, axes = plots.figure(1, len(panels), f"{STUDY}: weights every epoch, {epochs} epochs, "
-                             f"{first[0]} inputs, trained on {first[1]} — ağırlık yörüngeleri",
-                             size=(5.2, 4.6))
-    for ax, (method, chosen, what) in zip(axes[0], panels, strict=True):
-        plot_paths(ax, [ids[i] for i in chosen], [paths[i] for i in chosen], method, what)
+    tsne = [(five, f"{len(seeds[:5])} seeds"), (mine, f"all {len(seeds)} seeds")][
+        :1 + (len(seeds) > 5)]
+    names = list(dict.fromkeys(ids[i]["optimizer"] for i in five))
+    fig, top, bottom, key = plots.two_rows(len(tsne), len(names), f"{STUDY}: weights every epoch, "
+                                      f"{epochs} epochs, {first[0]} inputs, trained on "
+                                      f"{first[1]}; ☆ start, shared by a seed's runs; ● end")
+    for ax, (chosen, what) in zip(top, tsne, strict=True):
+        plots.weight_paths(ax, [ids[i] for i in chosen], embed([paths[i] for i in chosen], "t-SNE"),
+                   f"t-SNE of all optimizers' paths, {what}", "t-SNE")
+    (key or top[-1]).legend(*top[0].get_legend_handles_labels(), fontsize="small",
+                            loc="upper left")  # beside the paths, not on them
+    pca = dict(zip(five, embed([paths[i] for i in five], "PCA"), strict=True))
+    for ax, name in zip(bottom, names, strict=True):
+        runs = [i for i in five if ids[i]["optimizer"] == name]
+        plots.weight_paths(ax, [ids[i] for i in runs], [pca[i] for i in runs],
+                   f"PCA, {plots.LABELS[name]} (own scale)", "PCA")
     return fig
 
 

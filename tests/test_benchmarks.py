@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import optim, report
@@ -37,6 +38,20 @@ def test_quick_run_writes_json_markdown_and_plot(tmp_path, monkeypatch):
     assert "old" not in md and "| Lion |" in md and "### Targets" in md
     assert (tmp_path / "out" / "performance.png").stat().st_size > 10_000
     assert saved["conv2d"]["times"]["minidl"]["median"] > 0 and saved["train"][0]["times"]
+    assert saved["cnn_epoch"]["samples"] == 256 and saved["cnn_epoch"]["times"]
+
+
+def test_the_torch_cnn_is_the_same_network_with_the_same_weights():
+    torch = pytest.importorskip("torch")
+    from benchmarks import train
+
+    model = train.cnn_model(0).eval()
+    net = train.torch_cnn(torch, model).eval()  # dropout off on both sides
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        theirs = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(x),
+                               theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_bad_optimizer_spec():
@@ -72,3 +87,26 @@ def test_runs_without_the_extras(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "matplotlib is not installed" in done.stdout
     assert (tmp_path / "p" / "performance.json").is_file()
+
+
+def test_threads_quick_times_each_case_on_all_threads_and_on_one(tmp_path):
+    """``python -m benchmarks threads``: each case on the BLAS's threads and on one, with the
+    choice ``fit(threads="auto")`` makes for it, written to threads.json; ``--busy 1`` starts
+    a spinning process for the run and stops it."""
+    pytest.importorskip("threadpoolctl")
+    result = main(["threads", "--quick", "--busy", "1", "--out", str(tmp_path / "t")])
+    saved = json.loads((tmp_path / "t" / "threads.json").read_text())
+    assert saved["busy"] == 1 and saved["cases"] == result["cases"]
+    assert [c["case"] for c in saved["cases"]] == ["small MLP", "Keras CNN"]
+    for case in saved["cases"]:
+        assert set(case["times"]) == {"all", "one"}
+        assert all(t["median"] > 0 for t in case["times"].values())
+        assert case["auto"] == ("one" if case["work"] < saved["small_work"] else "all")
+
+
+@pytest.mark.parametrize("busy", ["-1", "two"])
+def test_threads_busy_must_be_a_count(busy, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["threads", "--busy", busy, "--out", str(tmp_path / "t")])
+    assert exit_.value.code == 2 and "argument --busy" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

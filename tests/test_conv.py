@@ -259,3 +259,103 @@ def test_layer_flags_must_be_bools(build, owner, name, value):
     # issue 19: Conv2D(bias="no") had a bias (Dense refuses it)
     with pytest.raises(ValueError, match=rf"{owner}: {name} must be True or False, got "):
         build(value)
+
+
+def _conv_run(layer, x, g, input_grad=True):
+    y = layer(x)
+    dx = layer.backprop(g, input_grad)
+    grads = [p.grad.copy() for p in layer.parameters()]
+    return y, dx, grads
+
+
+@pytest.mark.parametrize("shape, channels, kernel, stride, padding, dtype, block", [
+    ((1, 3, 7, 9), 4, 3, 1, 0, np.float32, 1 << 20),      # batch 1
+    ((5, 2, 8, 6), 3, (2, 3), (2, 1), (1, 2), np.float64, 1 << 20),
+    ((7, 3, 9, 11), 5, 3, 2, 1, np.float32, 40),          # one sample per block
+    ((6, 2, 6, 6), 3, 3, 1, 0, np.float32, 150),         # blocks of 2, 2, 2
+    ((5, 2, 6, 6), 3, 3, 1, 0, np.float64, 250),         # blocks of 3 and 2
+    ((4, 1, 5, 5), 2, 5, 1, 0, np.float32, 1 << 20),      # a 1x1 output
+])
+def test_conv2d_numba_and_numpy_paths_give_the_same_bits(monkeypatch, shape, channels, kernel,
+                                                         stride, padding, dtype, block):
+    pytest.importorskip("numba")
+    from minidl.layers import _windows, conv
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    layer = Conv2D(shape[1], channels, kernel, stride, padding, rng=0).astype(dtype)
+    g = rng.standard_normal(layer(x).shape).astype(dtype)
+    monkeypatch.setattr(conv, "BLOCK_VALUES", block)
+    runs = {}
+    for numba_on in (True, False):
+        monkeypatch.setattr(_windows, "NUMBA", numba_on)
+        runs[numba_on] = _conv_run(layer, x, g)
+    (y1, dx1, g1), (y0, dx0, g0) = runs[True], runs[False]
+    assert y1.dtype == dx1.dtype == dtype
+    np.testing.assert_array_equal(y1, y0)
+    np.testing.assert_array_equal(dx1, dx0)
+    for a, b in zip(g1, g0, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # and the blocks agree with the whole batch in one block, to rounding
+    monkeypatch.setattr(conv, "BLOCK_VALUES", 1 << 30)
+    y2, dx2, g2 = _conv_run(layer, x, g)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y2, y0, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx2, dx0, rtol=tol, atol=tol)
+    for a, b in zip(g2, g0, strict=True):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 10)
+
+
+def test_conv2d_without_the_input_gradient_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 7, 7)).astype(np.float32)
+    layer = Conv2D(2, 4, 3, padding=1, rng=0).astype(np.float32)
+    g = rng.standard_normal((3, 4, 7, 7)).astype(np.float32)
+    _, dx, grads = _conv_run(layer, x, g)
+    _, none, grads_skipped = _conv_run(layer, x, g, input_grad=False)
+    assert dx.shape == x.shape and none is None
+    for a, b in zip(grads, grads_skipped, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_conv2d_is_bit_for_bit_repeatable_and_a_batch_of_zero_samples_has_zero_gradients():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, 3, 10, 10)).astype(np.float32)
+    g = rng.standard_normal((9, 8, 8, 8)).astype(np.float32)
+    first = _conv_run(Conv2D(3, 8, 3, rng=1).astype(np.float32), x, g)
+    second = _conv_run(Conv2D(3, 8, 3, rng=1).astype(np.float32), x, g)
+    for a, b in zip([first[0], first[1], *first[2]], [second[0], second[1], *second[2]],
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+    layer = Conv2D(3, 8, 3, rng=1).astype(np.float32)
+    _conv_run(layer, x, g)
+    _, dx, grads = _conv_run(layer, x[:0], g[:0])
+    assert dx.shape == (0, 3, 10, 10) and all(not gr.any() for gr in grads)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, dtype", [
+    ((2, 3, 8, 8), 2, None, np.float32),
+    ((1, 2, 7, 9), 3, 2, np.float64),        # overlapping windows, leftover rows
+    ((3, 2, 6, 5), (2, 3), (1, 2), np.float32),
+    ((2, 1, 5, 5), 2, 1, np.float32),
+])
+def test_max_pool_numba_and_numpy_paths_give_the_same_bits(monkeypatch, shape, kernel, stride,
+                                                           dtype):
+    pytest.importorskip("numba")
+    from minidl.layers import _windows
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(-3, 3, shape).astype(dtype)       # many ties: the first maximum wins
+    x[0, 0, 0, 1] = np.nan                              # and NaN as np.argmax
+    runs = {}
+    for numba_on in (True, False):
+        monkeypatch.setattr(_windows, "NUMBA", numba_on)
+        pool = MaxPool2D(kernel, stride)
+        y = pool(x)
+        g = np.random.default_rng(7).standard_normal(y.shape).astype(dtype)
+        g[0, 0, 0, 0] = -0.0
+        runs[numba_on] = (y, pool.backprop(g))
+    for a, b in zip(runs[True], runs[False], strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+        assert np.array_equal(np.signbit(a), np.signbit(b))

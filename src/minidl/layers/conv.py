@@ -11,6 +11,11 @@ from ..parameter import Parameter
 from ..validation import check_allocation, check_bool, check_float_dtype
 from ._windows import col2im, im2col, pair
 
+#: The most values of the window matrix a Conv2D multiplies at once: the batch's windows are
+#: built block of samples after block (at least one sample), each block's part still in the
+#: cache for its matrix product; the whole matrix is kept for backward's dW, and every buffer
+#: is reused from call to call.
+BLOCK_VALUES = 1 << 22
 
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as in PyTorch and Keras) of (N, C_in, H, W) inputs.
@@ -59,6 +64,7 @@ class Conv2D(Layer):
         self.bias = (Parameter(np.zeros(self.out_channels), dtype=self.dtype) if self.use_bias
                      else None)
         self._cols = None
+        self._x = None
 
     def get_config(self):
         return {
@@ -89,6 +95,20 @@ class Conv2D(Layer):
             )
         return (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
 
+    def _buffer(self, name: str, size: int) -> np.ndarray:
+        """A flat array of at least ``size`` values of the layer's dtype: the last call's when it
+        is large enough (a fresh one costs page faults every time), taken out of the layer
+        while in use (dict.pop is atomic), so a second thread's call allocates its own."""
+        buf = self.__dict__.pop(name, None)
+        if buf is None or buf.size < size or buf.dtype != self.dtype:
+            buf = np.empty(size, dtype=self.dtype)
+        return buf
+
+    def _chunk(self, n: int, k: int, p: int) -> int:
+        """Samples per block: as many as keep a block's window matrix (K x block*OH*OW) within
+        :data:`BLOCK_VALUES` values, at least one."""
+        return max(1, min(n, BLOCK_VALUES // max(1, k * p)))
+
     def forward(self, x):
         x = as_float_array(x, self.dtype, self)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -100,38 +120,84 @@ class Conv2D(Layer):
         oh, ow = self.output_shape(*x.shape[2:])
         ph, pw = self.padding
         (kh, kw), (h, w) = self.kernel_size, x.shape[2:]
+        c_out, k, p = self.out_channels, self.in_channels * kh * kw, oh * ow
+        nb = self._chunk(n, k, p)
         check_allocation(self.describe, lambda: f"a {h}x{w} input with padding {ph}x{pw} and "
                          f"a {kh}x{kw} kernel (padded input, window matrix and output)",
-                         [(n, self.in_channels, h + 2 * ph, w + 2 * pw),
-                          (self.in_channels * kh * kw, n * oh * ow),
-                          (self.out_channels, n * oh * ow)], self.dtype, ShapeError)
+                         [(n, self.in_channels, h + 2 * ph, w + 2 * pw), (k, n * p),
+                          (2, c_out, n * p)], self.dtype, ShapeError)
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-        # (K, N*OH*OW), into the last forward's matrix when the shape is the same (a fresh one
-        # of this size costs page faults every time); taken out of the layer while it is
-        # filled (dict.pop is atomic), so a second thread's forward allocates its own
-        cols = im2col(x, self.kernel_size, self.stride, (oh, ow),
-                      out=self.__dict__.pop("_cols", None))
-        out = self.weight.data.reshape(self.out_channels, -1) @ cols      # (C_out, N*OH*OW)
-        if self.bias is not None:
-            out += self.bias.data[:, None]
-        self._cols, self._padded_shape, self._out_hw = cols, x.shape, (oh, ow)
-        return np.ascontiguousarray(out.reshape(self.out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+        x = np.ascontiguousarray(x)
+        wmat = self.weight.data.reshape(c_out, k)
+        out = np.empty((n, c_out, oh, ow), dtype=self.dtype)
+        # the whole batch's windows, kept for backward's dW, block after block (each block's
+        # (K, block*OH*OW) matrix contiguous and still in the cache for its product)
+        cols_buf = self._buffer("_cols", k * n * p)
+        y_buf = self._buffer("_y", c_out * nb * p) if nb > 1 else None
+        for n0 in range(0, n, nb):
+            m = min(nb, n - n0)
+            cols = im2col(x[n0:n0 + m], self.kernel_size, self.stride, (oh, ow),
+                          out=cols_buf[k * n0 * p:k * (n0 + m) * p].reshape(k, m * p))
+            if y_buf is None:                        # one sample: its (C_out, OH*OW) in place
+                y = np.matmul(wmat, cols, out=out[n0].reshape(c_out, p))
+                if self.bias is not None:
+                    y += self.bias.data[:, None]
+            else:
+                y = np.matmul(wmat, cols, out=y_buf[:c_out * m * p].reshape(c_out, m * p))
+                y4 = y.reshape(c_out, m, oh, ow).transpose(1, 0, 2, 3)
+                if self.bias is not None:
+                    np.add(y4, self.bias.data[:, None, None], out=out[n0:n0 + m])
+                else:
+                    out[n0:n0 + m] = y4
+        self._cols = cols_buf
+        if y_buf is not None:
+            self._y = y_buf
+        self._x, self._out_hw = x, (oh, ow)
+        return out
 
     def backward(self, grad_out):
-        cols = self._cache("_cols")
-        n, c, hp, wp = self._padded_shape
+        x = self._cache("_x")
+        n, c, hp, wp = x.shape
         oh, ow = self._out_hw
         g = self._check_grad_out(grad_out, (n, self.out_channels, oh, ow))
-        g = np.ascontiguousarray(g.astype(self.dtype, copy=False).transpose(1, 0, 2, 3))
-        g = g.reshape(self.out_channels, -1)                              # (C_out, N*OH*OW)
-        w = self.weight.data.reshape(self.out_channels, -1)
-        self.weight.grad[...] = (g @ cols.T).reshape(self.weight.shape)
+        g = np.ascontiguousarray(g, dtype=self.dtype)
+        c_out, (kh, kw) = self.out_channels, self.kernel_size
+        k, p = c * kh * kw, oh * ow
+        nb = self._chunk(n, k, p)
+        wmat = self.weight.data.reshape(c_out, k)
         if self.bias is not None:
-            np.sum(g, axis=1, out=self.bias.grad)
-        if not self.needs_input_grad:
+            np.sum(g, axis=(0, 2, 3), out=self.bias.grad)
+        dw = self.weight.grad.reshape(c_out, k)
+        part = np.empty_like(dw)
+        dx = np.empty(x.shape, dtype=self.dtype) if self.needs_input_grad else None
+        cols_buf = self._cache("_cols")
+        g_buf = self._buffer("_y", c_out * nb * p) if nb > 1 else None
+        dcols_buf = self._buffer("_dcols", k * nb * p) if dx is not None else None
+        if n == 0:
+            dw[...] = 0
+        for n0 in range(0, n, nb):
+            m = min(nb, n - n0)
+            cols = cols_buf[k * n0 * p:k * (n0 + m) * p].reshape(k, m * p)  # forward's
+            if g_buf is None:
+                gb = g[n0].reshape(c_out, p)
+            else:
+                gb = g_buf[:c_out * m * p].reshape(c_out, m * p)
+                gb.reshape(c_out, m, oh, ow)[...] = g[n0:n0 + m].transpose(1, 0, 2, 3)
+            if n0 == 0:                              # dW = sum over blocks, in block order
+                np.matmul(gb, cols.T, out=dw)
+            else:
+                dw += np.matmul(gb, cols.T, out=part)
+            if dx is not None and dcols_buf is not None:
+                dcols = np.matmul(wmat.T, gb, out=dcols_buf[:k * m * p].reshape(k, m * p))
+                col2im(dcols, (m, c, hp, wp), self.kernel_size, self.stride, (oh, ow),
+                       out=dx[n0:n0 + m])
+        if g_buf is not None:
+            self._y = g_buf
+        if dcols_buf is not None:
+            self._dcols = dcols_buf
+        if dx is None:
             return None
-        dx = col2im(w.T @ g, (n, c, hp, wp), self.kernel_size, self.stride, (oh, ow))
         ph, pw = self.padding
         return dx[:, :, ph:hp - ph, pw:wp - pw]
 

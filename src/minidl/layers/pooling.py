@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ShapeError
 from ..layer import Layer, as_float_array
 from ..validation import check_allocation
-from ._windows import add_windows, pair, windows
+from ._windows import FAST_DTYPES, add_windows, kernels, pair, windows
 
 
 class _Pool2D(Layer):
@@ -64,6 +64,41 @@ class MaxPool2D(_Pool2D):
     one on a tie, as PyTorch); overlapping windows add up. Rows and columns that fit no window
     get no output and zero gradient.
     """
+
+    def forward(self, x):
+        fast = kernels()
+        x = as_float_array(x, None, self)
+        if fast is None or x.ndim != 4 or x.dtype not in FAST_DTYPES \
+                or x.shape[2] < self.kernel_size[0] or x.shape[3] < self.kernel_size[1]:
+            self._fast = False
+            return super().forward(x)            # (which also raises the shape errors)
+        # numba: the maxima and their positions in one pass over x, no window copy
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        # the same refusal as the NumPy path's (whose window copy this loop does not make: a
+        # window count that large would take it hours)
+        check_allocation(self.describe, lambda: f"{kh}x{kw} windows over a {x.shape[2]}x"
+                         f"{x.shape[3]} input", [(*x.shape[:2], oh, ow, kh, kw)], x.dtype,
+                         ShapeError)
+        out = np.empty((*x.shape[:2], oh, ow), dtype=x.dtype)
+        argmax = np.empty(out.shape, dtype=np.int32)
+        fast.max_pool(np.ascontiguousarray(x), kh, kw, sh, sw, oh, ow, out, argmax)
+        self._argmax, self._fast = argmax, True
+        self._shape, self._dtype = x.shape, x.dtype
+        return out
+
+    def backward(self, grad_out):
+        if not self.__dict__.get("_fast"):
+            return super().backward(grad_out)
+        from . import _kernels_numba as fast
+
+        shape = self._cache("_shape")
+        argmax = self._argmax
+        g = self._check_grad_out(grad_out, argmax.shape)
+        g = np.ascontiguousarray(g, dtype=self._dtype)
+        dx = np.zeros(shape, dtype=self._dtype)
+        fast.max_pool_grad(g, argmax, *self.kernel_size, *self.stride, dx)
+        return dx
 
     def pool(self, win):
         self._argmax = win.argmax(axis=-1)[..., None]
