@@ -267,3 +267,31 @@ def test_seeds_are_the_studies_then_seeded_draws():
     assert protocol.seeds(3) == [42, 10, 2024]
     assert protocol.seeds(7)[:5] == [42, 10, 2024, 7, 99]
     assert protocol.seeds(7) == protocol.seeds(7) and len(set(protocol.seeds(7))) == 7
+
+
+# ---------------------------------------------------------------------------- the examples
+def test_the_examples_are_the_docs_lion_and_a_diverging_sgd(tmp_path, capsys):
+    """examples/lion.py holds docs/custom_optimizer.md's Lion word for word, and the quick
+    quadratic ranks examples/too_fast_sgd.py's TooFastSGD below both baselines."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "custom_optimizer.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"^```python[^\n]*\n(.*?)^```", doc, flags=re.S | re.M)
+                if "class Lion(" in b]
+    lion = runs.load(f"{root / 'examples' / 'lion.py'}:Lion")
+    assert inspect.getsource(lion) in block
+    result = bench.main(["optimizer", f"{root / 'examples' / 'too_fast_sgd.py'}:TooFastSGD",
+                         "--out", str(tmp_path / "bad"), *QUICK, "--jobs", "1"])
+    assert "TooFastSGD is worse than SGD+momentum, worse than Adam" in result["text"]
+
+
+def test_a_loss_that_grew_huge_prints_in_powers_of_ten():
+    from benchmarks.protocol import problems, report
+
+    quadratic = problems.get("quadratic", quick=True)
+    row = {"mean": 1.8e96, "std": 1.2e95, "diverged": 0, "seeds": 2}
+    assert report.fmt_metric(quadratic, row) == "1.800e+96 ± 1.200e+95"
+    assert report.fmt_metric(quadratic, {**row, "mean": 0.36, "std": 0.05}) == "0.3600 ± 0.0500"

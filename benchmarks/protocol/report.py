@@ -75,8 +75,12 @@ def fmt_metric(problem, row: dict) -> str:
     if row["diverged"] == row["seeds"]:
         return f"diverged ({row['seeds']}/{row['seeds']} seeds)"
     digits = 3 if problem.higher_is_better else 4
-    text = f"{row['mean']:.{digits}f}"
-    text += f" ± {row['std']:.{digits}f}" if math.isfinite(row["std"]) else ""
+
+    def number(v: float) -> str:  # a loss that grew without overflowing: in powers of ten
+        return f"{v:.{digits}f}" if abs(v) < 1e4 else f"{v:.{digits - 1}e}"
+
+    text = number(row["mean"])
+    text += f" ± {number(row['std'])}" if math.isfinite(row["std"]) else ""
     if row["diverged"]:
         text += f" ({row['diverged']} of {row['seeds']} seeds diverged)"
     return text
@@ -312,7 +316,8 @@ def markdown(problems, contenders, user, table, verdicts, steps, seeds, command,
     for p, problem in problems.items():
         direction = "higher is better" if problem.higher_is_better else "lower is better"
         lines += [f"### {p}", "",
-                  f"{problem.description}; batch {problem.batch_size}, {problem.epochs} epochs; "
+                  f"{problem.description}; batch {problem.batch_size}, {problem.epochs} "
+                  f"epoch{'s' if problem.epochs != 1 else ''}; "
                   f"test {problem.metric} ({direction}); target {problem.target:g}.", "",
                   f"| optimizer | lr | test {problem.metric} | epochs to target | "
                   f"seconds to target | step vs Adam | {user} is |",
