@@ -146,6 +146,7 @@ def tuning_figure(path: Path, problems: dict, tuned: dict, contenders: list[str]
         ax.set_xscale("log")
         if not problem.higher_is_better:  # a loss: log scale, and 0 (a lattice hit) shown
             ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_ylim(bottom=0)  # a loss is never negative: no mirrored decades below 0
         ax.axhline(problem.target, color="grey", lw=0.8, ls=":")
         ax.set_title(pname)
         ax.set_xlabel("learning rate")
@@ -180,6 +181,7 @@ def curves_figure(path: Path, problems: dict, final: dict, contenders: list[str]
             ax.axhline(problem.target, color="grey", lw=0.8, ls=":")
             if not problem.higher_is_better:
                 ax.set_yscale("symlog", linthresh=1e-3)
+                ax.set_ylim(bottom=0)
             ax.set_xlabel("epoch" if i == 0 else "training seconds (mean over seeds)")
             ax.set_ylabel(f"test {problem.metric}")
             ax.set_title(pname)
@@ -285,7 +287,7 @@ def write(out: Path, *, problems: dict, contenders: list[str], user: str, tuned:
     pd.DataFrame(tuning_rows).to_csv(out / "tuning.csv", index=False)
     text = markdown(problems, contenders, user, table, verdicts, steps, seeds, command,
                     seconds, budget, figures)
-    (out / "summary.md").write_text(text)
+    (out / "summary.md").write_text(text, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(
         {"command": command, "seeds": seeds, "budget": budget, "seconds": seconds,
          "summary": rows, "verdicts": verdicts, "steps": steps}, indent=1, default=str))
