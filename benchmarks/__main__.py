@@ -66,6 +66,13 @@ def parse(argv, prog: str = "python -m benchmarks"):
 def main(argv=None, prog: str = "python -m benchmarks") -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["optimizer"]:
+        from experiments.__main__ import missing_extra
+
+        missing = missing_extra()
+        if missing:
+            fail(f"{prog} optimizer: the test problems are the studies' and need the "
+                 f"experiments extra ({', '.join(missing)} missing): pip install -e "
+                 "\".[experiments,bench]\" from the repository's folder")
         from .protocol import run as protocol
 
         return protocol.main(argv[1:], prog)

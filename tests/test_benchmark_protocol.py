@@ -295,3 +295,18 @@ def test_a_loss_that_grew_huge_prints_in_powers_of_ten():
     row = {"mean": 1.8e96, "std": 1.2e95, "diverged": 0, "seeds": 2}
     assert report.fmt_metric(quadratic, row) == "1.800e+96 ± 1.200e+95"
     assert report.fmt_metric(quadratic, {**row, "mean": 0.36, "std": 0.05}) == "0.3600 ± 0.0500"
+
+
+def test_without_the_experiments_extra_it_prints_the_install_command(tmp_path, capsys,
+                                                                      monkeypatch, module):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if not installed
+    with pytest.raises(SystemExit) as exit_:
+        main(module, "Lion", tmp_path / "out")
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "python -m benchmarks optimizer: the test problems are the studies' and need the "
+        "experiments extra (pandas missing): pip install -e \".[experiments,bench]\" from the "
+        "repository's folder\n")
+    assert not (tmp_path / "out").exists()
