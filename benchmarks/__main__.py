@@ -1,5 +1,9 @@
 """``python -m benchmarks [all|optim|train|threads] [--optimizer module:Class ...] [--quick] ...``
 
+``python -m benchmarks optimizer MODULE:CLASS [--problems ...] [--budget N] [--seeds N] ...``
+trains your optimizer on the test problems against tuned baselines
+(:mod:`benchmarks.protocol`; docs/benchmark_your_optimizer.md).
+
 ``all`` (the default) times the optimizer steps, the training steps, an epoch of the MNIST MLP,
 Conv2D and an epoch of the Keras CNN (``--cnn-samples`` images), and writes
 ``performance.json``, the generated part of ``performance.md`` and ``performance.png`` into
@@ -38,8 +42,9 @@ from . import optim, report, threads, timing, train
 def parse(argv, prog: str = "python -m benchmarks"):
     ap = ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     ap.add_argument("what", nargs="?", default="all",
-                    choices=["all", "optim", "train", "threads"],
-                    help="what to time (default: all)")
+                    choices=["all", "optim", "train", "threads", "optimizer"],
+                    help="what to time (default: all); `optimizer MODULE:CLASS` benchmarks "
+                    "your optimizer's training against the baselines (its own --help)")
     ap.add_argument("--optimizer", action="append", default=[], metavar="MODULE:CLASS",
                     help="a minidl.Optimizer subclass to time beside the built-ins (repeatable)")
     ap.add_argument("--only-user", action="store_true",
@@ -59,7 +64,22 @@ def parse(argv, prog: str = "python -m benchmarks"):
 
 
 def main(argv=None, prog: str = "python -m benchmarks") -> dict:
-    args = parse(sys.argv[1:] if argv is None else argv, prog)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["optimizer"]:
+        from experiments.__main__ import missing_extra
+
+        missing = missing_extra()
+        if missing:
+            fail(f"{prog} optimizer: the test problems are the studies' and need the "
+                 f"experiments extra ({', '.join(missing)} missing): pip install -e "
+                 "\".[experiments,bench]\" from the repository's folder")
+        from .protocol import run as protocol
+
+        return protocol.main(argv[1:], prog)
+    args = parse(argv, prog)
+    if args.what == "optimizer":  # a flag before it: `optimizer` must come first
+        fail(f"{prog}: error: optimizer must be the first argument: {prog} optimizer "
+             "MODULE:CLASS [options]")
     if args.what == "threads":
         return run_threads(args)
     try:

@@ -4,6 +4,7 @@
     minidl gradcheck MODULE:CLASS [ARG ...] [NAME=VALUE ...] [--max-examples N] ...
     minidl experiments [--repo DIR] list | run NAME...|all [--quick] [--jobs N] [--out DIR] ...
     minidl bench [--repo DIR] [all|optim|train|threads] [--quick] ...
+    minidl bench [--repo DIR] optimizer MODULE:CLASS [--problems ...] [--budget N] ...
 
 ``data mnist`` finds or builds the MNIST cache and says where it is and which source it came
 from. ``gradcheck`` runs :func:`minidl.testing.gradcheck_property` on your own Layer or Loss
@@ -197,7 +198,8 @@ def _main(argv: list[str]) -> int:
 #: The repository's runners: command -> (package in the checkout, its extra, what it is).
 RUNNERS = {
     "experiments": ("experiments", "experiments", "the studies: list | run NAME...|all | report"),
-    "bench": ("benchmarks", "bench", "the benchmark suite: all | optim | train | threads"),
+    "bench": ("benchmarks", "bench",
+              "the benchmark suite: all | optim | train | threads | optimizer MODULE:CLASS"),
 }
 #: The environment variable naming a checkout, when neither ``--repo`` nor the current folder do.
 REPO_VARIABLE = "MINIDL_REPO"
