@@ -82,10 +82,7 @@ def main(argv=None, prog: str = "python -m benchmarks") -> dict:
              "MODULE:CLASS [options]")
     if args.what == "threads":
         return run_threads(args)
-    try:
-        user = [optim.load_optimizer(spec) for spec in args.optimizer]
-    except (ImportError, AttributeError, TypeError, ValueError) as exc:
-        fail(f"{prog}: --optimizer: {type(exc).__name__}: {exc}")
+    user = [optim.load_optimizer(spec, f"{prog} --optimizer") for spec in args.optimizer]
     torch = None
     if not args.no_torch:
         try:

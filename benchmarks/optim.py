@@ -10,7 +10,6 @@ bandwidth of an in-place add measured on the same working set
 from __future__ import annotations
 
 import contextlib
-import importlib
 
 import numpy as np
 
@@ -48,14 +47,14 @@ TORCH_PATHS = {"torch default": {"foreach": False}, "torch foreach": {"foreach":
                "torch fused": {"fused": True}}
 
 
-def load_optimizer(spec: str) -> type:
-    """``"package.module:ClassName"`` -> the class."""
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise ValueError(f"--optimizer takes module:ClassName (e.g. lion:Lion), got {spec!r}")
-    cls = getattr(importlib.import_module(module), name)
+def load_optimizer(spec: str, who: str = "python -m benchmarks --optimizer") -> type:
+    """``"package.module:ClassName"`` or ``"path/to/file.py:ClassName"`` -> the class (as
+    :func:`minidl.cli.load_class` finds it); exits with one line naming what is wrong."""
+    from minidl.cli import fail, load_class
+
+    cls = load_class(spec, who)
     if not (isinstance(cls, type) and issubclass(cls, minidl.Optimizer)):
-        raise TypeError(f"{spec} is not a minidl.Optimizer subclass")
+        fail(f"{who}: {spec} is {cls!r}, not a minidl.Optimizer subclass")
     return cls
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minidl
 from benchmarks import optim, report
 from benchmarks.__main__ import main
 from tests.test_custom_optimizer import load_lion
@@ -54,12 +55,17 @@ def test_the_torch_cnn_is_the_same_network_with_the_same_weights():
                                theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_bad_optimizer_spec():
-    with pytest.raises(ValueError, match="module:ClassName"):
-        optim.load_optimizer("no_colon")
-    with pytest.raises(TypeError, match="not a minidl.Optimizer"):
-        optim.load_optimizer("json:JSONDecoder")
-    assert optim.load_optimizer("minidl:Adam") is not None
+def test_bad_optimizer_spec(capsys):
+    for spec, says in (("no_colon", "expected MODULE:CLASS"),
+                       ("json:JSONDecoder", "not a minidl.Optimizer subclass")):
+        with pytest.raises(SystemExit) as exit_:
+            optim.load_optimizer(spec)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("python -m benchmarks --optimizer: ") and says in err
+    assert optim.load_optimizer("minidl:Adam") is minidl.Adam
+    root = Path(__file__).resolve().parents[1]
+    assert optim.load_optimizer(f"{root / 'examples' / 'lion.py'}:Lion").__name__ == "Lion"
     assert load_lion() is not None
 
 

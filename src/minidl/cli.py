@@ -332,7 +332,7 @@ def load_class(spec: str, who: str = "minidl gradcheck"):
         path = Path(module_name)
         if not path.is_file():
             fail(f"{who}: no such file {str(path)!r} (in {spec!r})")
-        name = f"_minidl_gradcheck_{path.stem}"
+        name = f"_minidl_user_{path.stem}"
         loaded = importlib.util.spec_from_file_location(name, path)
         if loaded is None or loaded.loader is None:  # not a loadable Python file
             fail(f"{who}: {str(path)!r} cannot be imported as a Python module (in {spec!r})")
