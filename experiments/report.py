@@ -489,8 +489,9 @@ def header(results: Path, modules: list[str]) -> str:
     return f"""# The question/answer study, redone on minidl
 
 Generated from the results in `{portable(results)}`; every number below comes from that run; the
-source's own numbers appear only in the columns marked "source". {wall} Runs used
-`--jobs {argv.get('jobs')}` (one BLAS thread per run).
+source's own numbers appear only in the columns marked "source". {wall} The QA studies' runs
+used `--jobs {argv.get('jobs')}` (one BLAS thread per run); the MNIST studies train one run after
+the other in one process.
 
 - Data: the question/answer pairs as **{argv.get('features')}** features{data}
   (content SHA-256 `{str(first.get('data_sha256'))[:16]}...`). The source used
