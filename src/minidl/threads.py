@@ -51,9 +51,11 @@ import numpy as np
 from .validation import check_int
 
 #: Rows per batch times parameter values under which ``threads="auto"`` trains on one BLAS
-#: thread. On 2 idle cores, one thread was faster up to about 5e6 (784-128-128-10 at batch 32,
-#: 1.4x), even at about 3e7, and slower from about 4e7 (784-512-512-10 at batch 64, 1.2x).
-SMALL_WORK = 30_000_000
+#: thread. On 2 idle cores, an epoch of MNIST-shaped rows on one thread took, against two:
+#: 0.52x at 3.8e6 (784-128-128-10, batch 32), 0.96x at 7.6e6 (the same at batch 64), 1.03x at
+#: 1.3e7 (784-128-10, batch 128), 1.24x at 1.3e7 (784-256-10, batch 64) and 1.31x at 2.6e7
+#: (784-256-10, batch 128).
+SMALL_WORK = 10_000_000
 
 #: Environment variables by which a user chooses the BLAS's threads before NumPy starts.
 CHOSEN_BY = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
