@@ -117,10 +117,9 @@ def limited(threads: int | None, *, asked: bool = True, who: str = "fit") -> Ite
     that ``"auto"`` chose is said once (a :class:`~minidl.optim.fused.PerformanceNotice`) and
     skipped.
 
-    The BLAS's thread count belongs to the process, not to a thread: while blocks of several
-    threads overlap (two ``fit`` calls in a thread pool), each library runs on the lowest
-    limit among them, and the counts from before the first block come back when the last one
-    leaves, so no run has its limit lifted under it."""
+    Blocks may overlap in several threads (two ``fit`` calls in a thread pool): the counts
+    from before the first block come back only when the last block leaves, so the end of one
+    run does not lift the limit under another."""
     global _inside
     if threads is None:
         yield
