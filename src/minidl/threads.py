@@ -12,9 +12,10 @@ with two other processes):
 
 | model, batch, rows | idle machine | busy machine |
 | --- | --- | --- |
-| 784-128-128-10, batch 32, 30,000 (small) | 1.30 / 0.93 | 4.79 / 1.76 |
-| 784-1024-1024-10, batch 256, 20,000 (large) | 1.95 / 2.78 | 6.47 / 4.50 |
-| the Keras CNN, batch 128, 3,000 (large) | 5.86 / 7.17 | 24.07 / 12.97 |
+| 784-128-128-10, batch 32, 30,000 (small) | 0.59 / 0.57 | 3.83 / 0.99 |
+| 784-512-512-10, batch 64, 20,000 (large) | 0.80 / 1.06 | 3.38 / 1.73 |
+| 784-1024-1024-10, batch 256, 20,000 (large) | 1.41 / 2.42 | 4.80 / 3.90 |
+| the Keras CNN, batch 128, 3,000 (large) | 3.39 / 4.58 | 16.38 / 7.49 |
 
 So ``threads="auto"`` (the default of :func:`minidl.fit` and :class:`minidl.Trainer`) trains a
 *small* model on one BLAS thread, where that is not slower even on an idle machine, and leaves
