@@ -105,18 +105,17 @@ def training_steps(*, cases=None, torch=None, budget=1.0, log=print) -> list[dic
     return out
 
 
-def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
-    """One epoch of the MNIST MLP (784-256-10, batch 128, float32, Adam) on ``n`` generated
-    samples: ``minidl.fit`` (shuffling included) against a plain torch loop over a random
-    permutation."""
-    sizes, dtype = [784, 256, 10], np.float32
-    model, loss = _minidl_model(sizes, "relu", True, dtype, "xent", False)
+def _epoch_race(name, model, loss, x, y, twin, *, torch, rounds, log):
+    """One epoch of ``minidl.fit`` (Adam at lr 1e-3, batch 128, shuffled) against a plain torch
+    loop over a random permutation with fused Adam on ``twin(torch)``, the same network with
+    the same starting weights, timed interleaved; returns ``(times, minidl's optimizer)``."""
+    n = len(x)
     opt = minidl.Adam(model.parameters(), lr=1e-3)
-    x, y = _data(sizes, dtype, n, "xent")
     contenders = {f"minidl {opt.implementation}": lambda: minidl.fit(
         model, loss, opt, x, y, epochs=1, batch_size=128, seed=0, verbose=0)}
     if torch is not None:
-        tmodel = _torch_twin(torch, model, "relu", False, dtype)
+        tmodel = twin(torch)
+        tmodel.train()
         topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, fused=True)
         crit = torch.nn.CrossEntropyLoss()
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
@@ -131,7 +130,20 @@ def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
 
         contenders["torch fused Adam"] = torch_epoch
     times = interleaved(contenders, rounds=rounds, warmup=1, pause=BLAS_PAUSE)
-    log(f"{'epoch':>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
+    log(f"{name:>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
+    return times, opt
+
+
+def epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
+    """One epoch of the MNIST MLP (784-256-10, batch 128, float32, Adam) on ``n`` generated
+    samples: ``minidl.fit`` (shuffling included) against a plain torch loop over a random
+    permutation."""
+    sizes, dtype = [784, 256, 10], np.float32
+    model, loss = _minidl_model(sizes, "relu", True, dtype, "xent", False)
+    x, y = _data(sizes, dtype, n, "xent")
+    times, opt = _epoch_race("epoch", model, loss, x, y,
+                             lambda torch: _torch_twin(torch, model, "relu", False, dtype),
+                             torch=torch, rounds=rounds, log=log)
     return {"case": "mnist_epoch", "label": f"one epoch, {n:,} generated MNIST-sized samples, "
             "batch 128", "samples": n, "times": times, "compilations": compilations(opt)}
 
@@ -212,30 +224,11 @@ def cnn_epoch(*, n=60_000, torch=None, rounds=3, log=print) -> dict:
     on ``n`` generated 28x28 images: ``minidl.fit`` (shuffling included) against a plain torch
     loop over :func:`torch_cnn` (the same layers and starting weights) with fused Adam."""
     model = cnn_model(0)
-    loss = minidl.SoftmaxCrossEntropy()
-    opt = minidl.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     x = rng.random((n, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, n)
-    contenders = {f"minidl {opt.implementation}": lambda: minidl.fit(
-        model, loss, opt, x, y, epochs=1, batch_size=128, seed=0, verbose=0)}
-    if torch is not None:
-        tmodel = torch_cnn(torch, model)
-        tmodel.train()
-        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, fused=True)
-        crit = torch.nn.CrossEntropyLoss()
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-
-        def torch_epoch():
-            perm = torch.randperm(n)
-            for lo in range(0, n, 128):
-                idx = perm[lo:lo + 128]
-                topt.zero_grad()
-                crit(tmodel(tx[idx]), ty[idx]).backward()
-                topt.step()
-
-        contenders["torch fused Adam"] = torch_epoch
-    times = interleaved(contenders, rounds=rounds, warmup=1, pause=BLAS_PAUSE)
-    log(f"{'cnn epoch':>16}: " + ", ".join(f"{k} {v['median']:.3f} s" for k, v in times.items()))
+    times, opt = _epoch_race("cnn epoch", model, minidl.SoftmaxCrossEntropy(), x, y,
+                             lambda torch: torch_cnn(torch, model),
+                             torch=torch, rounds=rounds, log=log)
     return {"case": "cnn_epoch", "label": f"Keras CNN, one epoch, {n:,} generated 28x28 images, "
             "batch 128", "samples": n, "times": times, "compilations": compilations(opt)}
