@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,27 +19,9 @@ from benchmarks.protocol import runs, stats, tuning
 QUICK = ["--problems", "quadratic", "--quick", "--no-step-timing", "--no-figures"]
 TIMING = {"elapsed", "seconds_to_target", "step_vs_adam"}
 
-OPTIMIZERS = '''
-import numpy as np
-import minidl
-
-
-class Lion(minidl.Optimizer):
-    decoupled_weight_decay = True
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
-        super().__init__(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
-
-    def init_state(self, param):
-        return {"exp_avg": np.zeros_like(param.data)}
-
-    def update(self, param, grad, state, lr):
-        beta1, beta2 = self.hparams["betas"]
-        m = state["exp_avg"]
-        param -= lr * np.sign(beta1 * m + (1 - beta1) * grad)
-        m *= beta2
-        m += (1 - beta2) * grad
-
+ROOT = Path(__file__).resolve().parents[1]
+#: The docs' Lion (examples/lion.py), a diverging SGD and a class that is no optimizer.
+OPTIMIZERS = (ROOT / "examples" / "lion.py").read_text(encoding="utf-8") + '''
 
 class BadSGD(minidl.SGD):
     lr_range = (1e5, 1e7)  # overflows within the quick quadratic's 30 steps
@@ -275,9 +258,8 @@ def test_the_examples_are_the_docs_lion_and_a_diverging_sgd(tmp_path, capsys):
     quadratic ranks examples/too_fast_sgd.py's TooFastSGD below both baselines."""
     import inspect
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     doc = (root / "docs" / "custom_optimizer.md").read_text(encoding="utf-8")
     (block,) = [b for b in re.findall(r"^```python[^\n]*\n(.*?)^```", doc, flags=re.S | re.M)
                 if "class Lion(" in b]
