@@ -34,17 +34,29 @@ class _Pool2D(Layer):
         if x.shape[2] < kh or x.shape[3] < kw:
             raise ShapeError(f"{self.describe()}: input of {x.shape[2]}x{x.shape[3]} is smaller "
                              f"than the {kh}x{kw} window")
+        self._check_windows(x)
         win = windows(x, self.kernel_size, self.stride)
-        check_allocation(self.describe, lambda: f"{kh}x{kw} windows over a {x.shape[2]}x"
-                         f"{x.shape[3]} input", [win.shape], x.dtype, ShapeError)
         win = win.reshape(*win.shape[:4], kh * kw)                # (N, C, OH, OW, kh*kw) copy
         self._shape, self._dtype = x.shape, x.dtype
         return self.pool(win)
 
+    def _out_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """(N, C, OH, OW) of an input of ``shape`` (rows and columns no window fits dropped)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return (*shape[:2], (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1)
+
+    def _check_windows(self, x: np.ndarray) -> tuple[int, int, int, int]:
+        """Refuse, before any allocation, windows of ``x`` that cannot fit in memory; returns
+        the output shape."""
+        (kh, kw), out_shape = self.kernel_size, self._out_shape(x.shape)
+        check_allocation(self.describe, lambda: f"{kh}x{kw} windows over a {x.shape[2]}x"
+                         f"{x.shape[3]} input", [(*out_shape, kh, kw)], x.dtype, ShapeError)
+        return out_shape
+
     def backward(self, grad_out):
         shape = self._cache("_shape")
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        out_shape = (*shape[:2], (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1)
+        kh, kw = self.kernel_size
+        out_shape = self._out_shape(shape)
         g = self._check_grad_out(grad_out, out_shape).astype(self._dtype, copy=False)
         dwin = self.window_grad(g).reshape(*out_shape, kh, kw)
         return add_windows(dwin, shape, self.stride)
@@ -75,13 +87,10 @@ class MaxPool2D(_Pool2D):
             return out
         # numba: the maxima and their positions in one pass over x, no window copy
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
         # the same refusal as the NumPy path's (whose window copy this loop does not make: a
         # window count that large would take it hours)
-        check_allocation(self.describe, lambda: f"{kh}x{kw} windows over a {x.shape[2]}x"
-                         f"{x.shape[3]} input", [(*x.shape[:2], oh, ow, kh, kw)], x.dtype,
-                         ShapeError)
-        out = np.empty((*x.shape[:2], oh, ow), dtype=x.dtype)
+        out = np.empty(self._check_windows(x), dtype=x.dtype)
+        oh, ow = out.shape[2:]
         argmax = np.empty(out.shape, dtype=np.int32)
         fast.max_pool(np.ascontiguousarray(x), kh, kw, sh, sw, oh, ow, out, argmax)
         self._argmax, self._fast = argmax, True
