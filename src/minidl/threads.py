@@ -47,8 +47,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from .validation import check_int
 
 #: Rows per batch times parameter values under which ``threads="auto"`` trains on one BLAS
@@ -69,11 +67,13 @@ def check_threads(who: str, threads) -> int | str | None:
     needs threadpoolctl (an ImportError naming the extra, before any training)."""
     if threads is None or (isinstance(threads, str) and threads == "auto"):
         return threads
-    if isinstance(threads, (str, float)) or not isinstance(threads, (int, np.integer)):
-        raise (ValueError if isinstance(threads, str) else TypeError)(
-            f"{who}: threads must be 'auto', None or a number of threads >= 1, "
-            f"got {threads!r}")
-    count = check_int(who, "threads", threads, low=1)
+    says = f"{who}: threads must be 'auto', None or a number of threads >= 1, got {threads!r}"
+    if isinstance(threads, str):
+        raise ValueError(says)
+    try:
+        count = check_int(who, "threads", threads, low=1)
+    except (TypeError, ValueError) as exc:  # (0, 2.0, True, [1]): say every accepted value
+        raise type(exc)(says) from None
     _threadpoolctl(who, count)
     return count
 
